@@ -1,0 +1,61 @@
+"""The policy interface: free functions dispatched on the policy's type (DESIGN.md item 1).
+
+Policies are immutable pytrees; behaviour lives in these generic functions, and each policy module
+registers its implementation with ``@sample.register(MyPolicy)`` and so on. Dispatch happens in
+Python on the pytree's class, so it is transparent to ``jax.jit`` and ``jax.vmap``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+
+
+def _unsupported(fn_name: str, policy: Any):
+    raise TypeError(f"{fn_name} is not implemented for policies of type {type(policy).__name__}")
+
+
+@functools.singledispatch
+def sample(key: jax.Array, policy: Any, x: jax.Array, n: int):
+    """Draws ``n`` responses per prompt from ``policy`` at temperature 1.
+
+    Args:
+      key: a PRNG key (first positional argument, as in every random function of the toolkit).
+      policy: a policy pytree.
+      x: ``[P]`` int prompt ids.
+      n: static int, responses per prompt (``N``).
+
+    Returns:
+      :class:`~simulators.Rollouts` with ``logp_base`` the policy's own log-likelihoods.
+    """
+    _unsupported("sample", policy)
+
+
+@functools.singledispatch
+def log_prob(policy: Any, x: jax.Array, y: jax.Array) -> jax.Array:
+    """``log pi(y | x)``, broadcasting over leading axes of ``x`` and ``y``.
+
+    For tabular policies ``y`` is an int response index; for autoregressive ones it is a
+    ``[..., T]`` token array in the policy's response encoding.
+    """
+    _unsupported("log_prob", policy)
+
+
+@functools.singledispatch
+def to_table(policy: Any, *, max_entries: int | None = None) -> jax.Array:
+    """Exact enumeration into an ``[X, Y]`` log-probability table (refused when too large)."""
+    _unsupported("to_table", policy)
+
+
+@functools.singledispatch
+def greedy(policy: Any, x: jax.Array) -> jax.Array:
+    """Token-wise greedy decoding (Proposition 3.1's ``y_hat``) for prompts ``x[P]``."""
+    _unsupported("greedy", policy)
+
+
+@functools.singledispatch
+def sequence_argmax(policy: Any, x: jax.Array) -> jax.Array:
+    """The exact sequence-level argmax ``y*(x)`` for prompts ``x[P]`` (ties: lowest index)."""
+    _unsupported("sequence_argmax", policy)

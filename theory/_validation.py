@@ -1,0 +1,179 @@
+"""Argument checks shared by every public function of the toolkit.
+
+Each check names the offending argument and the expected form, so that bad input fails loudly
+instead of producing a silently wrong number. Value checks (normalization, NaN, ranges) run only
+on concrete arrays: inside ``jax.jit`` the arguments are tracers and only shapes can be checked,
+so validate at the experiment boundary and jit inside it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Rows of a log-probability table must have logsumexp within this of 0 (float32 tables are
+# accepted, so the tolerance is a few float32 ulps times the row length's log).
+NORMALIZATION_ATOL = 1e-5
+
+# Largest table (number of entries) that enumeration helpers agree to build.
+MAX_TABLE_ENTRIES = 50_000_000
+
+
+def is_concrete(x: Any) -> bool:
+    """True when ``x`` holds actual values (not a tracer inside ``jit``/``vmap``/``grad``)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def as_array(x: Any, name: str) -> jax.Array:
+    """Converts ``x`` to a jax array, with a clear error naming ``name`` when that fails."""
+    try:
+        return jnp.asarray(x)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}") from err
+
+
+def check_logp(logp: Any, name: str = "logp", *, min_ndim: int = 1) -> jax.Array:
+    """Validates a log-probability table whose last axis is a distribution.
+
+    Args:
+      logp: ``[..., Y]`` log-probabilities; ``-inf`` marks zero mass.
+      name: the argument's name, used in error messages.
+      min_ndim: the least number of axes expected (``2`` for ``[X, Y]`` tables).
+
+    Returns:
+      ``logp`` as a jax array.
+
+    Raises:
+      ValueError: wrong number of axes, NaN, ``+inf``, or a row whose probabilities do not sum to 1.
+    """
+    arr = as_array(logp, name)
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        raise TypeError(f"{name} must be a floating-point array of log-probabilities, got {arr.dtype}")
+    if arr.ndim < min_ndim:
+        raise ValueError(
+            f"{name} must have at least {min_ndim} axes ([..., Y] log-probabilities), "
+            f"got shape {arr.shape}"
+        )
+    if arr.shape[-1] == 0:
+        raise ValueError(f"{name} must have a non-empty response axis, got shape {arr.shape}")
+    if is_concrete(arr):
+        a = np.asarray(arr, dtype=np.float64)
+        if np.isnan(a).any():
+            raise ValueError(f"{name} contains NaN; expected log-probabilities (-inf for zero mass)")
+        if np.isposinf(a).any():
+            raise ValueError(f"{name} contains +inf; expected log-probabilities <= 0")
+        if (a > NORMALIZATION_ATOL).any():
+            raise ValueError(
+                f"{name} contains positive log-probabilities (max {a.max():.3g}); "
+                "expected log-probabilities <= 0"
+            )
+        m = a.max(axis=-1, keepdims=True)
+        if np.isneginf(m).any():
+            raise ValueError(f"{name} has a row with no mass (all -inf); each row must sum to 1")
+        lse = (m + np.log(np.exp(a - m).sum(axis=-1, keepdims=True)))[..., 0]
+        bad = np.abs(lse) > NORMALIZATION_ATOL
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{name} must be normalized along its last axis (probabilities summing to 1); "
+                f"row {idx} sums to {math.exp(lse[idx]):.10g}. Normalize with "
+                "logits - logsumexp(logits, axis=-1, keepdims=True)."
+            )
+    return arr
+
+
+def check_probs(p: Any, name: str = "probs", *, min_ndim: int = 1) -> jax.Array:
+    """Validates a probability table (last axis a distribution) and returns its logarithm.
+
+    Raises:
+      ValueError: NaN, negative entries, or rows that do not sum to 1.
+    """
+    arr = as_array(p, name)
+    if arr.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} axes, got shape {arr.shape}")
+    if is_concrete(arr):
+        a = np.asarray(arr, dtype=np.float64)
+        if np.isnan(a).any():
+            raise ValueError(f"{name} contains NaN; expected probabilities in [0, 1]")
+        if (a < 0).any():
+            raise ValueError(f"{name} contains negative probabilities (min {a.min():.3g})")
+        s = a.sum(axis=-1)
+        bad = np.abs(s - 1.0) > NORMALIZATION_ATOL
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{name} must sum to 1 along its last axis; row {idx} sums to {s[idx]:.10g}"
+            )
+    with np.errstate(divide="ignore"):
+        return jnp.log(arr)
+
+
+def check_mu(mu: Any, num_prompts: int, name: str = "mu") -> jax.Array:
+    """Validates a prompt distribution ``mu[X]`` matching a table with ``num_prompts`` rows."""
+    arr = as_array(mu, name)
+    if arr.ndim != 1 or arr.shape[0] != num_prompts:
+        raise ValueError(
+            f"{name} must be a probability vector of shape ({num_prompts},) matching the table's "
+            f"prompt axis, got shape {arr.shape}"
+        )
+    check_probs(arr, name)
+    return arr
+
+
+def check_open_unit(value: Any, name: str) -> Any:
+    """Checks ``value`` in the open interval (0, 1) (for eps, delta, rho)."""
+    if is_concrete(value):
+        v = np.asarray(value, dtype=np.float64)
+        if np.isnan(v).any() or (v <= 0).any() or (v >= 1).any():
+            raise ValueError(f"{name} must lie in the open interval (0, 1), got {value}")
+    return value
+
+
+def check_gamma(gamma: Any, name: str = "gamma") -> Any:
+    """Checks the approximate-argmax slack gamma in [0, 1) (App. F.1)."""
+    if is_concrete(gamma):
+        v = np.asarray(gamma, dtype=np.float64)
+        if np.isnan(v).any() or (v < 0).any() or (v >= 1).any():
+            raise ValueError(f"{name} must lie in [0, 1), got {gamma}")
+    return gamma
+
+
+def check_positive(value: Any, name: str) -> Any:
+    """Checks ``value > 0`` (for beta, temperatures, step sizes)."""
+    if is_concrete(value):
+        v = np.asarray(value, dtype=np.float64)
+        if np.isnan(v).any() or (v <= 0).any():
+            raise ValueError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def check_nonnegative(value: Any, name: str) -> Any:
+    """Checks ``value >= 0`` (for the XPO optimism weight alpha, smoothing)."""
+    if is_concrete(value):
+        v = np.asarray(value, dtype=np.float64)
+        if np.isnan(v).any() or (v < 0).any():
+            raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def check_count(n: Any, name: str, minimum: int = 1) -> int:
+    """Checks an integer count ``n >= minimum`` (sample sizes N, n, T) and returns it as int."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {n!r}")
+    if n < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {n}")
+    return int(n)
+
+
+def check_table_size(num_entries: int, what: str, limit: int = MAX_TABLE_ENTRIES) -> None:
+    """Refuses to enumerate more than ``limit`` entries, saying how large it would be."""
+    if num_entries > limit:
+        raise ValueError(
+            f"enumerating {what} would need {num_entries:.3g} entries, above the limit of "
+            f"{limit:.3g}; use a sampling estimate or a smaller instance (or pass a larger "
+            "max_entries if memory allows)"
+        )
