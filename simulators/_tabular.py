@@ -1,7 +1,7 @@
 """Tabular policies: an explicit ``[X, Y]`` table of log-probabilities (THEORY.md section 1.1).
 
 The response of a tabular policy is a single index ``y in [Y]``; as Rollouts it is a length-1 token
-sequence. Sampling is by inverse CDF (``searchsorted`` on cumulative masses), so drawing ``n``
+sequence. Sampling is by inverse CDF (binary search on cumulative masses), so drawing ``n``
 responses costs O(n log Y) time and O(n + Y) memory, never the ``n x Y`` Gumbel noise of
 ``jax.random.categorical`` (DESIGN.md pitfalls).
 """
@@ -9,14 +9,21 @@ responses costs O(n log Y) time and O(n + Y) memory, never the ``n x Y`` Gumbel 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from theory._validation import check_count, check_logp
+from theory._validation import as_array, check_count, check_logp, check_probs, is_concrete
 
 from ._api import greedy, log_prob, sample, sequence_argmax, to_table
 from ._rollouts import Rollouts
+
+# jnp.searchsorted's 'scan' method is a vectorized binary search: O(n log Y) time, O(n) extra memory.
+# Measured on a 2-core CPU for 10^6 draws over 1000 classes (float64, after compilation):
+# 'scan' ~0.016 s, 'scan_unrolled' ~0.06 s, 'sort' ~0.63 s; 'compare_all' would build n x Y.
+_SEARCH_METHOD = "scan"
 
 
 @jax.tree_util.register_dataclass
@@ -33,13 +40,24 @@ class TabularPolicy:
     @classmethod
     def from_logits(cls, logits) -> TabularPolicy:
         """Normalizes arbitrary ``[X, Y]`` logits (``-inf`` allowed) into a policy."""
-        logits = jnp.asarray(logits)
+        logits = check_logits(logits, "logits", ndim=2)
         return cls(logits - jax.scipy.special.logsumexp(logits, axis=-1, keepdims=True))
 
     @classmethod
     def from_table(cls, logp) -> TabularPolicy:
-        """Builds a policy from an already normalized table, validating it."""
-        return cls(check_logp(logp, "logp", min_ndim=2))
+        """Builds a policy from an already normalized ``[X, Y]`` log-probability table."""
+        logp = check_logp(logp, "logp", min_ndim=2)
+        if logp.ndim != 2:
+            raise ValueError(f"logp must have shape [X, Y], got {logp.shape}")
+        return cls(logp)
+
+    @classmethod
+    def from_probs(cls, probs) -> TabularPolicy:
+        """Builds a policy from an ``[X, Y]`` probability table (rows summing to 1)."""
+        arr = as_array(probs, "probs")
+        if arr.ndim != 2:
+            raise ValueError(f"probs must have shape [X, Y], got {arr.shape}")
+        return cls(check_probs(arr, "probs", min_ndim=2))
 
     @property
     def num_prompts(self) -> int:
@@ -50,33 +68,92 @@ class TabularPolicy:
         return self.logp.shape[1]
 
 
+def check_logits(logits: Any, name: str, *, ndim: int) -> jax.Array:
+    """Validates unnormalized log-weights: float, ``ndim`` axes, no NaN or ``+inf``, no empty row.
+
+    ``-inf`` is allowed (zero mass) as long as every row keeps some finite entry.
+    """
+    arr = as_array(logits, name)
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        arr = arr.astype(jnp.result_type(float))
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} axes, got shape {arr.shape}")
+    if arr.shape[-1] == 0:
+        raise ValueError(f"{name} must have a non-empty last axis, got shape {arr.shape}")
+    if is_concrete(arr):
+        a = np.asarray(arr, dtype=np.float64)
+        if np.isnan(a).any():
+            raise ValueError(f"{name} contains NaN; expected finite logits (-inf for zero mass)")
+        if np.isposinf(a).any():
+            raise ValueError(f"{name} contains +inf; expected finite logits (-inf for zero mass)")
+        if np.isneginf(a).all(axis=-1).any():
+            raise ValueError(f"{name} has a row that is all -inf (no mass); each row needs mass")
+    return arr
+
+
+def check_prompts(x: Any, num_prompts: int, name: str = "x") -> jax.Array:
+    """Checks int prompt ids in ``[0, X)`` (values only when concrete)."""
+    x = as_array(x, name)
+    if not jnp.issubdtype(x.dtype, jnp.integer):
+        raise TypeError(f"{name} must hold integer prompt ids, got dtype {x.dtype}")
+    if is_concrete(x) and x.size:
+        a = np.asarray(x)
+        if a.min() < 0 or a.max() >= num_prompts:
+            raise ValueError(
+                f"{name} must hold prompt ids in [0, {num_prompts}), got range "
+                f"[{a.min()}, {a.max()}]"
+            )
+    return x
+
+
+def row_stats(logp: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Entropy and ``KL(uniform || p)`` of each distribution along the last axis.
+
+    Both are used by the negative-entropy and self-certainty self-rewards. ``0 log 0 = 0`` is
+    written out; ``KL(uniform || p)`` is ``+inf`` when ``p`` has a zero entry.
+    """
+    finite = jnp.isfinite(logp)
+    safe = jnp.where(finite, logp, 0.0)
+    entropy = -jnp.sum(jnp.where(finite, jnp.exp(safe) * safe, 0.0), axis=-1)
+    V = logp.shape[-1]
+    kl_uniform = -jnp.log(jnp.asarray(V, logp.dtype)) - jnp.mean(logp, axis=-1)
+    return entropy, kl_uniform
+
+
 def sample_indices(key: jax.Array, logp: jax.Array, n: int) -> jax.Array:
     """Draws ``n`` i.i.d. indices from one distribution given as log-probabilities ``[Y]``.
 
     Inverse-CDF sampling: the CDF is formed after subtracting the max log-probability, so masses far
     below float range relative to the mode are handled exactly (they are simply never drawn).
+    Cost: O(n log Y) time and O(n + Y) memory.
     """
     p = jnp.exp(logp - jnp.max(logp))
     cdf = jnp.cumsum(p)
     u = jax.random.uniform(key, (n,), dtype=cdf.dtype) * cdf[-1]
-    idx = jnp.searchsorted(cdf, u, side="right", method="sort")
-    return jnp.minimum(idx, logp.shape[-1] - 1)
+    idx = jnp.searchsorted(cdf, u, side="right", method=_SEARCH_METHOD)
+    # u can round up to cdf[-1] (about 1 draw in 2^24 in float32); fall back to the last index with
+    # positive mass rather than Y - 1, which may have none.
+    last = logp.shape[-1] - 1 - jnp.argmax((p > 0)[::-1])
+    return jnp.minimum(idx, last).astype(jnp.int32)
 
 
 @sample.register(TabularPolicy)
 def _sample_tabular(key: jax.Array, policy: TabularPolicy, x: jax.Array, n: int) -> Rollouts:
     n = check_count(n, "n")
-    x = jnp.asarray(x)
+    x = check_prompts(x, policy.logp.shape[0])
     keys = jax.random.split(key, x.shape[0])
     rows = policy.logp[x]
     y = jax.vmap(sample_indices, in_axes=(0, 0, None))(keys, rows, n)  # [P, N]
     logp_base = jnp.take_along_axis(rows, y, axis=1)
+    entropy, kl_uniform = row_stats(rows)
     return Rollouts(
         prompts=x,
         tokens=y[..., None],
         lengths=jnp.ones_like(y),
         logp_base=logp_base,
         token_logp=logp_base[..., None],
+        token_entropy=jnp.broadcast_to(entropy[:, None, None], y.shape + (1,)),
+        token_kl_uniform=jnp.broadcast_to(kl_uniform[:, None, None], y.shape + (1,)),
     )
 
 

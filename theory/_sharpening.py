@@ -1,0 +1,98 @@
+"""Sharpening error and the (eps, delta, gamma)-sharpened predicate (Def. 3.1, Def. F.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ._argmax import _argmax_mask
+from ._logmath import LOG_HALF, as_param, expect_over_prompts, log_mass_in_set
+from ._validation import (
+    check_gamma,
+    check_logp,
+    check_mu,
+    check_open_unit,
+    check_same_shape,
+    check_scalar,
+)
+
+
+def _sharpening_error(logp_hat, logp_base, mu, delta, gamma) -> jax.Array:
+    mask = _argmax_mask(logp_base, gamma)
+    shape = jnp.broadcast_shapes(logp_hat.shape, mask.shape)
+    log_in, log_out = log_mass_in_set(
+        jnp.broadcast_to(logp_hat, shape), jnp.broadcast_to(mask, shape)
+    )
+    delta = as_param(delta, logp_hat)
+    # pi_hat(y*) < 1 - delta  <=>  pi_hat(outside y*) > delta. For small delta the second form is
+    # the precise one (delta = 1e-20 is representable, 1 - 1e-20 is not).
+    fails = jnp.where(
+        jnp.log(delta) < LOG_HALF,
+        log_out > jnp.log(delta),
+        log_in < jnp.log1p(-delta),
+    )
+    return expect_over_prompts(mu, fails.astype(logp_hat.dtype))
+
+
+def _validate(logp_hat, logp_base, mu, delta, gamma):
+    logp_hat = check_logp(logp_hat, "logp_hat", min_ndim=2)
+    logp_base = check_logp(logp_base, "logp_base", min_ndim=2)
+    check_same_shape(logp_hat, logp_base, "logp_hat", "logp_base", trailing=2)
+    mu = check_mu(mu, logp_base.shape[-2], "mu")
+    check_scalar(delta, "delta")
+    check_open_unit(delta, "delta")
+    check_scalar(gamma, "gamma")
+    check_gamma(gamma, "gamma")
+    return logp_hat, logp_base, mu
+
+
+def sharpening_error(
+    logp_hat: Any, logp_base: Any, mu: Any, delta: Any, gamma: Any = 0.0
+) -> jax.Array:
+    """Sharpening error P_{x~mu}[pi_hat(y*_gamma(x)|x) < 1 - delta] (Def. 3.1, Def. F.1).
+
+    y*_gamma(x) is the approximate argmax set of ``pi_base`` (App. F.1; gamma = 0 is the argmax
+    set y*(x) of Sec. 1.3, ties included). ``pi_hat`` is (eps, delta, gamma)-sharpened iff this
+    is <= eps. The comparison is made in log space: against log1p(-delta) on the mass of the set,
+    or, for delta < 1/2, as "mass outside the set > delta", which stays exact for tiny delta.
+
+    Args:
+      logp_hat: ``[..., X, Y]`` normalized log-probabilities of the learned policy pi_hat.
+      logp_base: ``[..., X, Y]`` normalized log-probabilities of pi_base (leading axes broadcast).
+      mu: ``[X]`` prompt distribution.
+      delta: scalar in (0, 1); may be traced.
+      gamma: scalar in [0, 1); may be traced.
+
+    Returns:
+      ``[...]`` probability over x ~ mu that pi_hat puts less than 1 - delta on y*_gamma(x).
+    """
+    logp_hat, logp_base, mu = _validate(logp_hat, logp_base, mu, delta, gamma)
+    return _sharpening_error(logp_hat, logp_base, mu, delta, gamma)
+
+
+def is_sharpened(
+    logp_hat: Any, logp_base: Any, mu: Any, eps: Any, delta: Any, gamma: Any = 0.0
+) -> jax.Array:
+    """Whether pi_hat is (eps, delta, gamma)-sharpened relative to pi_base (Def. 3.1, Def. F.1).
+
+    That is, P_{x~mu}[pi_hat(y*_gamma(x)|x) >= 1 - delta] >= 1 - eps, equivalently
+    :func:`sharpening_error` <= eps.
+
+    Args:
+      logp_hat: ``[..., X, Y]`` normalized log-probabilities of pi_hat.
+      logp_base: ``[..., X, Y]`` normalized log-probabilities of pi_base.
+      mu: ``[X]`` prompt distribution.
+      eps: scalar in (0, 1); may be traced.
+      delta: scalar in (0, 1); may be traced.
+      gamma: scalar in [0, 1); may be traced.
+
+    Returns:
+      ``[...]`` booleans.
+    """
+    logp_hat, logp_base, mu = _validate(logp_hat, logp_base, mu, delta, gamma)
+    check_scalar(eps, "eps")
+    check_open_unit(eps, "eps")
+    err = _sharpening_error(logp_hat, logp_base, mu, delta, gamma)
+    return err <= as_param(eps, err)
