@@ -2,10 +2,11 @@
 
 Conventions (the same for the toolkit and for each baseline, measured in the same process):
 
-* The first call is timed on its own and reported separately: for jitted functions it contains
-  tracing and XLA compilation. The figure that is compared is the **median of the repeats** that
-  follow, each ended by ``block_until_ready`` on every array of the result, so JAX's asynchronous
-  dispatch does not hide work.
+* Jitted functions are compiled ahead of time (``jax.jit(f).lower(...).compile()``) and the
+  compilation is timed and reported on its own; the first run is also timed separately (warm-up:
+  page faults, caches). The figure that is compared is the **median of the repeats** that follow,
+  each ended by ``block_until_ready`` on every array of the result, so JAX's asynchronous dispatch
+  does not hide work.
 * Memory is the **peak resident-set growth** during the timed repeats, read from
   ``/proc/self/status`` (``VmHWM``) after resetting the high-water mark through
   ``/proc/self/clear_refs``; for jitted JAX functions also the size of XLA's temporary buffers from
@@ -93,7 +94,7 @@ class Measurement:
 
     Attributes:
       label: what was run.
-      first_s: wall time of the first call (tracing + compilation for jitted functions).
+      first_s: wall time of the first call (for ``measure_jit``, the first run after compiling).
       median_s: median wall time of the repeats (the number that is compared).
       min_s: fastest repeat.
       repeats: number of timed repeats.
@@ -112,9 +113,18 @@ class Measurement:
     load: float | None = None
     extra: dict = dataclasses.field(default_factory=dict)
 
+    compiled: Any = dataclasses.field(default=None, repr=False, compare=False)
+
+    def as_dict(self) -> dict:
+        """The numbers, for the JSON dump (without the compiled program)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "compiled"}
+        return d
+
     @property
     def compile_s(self) -> float:
-        """First call minus a steady-state call: the one-off cost (compilation, caches)."""
+        """Compilation time when measured (``measure_jit``), else first call minus a median call."""
+        if "compile_s" in self.extra:
+            return self.extra["compile_s"]
         return max(self.first_s - self.median_s, 0.0)
 
 
@@ -166,6 +176,36 @@ def measure(
         xla_temp=xla_temp,
         load=os.getloadavg()[0],
     )
+
+
+def measure_jit(
+    label: str,
+    fn: Callable,
+    *args,
+    repeats: int = 5,
+    max_seconds: float | None = None,
+) -> Measurement:
+    """Compiles ``jax.jit(fn)`` for ``args`` ahead of time, then times the compiled call.
+
+    The compilation (lowering + XLA) is timed on its own and stored in ``extra['compile_s']``;
+    ``first_s`` is then the first *run* of the compiled program. XLA's temporary-buffer size comes
+    from the same compiled object, so nothing is compiled twice.
+    """
+    import jax
+
+    gc.collect()
+    t0 = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    compile_s = time.perf_counter() - t0
+    try:
+        temp = int(compiled.memory_analysis().temp_size_in_bytes)
+    except Exception:  # best effort on some backends
+        temp = None
+    m = measure(label, lambda: compiled(*args), repeats=repeats, max_seconds=max_seconds)
+    m.xla_temp = temp
+    m.extra["compile_s"] = compile_s
+    m.compiled = compiled  # reuse it instead of compiling again
+    return m
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,7 +263,7 @@ def fmt_pct(x: float | None) -> str:
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A GitHub markdown table; cells are converted with ``str``."""
-    head = "| " + " | ".join(headers) + " |"
+    head = "| " + " | ".join(str(h).replace("|", "\\|") for h in headers) + " |"
     sep = "|" + "|".join("---" for _ in headers) + "|"
     body = ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join([head, sep, *body])
@@ -232,12 +272,13 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def timing_rows(
     measurements: Sequence[Measurement], reference: Measurement, *, ratio_label: str = ""
 ) -> list[list[str]]:
-    """Rows ``label, first call, median, repeats, ratio vs reference, peak RSS, XLA temp``."""
+    """Rows ``label, compile, first call, median, repeats, ratio vs reference, peak RSS, XLA temp``."""
     rows = []
     for m in measurements:
         rows.append(
             [
                 m.label,
+                fmt_s(m.extra["compile_s"]) if "compile_s" in m.extra else "-",
                 fmt_s(m.first_s),
                 fmt_s(m.median_s),
                 str(m.repeats),
@@ -251,6 +292,7 @@ def timing_rows(
 
 TIMING_HEADERS = [
     "implementation",
+    "compile",
     "first call",
     "median",
     "repeats",

@@ -110,7 +110,9 @@ def run_claims(
     wanted = sorted(CLAIMS, key=_claim_order) if ids is None else list(ids)
     unknown = [i for i in wanted if i not in CLAIMS]
     if unknown:
-        raise ValueError(f"ids must be claim ids among {sorted(CLAIMS, key=_claim_order)}, got {unknown}")
+        raise ValueError(
+            f"ids must be claim ids among {sorted(CLAIMS, key=_claim_order)}, got {unknown}"
+        )
     from tqdm.auto import tqdm
 
     results = []

@@ -40,7 +40,11 @@ def instance_quantities(name: str) -> dict[str, float | int | str]:
         )
     policy, mu = BUILTIN_INSTANCES[name]()
     out: dict[str, float | int | str] = {"instance": name, "policy": type(policy).__name__}
-    logp = to_table(policy)
+    try:
+        logp = to_table(policy)
+    except ValueError as err:  # too large to enumerate: what the policy's structure gives exactly
+        out["table"] = f"not enumerable ({str(err).split(';')[0]})"
+        return out | _structural_quantities(policy, mu)
     X, Y = logp.shape
     out["prompts X"] = X
     out["responses |Y|"] = Y
@@ -67,6 +71,32 @@ def instance_quantities(name: str) -> dict[str, float | int | str]:
     agree = np.all(g.reshape(X, -1) == s.reshape(X, -1), axis=-1)
     out["P_x[greedy = sequence argmax] (Prop. 3.1)"] = float(np.dot(np.asarray(mu), agree))
     return out
+
+
+def _structural_quantities(policy, mu) -> dict[str, float]:
+    """Exact quantities of a policy whose response space is too large for a table.
+
+    The sequence argmax (Viterbi for Markov policies) and its log-probability give log C_cov in log
+    space (Eq. 6; it overflows float64 for long horizons), assuming a unique argmax per prompt, which
+    holds almost surely for the random built-in instances.
+    """
+    import jax.numpy as jnp
+
+    import theory
+    from simulators import greedy, log_prob, sequence_argmax
+
+    X = np.asarray(mu).shape[0]
+    x = jnp.arange(X)
+    y_star = sequence_argmax(policy, x)
+    log_mass = log_prob(policy, x, y_star)
+    g = greedy(policy, x)
+    agree = np.all(np.asarray(g).reshape(X, -1) == np.asarray(y_star).reshape(X, -1), axis=-1)
+    return {
+        "prompts X": X,
+        "min_x log pi(y*|x)": float(np.min(np.asarray(log_mass))),
+        "log C_cov (Eq. 6)": float(theory.log_coverage_from_log_mass(log_mass, mu)),
+        "P_x[greedy = sequence argmax] (Prop. 3.1)": float(np.dot(np.asarray(mu), agree)),
+    }
 
 
 def main(args: argparse.Namespace) -> int:

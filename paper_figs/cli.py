@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # subcommand -> (module implementing ``add_arguments(parser)`` and ``main(args) -> int``, help)
@@ -51,7 +52,15 @@ def main(argv: list[str] | None = None) -> int:
 
     # Exact quantities are compared at float64 precision throughout the toolkit's outputs.
     jax.config.update("jax_enable_x64", True)
-    return int(module.main(args) or 0)
+    try:
+        return int(module.main(args) or 0)
+    except (ValueError, TypeError) as err:
+        # Bad input is reported as a one-line error naming the argument; SHARPEN_DEBUG=1 shows the
+        # traceback.
+        if os.environ.get("SHARPEN_DEBUG"):
+            raise
+        print(f"sharpen {name}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,12 +2,64 @@
 sharpening algorithms of Huang et al. (arXiv 2412.01951), plus the transformer adapter
 (``simulators.hf``, optional ``hf`` extra)."""
 
+from ._algorithms import Result as Result
+from ._algorithms import adaptive_sft_sharpening as adaptive_sft_sharpening
+from ._algorithms import dpo_sharpening as dpo_sharpening
+from ._algorithms import prefix_best_of_n as prefix_best_of_n
+from ._algorithms import sft_sharpening as sft_sharpening
+from ._algorithms import theorem_4_1_budget as theorem_4_1_budget
+from ._algorithms import theorem_j2_beta as theorem_j2_beta
+from ._algorithms import xpo_sharpening as xpo_sharpening
 from ._api import greedy as greedy
 from ._api import log_prob as log_prob
 from ._api import sample as sample
 from ._api import sequence_argmax as sequence_argmax
 from ._api import to_table as to_table
+from ._autoregressive import AutoregressivePolicy as AutoregressivePolicy
+from ._autoregressive import autoregressive_argmax as autoregressive_argmax
+from ._autoregressive import enumerate_responses as enumerate_responses
+from ._autoregressive import random_autoregressive as random_autoregressive
 from ._best_of_n import best_of_n as best_of_n
+from ._classes import FiniteClass as FiniteClass
+from ._classes import LinearSoftmaxClass as LinearSoftmaxClass
+from ._classes import MarkovClass as MarkovClass
+from ._classes import PairData as PairData
+from ._classes import TabularClass as TabularClass
+from ._classes import contains as contains
+from ._classes import fit_squared_loss as fit_squared_loss
+from ._classes import linear_log_net_size as linear_log_net_size
+from ._classes import log_class_size as log_class_size
+from ._classes import make_pair_data as make_pair_data
+from ._classes import mle as mle
+from ._classes import negative_log_likelihood as negative_log_likelihood
+from ._classes import squared_loss as squared_loss
+from ._classes import squared_loss_residual as squared_loss_residual
+from ._classes import xpo_objective as xpo_objective
+from ._instances import BUILTIN_INSTANCES as BUILTIN_INSTANCES
+from ._instances import coverage_tabular as coverage_tabular
+from ._instances import dirichlet_tabular as dirichlet_tabular
+from ._instances import greedy_counterexample as greedy_counterexample
+from ._linear_instances import LinearInstance as LinearInstance
+from ._linear_instances import hidden_direction_instance as hidden_direction_instance
+from ._linear_instances import random_spherical_code as random_spherical_code
+from ._linear_instances import spherical_code_instance as spherical_code_instance
+from ._linear_softmax import LinearSoftmaxPolicy as LinearSoftmaxPolicy
+from ._linear_softmax import linear_softmax_logp as linear_softmax_logp
+from ._linear_softmax import random_linear_softmax as random_linear_softmax
+from ._markov import MarkovPolicy as MarkovPolicy
+from ._markov import markov_viterbi as markov_viterbi
+from ._markov import random_markov as random_markov
+from ._multilayer_softmax import MultiLayerSoftmaxPolicy as MultiLayerSoftmaxPolicy
+from ._multilayer_softmax import multilayer_softmax_logp as multilayer_softmax_logp
+from ._multilayer_softmax import random_multilayer_softmax as random_multilayer_softmax
+from ._oracle import AdaptiveDraw as AdaptiveDraw
+from ._oracle import SampleEvaluateOracle as SampleEvaluateOracle
+from ._oracle import draw as draw
+from ._oracle import draw_adaptive as draw_adaptive
+from ._oracle import draw_prompts as draw_prompts
+from ._oracle import evaluate as evaluate
+from ._oracle import likelihood_stopping_rule as likelihood_stopping_rule
+from ._oracle import make_oracle as make_oracle
 from ._rewards import length_normalized_log_likelihood as length_normalized_log_likelihood
 from ._rewards import log_likelihood as log_likelihood
 from ._rewards import majority_vote as majority_vote
@@ -15,23 +67,81 @@ from ._rewards import negative_entropy as negative_entropy
 from ._rewards import self_certainty as self_certainty
 from ._rollouts import Rollouts as Rollouts
 from ._rollouts import check_rollouts as check_rollouts
+from ._sweep import TabularSFTConfig as TabularSFTConfig
+from ._sweep import run_tabular_sft as run_tabular_sft
+from ._sweep import sweep as sweep
 from ._tabular import TabularPolicy as TabularPolicy
 from ._tabular import sample_indices as sample_indices
 
 __all__ = [
+    "AdaptiveDraw",
+    "AutoregressivePolicy",
+    "BUILTIN_INSTANCES",
+    "FiniteClass",
+    "LinearInstance",
+    "LinearSoftmaxClass",
+    "LinearSoftmaxPolicy",
+    "MarkovClass",
+    "MarkovPolicy",
+    "MultiLayerSoftmaxPolicy",
+    "PairData",
+    "Result",
     "Rollouts",
+    "SampleEvaluateOracle",
+    "TabularClass",
     "TabularPolicy",
+    "TabularSFTConfig",
+    "adaptive_sft_sharpening",
+    "autoregressive_argmax",
     "best_of_n",
     "check_rollouts",
+    "contains",
+    "coverage_tabular",
+    "dirichlet_tabular",
+    "dpo_sharpening",
+    "draw",
+    "draw_adaptive",
+    "draw_prompts",
+    "enumerate_responses",
+    "evaluate",
+    "fit_squared_loss",
     "greedy",
+    "greedy_counterexample",
+    "hidden_direction_instance",
     "length_normalized_log_likelihood",
+    "likelihood_stopping_rule",
+    "linear_log_net_size",
+    "linear_softmax_logp",
+    "log_class_size",
     "log_likelihood",
     "log_prob",
     "majority_vote",
+    "make_oracle",
+    "make_pair_data",
+    "markov_viterbi",
+    "mle",
+    "multilayer_softmax_logp",
     "negative_entropy",
+    "negative_log_likelihood",
+    "prefix_best_of_n",
+    "random_autoregressive",
+    "random_linear_softmax",
+    "random_markov",
+    "random_multilayer_softmax",
+    "random_spherical_code",
+    "run_tabular_sft",
     "sample",
     "sample_indices",
     "self_certainty",
     "sequence_argmax",
+    "sft_sharpening",
+    "spherical_code_instance",
+    "squared_loss",
+    "squared_loss_residual",
+    "sweep",
+    "theorem_4_1_budget",
+    "theorem_j2_beta",
     "to_table",
+    "xpo_objective",
+    "xpo_sharpening",
 ]

@@ -17,7 +17,25 @@ def _unsupported(fn_name: str, policy: Any):
     raise TypeError(f"{fn_name} is not implemented for policies of type {type(policy).__name__}")
 
 
-@functools.singledispatch
+def _dispatch_on_policy(fn):
+    """``functools.singledispatch`` on the second positional argument (the policy).
+
+    ``sample`` takes the PRNG key first (house rule), and plain ``singledispatch`` would dispatch on
+    the key's type.
+    """
+    dispatcher = functools.singledispatch(fn)
+
+    @functools.wraps(fn)
+    def wrapper(key, policy, *args, **kwargs):
+        return dispatcher.dispatch(type(policy))(key, policy, *args, **kwargs)
+
+    wrapper.register = dispatcher.register
+    wrapper.dispatch = dispatcher.dispatch
+    wrapper.registry = dispatcher.registry
+    return wrapper
+
+
+@_dispatch_on_policy
 def sample(key: jax.Array, policy: Any, x: jax.Array, n: int):
     """Draws ``n`` responses per prompt from ``policy`` at temperature 1.
 

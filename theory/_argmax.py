@@ -11,6 +11,7 @@ from ._logmath import as_param, log_mass_in_set
 from ._validation import check_gamma, check_logp, check_same_shape, check_scalar
 
 
+@jax.jit
 def _argmax_mask(logp: jax.Array, gamma: Any) -> jax.Array:
     """Unvalidated core of :func:`argmax_set`."""
     top = jnp.max(logp, axis=-1, keepdims=True)
@@ -39,6 +40,7 @@ def argmax_set(logp: Any, gamma: Any = 0.0) -> jax.Array:
     return _argmax_mask(logp, gamma)
 
 
+@jax.jit
 def _log_mass_on_argmax(logp_pi: jax.Array, logp_ref: jax.Array, gamma: Any) -> jax.Array:
     """Unvalidated core of :func:`log_mass_on_argmax`."""
     mask = _argmax_mask(logp_ref, gamma)
@@ -94,6 +96,11 @@ def margin(logp_base: Any, gamma: Any = 0.0) -> jax.Array:
     logp_base = check_logp(logp_base, "logp_base")
     check_scalar(gamma, "gamma")
     check_gamma(gamma, "gamma")
+    return _margin(logp_base, gamma)
+
+
+@jax.jit
+def _margin(logp_base: jax.Array, gamma: Any) -> jax.Array:
     mask = _argmax_mask(logp_base, gamma)
     top = jnp.max(logp_base, axis=-1)
     runner_up = jnp.max(jnp.where(mask, -jnp.inf, logp_base), axis=-1)

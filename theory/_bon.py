@@ -101,6 +101,11 @@ def bon_law(logp_base: Any, n: Any, reward: Any = None) -> jax.Array:
     else:
         reward = check_finite_on_support(reward, logp_base, "reward", "logp_base")
         key = jnp.broadcast_to(jnp.asarray(reward, dtype=logp_base.dtype), logp_base.shape)
+    return _bon_law(logp_base, key, n)
+
+
+@jax.jit
+def _bon_law(logp_base: jax.Array, key: jax.Array, n: Any) -> jax.Array:
     # Renormalize so that S = 1 holds for the top group up to rounding (float32 inputs may be
     # normalized only to ~1e-7).
     logp = logp_base - jax.nn.logsumexp(logp_base, axis=-1, keepdims=True)
@@ -133,6 +138,11 @@ def log_bon_miss_probability(logp_base: Any, n: Any, gamma: Any = 0.0) -> jax.Ar
     n = check_integer(n, "n", minimum=1)
     check_scalar(gamma, "gamma")
     check_gamma(gamma, "gamma")
+    return _log_bon_miss_probability(logp_base, n, gamma)
+
+
+@jax.jit
+def _log_bon_miss_probability(logp_base: jax.Array, n: Any, gamma: Any) -> jax.Array:
     _, log_out = log_mass_in_set(logp_base, _argmax_mask(logp_base, gamma))
     return as_param(n, logp_base) * log_out
 

@@ -26,6 +26,7 @@ def _check_p(p: Any) -> None:
     check_at_least(p, "p", 1.0)
 
 
+@jax.jit
 def _log_coverage_from_log_mass(log_mass: jax.Array, mu: jax.Array, p: Any) -> jax.Array:
     p = as_param(p, log_mass)
     is_inf = jnp.isinf(p)
@@ -84,6 +85,11 @@ def log_coverage(logp: Any, mu: Any, gamma: Any = 0.0, p: Any = 1.0) -> jax.Arra
     check_scalar(gamma, "gamma")
     check_gamma(gamma, "gamma")
     _check_p(p)
+    return _log_coverage(logp, mu, gamma, p)
+
+
+@jax.jit
+def _log_coverage(logp: jax.Array, mu: jax.Array, gamma: Any, p: Any) -> jax.Array:
     log_mass = _log_mass_on_argmax(logp, logp, gamma)
     return _log_coverage_from_log_mass(log_mass, mu, p)
 
@@ -120,6 +126,11 @@ def log_adaptive_coverage(logp: Any, mu: Any) -> jax.Array:
     """
     logp = check_logp(logp, "logp", min_ndim=2)
     mu = check_mu(mu, logp.shape[-2], "mu")
+    return _log_adaptive_coverage(logp, mu)
+
+
+@jax.jit
+def _log_adaptive_coverage(logp: jax.Array, mu: jax.Array) -> jax.Array:
     return log_expect_over_prompts(mu, -jnp.max(logp, axis=-1))
 
 

@@ -42,6 +42,11 @@ def kl(logp_p: Any, logp_q: Any, mu: Any) -> jax.Array:
       ``[...]`` averaged KL; ``inf`` when p puts mass where q has none on a prompt with mu > 0.
     """
     logp_p, logp_q, mu = _pair(logp_p, logp_q, mu, "logp_p", "logp_q")
+    return _kl(logp_p, logp_q, mu)
+
+
+@jax.jit
+def _kl(logp_p: jax.Array, logp_q: jax.Array, mu: jax.Array) -> jax.Array:
     q_zero = logp_q == -jnp.inf
     log_ratio = jnp.where(q_zero, jnp.inf, logp_p - jnp.where(q_zero, 0.0, logp_q))
     return expect_over_prompts(mu, jnp.sum(xlogy_exp(logp_p, log_ratio), axis=-1))
@@ -63,6 +68,11 @@ def hellinger_sq(logp_p: Any, logp_q: Any, mu: Any) -> jax.Array:
       ``[...]`` averaged squared Hellinger distance.
     """
     logp_p, logp_q, mu = _pair(logp_p, logp_q, mu, "logp_p", "logp_q")
+    return _hellinger_sq(logp_p, logp_q, mu)
+
+
+@jax.jit
+def _hellinger_sq(logp_p: jax.Array, logp_q: jax.Array, mu: jax.Array) -> jax.Array:
     hi = jnp.maximum(logp_p, logp_q)
     lo = jnp.minimum(logp_p, logp_q)
     both_zero = hi == -jnp.inf
@@ -99,8 +109,7 @@ def concentrability(logp_pi: Any, logp_base: Any, mu: Any) -> jax.Array:
       ``[...]`` C_pi; ``inf`` when pi puts mass where pi_base has none.
     """
     logp_pi, logp_base, mu = _pair(logp_pi, logp_base, mu, "logp_pi", "logp_base")
-    per_prompt = _log_ratio_moment(logp_pi, logp_base, jnp.ones((), logp_pi.dtype))
-    return jnp.exp(log_expect_over_prompts(mu, per_prompt))
+    return _ratio_moment(logp_pi, logp_base, mu, jnp.ones((), logp_pi.dtype))
 
 
 def concentrability_ratio(logp_pi: Any, logp_pi_prime: Any, mu: Any, beta: Any) -> jax.Array:
@@ -121,7 +130,12 @@ def concentrability_ratio(logp_pi: Any, logp_pi_prime: Any, mu: Any, beta: Any) 
     logp_pi, logp_pi_prime, mu = _pair(logp_pi, logp_pi_prime, mu, "logp_pi", "logp_pi_prime")
     check_scalar(beta, "beta")
     check_positive(beta, "beta")
-    per_prompt = _log_ratio_moment(logp_pi, logp_pi_prime, as_param(beta, logp_pi))
+    return _ratio_moment(logp_pi, logp_pi_prime, mu, beta)
+
+
+@jax.jit
+def _ratio_moment(logp_pi, logp_ref, mu, power) -> jax.Array:
+    per_prompt = _log_ratio_moment(logp_pi, logp_ref, as_param(power, logp_pi))
     return jnp.exp(log_expect_over_prompts(mu, per_prompt))
 
 
@@ -138,4 +152,9 @@ def entropy(logp: Any) -> jax.Array:
       ``[...]`` entropies.
     """
     logp = check_logp(logp, "logp")
+    return _entropy(logp)
+
+
+@jax.jit
+def _entropy(logp: jax.Array) -> jax.Array:
     return -jnp.sum(xlogy_exp(logp, logp), axis=-1)

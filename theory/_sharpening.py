@@ -19,6 +19,7 @@ from ._validation import (
 )
 
 
+@jax.jit
 def _sharpening_error(logp_hat, logp_base, mu, delta, gamma) -> jax.Array:
     mask = _argmax_mask(logp_base, gamma)
     shape = jnp.broadcast_shapes(logp_hat.shape, mask.shape)

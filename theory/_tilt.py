@@ -45,7 +45,11 @@ def kl_tilt(logp_base: Any, beta: Any, reward: Any = None) -> jax.Array:
     logp_base = check_logp(logp_base, "logp_base")
     check_scalar(beta, "beta")
     check_positive(beta, "beta")
-    r = _reward(reward, logp_base)
+    return _kl_tilt(logp_base, beta, _reward(reward, logp_base))
+
+
+@jax.jit
+def _kl_tilt(logp_base: jax.Array, beta: Any, r: jax.Array) -> jax.Array:
     beta = as_param(beta, logp_base)
     support = logp_base > -jnp.inf
     logits = jnp.where(support, logp_base + jnp.where(support, r, 0.0) / beta, -jnp.inf)
@@ -78,7 +82,11 @@ def kl_regularized_objective(
     mu = check_mu(mu, logp_base.shape[-2], "mu")
     check_scalar(beta, "beta")
     check_positive(beta, "beta")
-    r = _reward(reward, logp_base)
+    return _kl_regularized_objective(logp_pi, logp_base, mu, beta, _reward(reward, logp_base))
+
+
+@jax.jit
+def _kl_regularized_objective(logp_pi, logp_base, mu, beta, r) -> jax.Array:
     beta = as_param(beta, logp_base)
     base_zero = logp_base == -jnp.inf
     safe_base = jnp.where(base_zero, 0.0, logp_base)

@@ -28,7 +28,11 @@ def random_table(rng, num_prompts, num_responses, *, ties=True, zeros=True, tiny
     for x in range(num_prompts):
         if ties and num_responses >= 3 and rng.random() < 0.7:
             # tie the top entry with another one (a tied argmax set) or tie two others
-            src = int(np.argmax(logits[x])) if rng.random() < 0.5 else int(rng.integers(num_responses))
+            src = (
+                int(np.argmax(logits[x]))
+                if rng.random() < 0.5
+                else int(rng.integers(num_responses))
+            )
             dst = int(rng.integers(num_responses))
             logits[x, dst] = logits[x, src]
         if tiny and num_responses >= 4 and rng.random() < 0.5:

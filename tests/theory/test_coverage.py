@@ -9,6 +9,11 @@ import pytest
 import theory
 
 
+def _log(a):
+    with np.errstate(divide="ignore"):
+        return np.log(np.asarray(a, dtype=np.float64))
+
+
 @pytest.mark.parametrize("gamma", [0.0, 0.1, 0.5])
 def test_argmax_set_and_mass_match_brute_force(rng, ref, gamma):
     for _ in range(5):
@@ -22,7 +27,7 @@ def test_argmax_set_and_mass_match_brute_force(rng, ref, gamma):
 
 
 def test_argmax_set_keeps_exact_ties_and_excludes_zero_mass():
-    logp = np.log(np.array([[0.4, 0.4, 0.2, 0.0], [0.25, 0.25, 0.25, 0.25]]))
+    logp = _log([[0.4, 0.4, 0.2, 0.0], [0.25, 0.25, 0.25, 0.25]])
     np.testing.assert_array_equal(
         theory.argmax_set(logp), [[True, True, False, False], [True, True, True, True]]
     )
@@ -51,7 +56,7 @@ def test_log_mass_near_one_is_exact():
 
 def test_log_mass_is_minus_inf_when_pi_misses_the_set():
     base = np.log(np.array([[0.7, 0.3]]))
-    pi = np.log(np.array([[0.0, 1.0]]))
+    pi = _log([[0.0, 1.0]])
     assert float(theory.log_mass_on_argmax(pi, base)[0]) == -np.inf
 
 
@@ -108,24 +113,30 @@ def test_adaptive_coverage_matches_brute_force(rng, ref):
 
 
 def test_coverage_ignores_prompts_with_zero_weight():
-    logp = np.log(np.array([[0.5, 0.5], [1e-300, 1 - 1e-300]]))
-    logp[1, 0] = -np.inf  # a prompt whose argmax mass is 1 ...
-    logp[1] = np.log(np.array([1.0, 0.0]))
+    # a prompt with weight 0 and infinite 1/pi(y*) must not turn the average into NaN or inf
+    log_mass = np.array([math.log(0.5), -np.inf])
     mu = np.array([1.0, 0.0])
-    np.testing.assert_allclose(float(theory.coverage(logp, mu)), 1.0, rtol=1e-14)
+    for p in (1.0, 2.0, np.inf):
+        np.testing.assert_allclose(float(theory.coverage_from_log_mass(log_mass, mu, p)), 2.0)
+    logp = np.array([[math.log(0.6), math.log(0.4)], [0.0, -np.inf]])
+    np.testing.assert_allclose(float(theory.coverage(logp, np.array([0.0, 1.0]))), 1.0)
+    np.testing.assert_allclose(float(theory.coverage(logp, np.array([1.0, 0.0]))), 1 / 0.6)
 
 
 def test_large_moment_does_not_overflow():
     # pi(y*) = 1e-3 on half the prompts: the 300-th moment is 1e900/2 (overflows float64), its
     # 300-th root is finite.
-    logp = np.full((2, 1000), -math.log(1000.0))
+    logp = np.full((2, 2000), math.log(0.999 / 1999))
+    logp[0, 0] = math.log(1e-3)
     logp[1] = -np.inf
     logp[1, 0] = 0.0
     mu = np.array([0.5, 0.5])
     p = 300.0
     want_log = (math.log(0.5) + p * math.log(1000.0)) / p  # log(1 + 1e-900) dropped
     np.testing.assert_allclose(float(theory.log_coverage(logp, mu, p=p)), want_log, rtol=1e-12)
-    np.testing.assert_allclose(float(theory.coverage(logp, mu, p=p)), math.exp(want_log), rtol=1e-12)
+    np.testing.assert_allclose(
+        float(theory.coverage(logp, mu, p=p)), math.exp(want_log), rtol=1e-12
+    )
 
 
 def _product_table(step_logp):
@@ -152,9 +163,7 @@ def test_markov_product_log_coverage(rng, ref):
 
     small = steps(5)
     table = np.stack([_product_table(s) for s in small])
-    per_step_mass = [
-        sum(ref.mass(row, ref.argmax_set(row, 0.0)) for row in s) for s in small
-    ]
+    per_step_mass = [sum(ref.mass(row, ref.argmax_set(row, 0.0)) for row in s) for s in small]
     got_table = float(theory.log_coverage(table, mu))
     got_mass = float(theory.log_coverage_from_log_mass(np.array(per_step_mass), mu))
     np.testing.assert_allclose(got_table, got_mass, rtol=1e-10)

@@ -1,0 +1,251 @@
+"""Benchmark 6: the transformer adapter against raw ``transformers`` on the same model and batch.
+
+Scoring: ``simulators.hf.score_tokens`` (per-token log-probabilities, entropies and
+``KL(uniform || p)`` of every response token) vs one raw forward pass of the same padded batch
+followed by ``log_softmax`` and a gather. Sampling: ``simulators.sample`` on an ``HFPolicy``
+(temperature 1, exact log-probabilities recorded) vs ``model.generate(do_sample=True)`` with the
+same batch and length, with and without returning the logits needed for log-probabilities.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from . import _harness as H
+
+NAME = "adapter"
+TITLE = "Transformer adapter vs raw transformers"
+
+
+def _raw_score(model, torch, prompt_ids, response_ids, pad):
+    """One right-padded forward pass, log-softmax, gather: what a user writes by hand."""
+    seqs = [list(p) + list(r) for p, r in zip(prompt_ids, response_ids, strict=True)]
+    L = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), L), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), L), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+        mask[i, : len(s)] = 1
+    with torch.inference_mode():
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+        picked = logp.gather(-1, ids[:, 1:, None])[..., 0]
+        out = []
+        for i, (p, r) in enumerate(zip(prompt_ids, response_ids, strict=True)):
+            out.append(picked[i, len(p) - 1 : len(p) - 1 + len(r)].sum().item())
+    return np.asarray(out)
+
+
+def _left_pad(torch, prompt_ids, pad):
+    Lp = max(len(p) for p in prompt_ids)
+    ids = torch.full((len(prompt_ids), Lp), pad, dtype=torch.long)
+    mask = torch.zeros((len(prompt_ids), Lp), dtype=torch.long)
+    for i, p in enumerate(prompt_ids):
+        ids[i, Lp - len(p) :] = torch.tensor(list(p))
+        mask[i, Lp - len(p) :] = 1
+    return ids, mask
+
+
+def _bench_model(label, policy, prompts, n, T, reps, torch):
+    """Rows (scoring, sampling) for one model; prompts are strings, n samples each."""
+    import dataclasses
+
+    from simulators import sample
+    from simulators.hf._policy import encode_prompts, score_tokens
+
+    B = len(prompts) * n
+    policy = dataclasses.replace(
+        policy, batch_size=B, score_batch_size=B, progress=False, max_new_tokens=T
+    )
+    model, pad = policy.model, policy.pad_token_id
+    key = jax.random.key(0)
+
+    # Responses to score: sampled once from the policy (the same batch for both scorers).
+    ro = sample(key, policy, prompts, n, max_new_tokens=T)
+    enc = encode_prompts(policy, prompts)
+    toks, lens = np.asarray(ro.tokens), np.asarray(ro.lengths)
+    prompt_ids = [enc[p] for p in range(len(prompts)) for _ in range(n)]
+    response_ids = [
+        toks[p, j, : lens[p, j]].tolist() for p in range(len(prompts)) for j in range(n)
+    ]
+    n_scored = int(lens.sum())
+
+    m_score = H.measure(
+        f"{label}: toolkit `score_tokens`",
+        lambda: score_tokens(policy, prompt_ids, response_ids),
+        repeats=reps,
+    )
+    m_raw_score = H.measure(
+        f"{label}: raw forward + log_softmax + gather",
+        lambda: _raw_score(model, torch, prompt_ids, response_ids, pad),
+        repeats=reps,
+    )
+    lp_tk = score_tokens(policy, prompt_ids, response_ids)["logp"]
+    lp_raw = _raw_score(model, torch, prompt_ids, response_ids, pad)
+    score_diff = float(np.max(np.abs(lp_tk - lp_raw)))
+    gen_diff = float(np.max(np.abs(lp_tk - np.asarray(ro.logp_base).reshape(-1))))
+
+    m_sample = H.measure(
+        f"{label}: toolkit `sample`",
+        lambda: sample(key, policy, prompts, n, max_new_tokens=T),
+        repeats=reps,
+    )
+    ids, mask = _left_pad(torch, prompt_ids, pad)
+    gen_kwargs = dict(
+        input_ids=ids,
+        attention_mask=mask,
+        do_sample=True,
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        max_new_tokens=T,
+        pad_token_id=pad,
+        eos_token_id=list(policy.eos_token_ids),
+    )
+
+    def raw_generate(with_logits: bool):
+        with torch.inference_mode():
+            out = model.generate(
+                **gen_kwargs,
+                return_dict_in_generate=True,
+                output_logits=with_logits,
+            )
+            if with_logits:
+                # log-probabilities of the drawn tokens from the raw logits
+                logits = torch.stack(out.logits, dim=1).float()
+                new = out.sequences[:, ids.shape[1] :]
+                lp = torch.log_softmax(logits, -1).gather(-1, new[..., None])[..., 0]
+                return lp.sum(-1)
+            return out.sequences
+
+    m_gen = H.measure(
+        f"{label}: raw `generate` (tokens only)", lambda: raw_generate(False), repeats=reps
+    )
+    m_gen_lp = H.measure(
+        f"{label}: raw `generate` + logits -> log-probs",
+        lambda: raw_generate(True),
+        repeats=reps,
+    )
+    steps = B * T  # both decoders run T steps unless every sequence has ended
+    rows = [
+        [
+            f"{label} scoring ({B} sequences, {n_scored} response tokens)",
+            H.fmt_s(m_raw_score.median_s),
+            H.fmt_s(m_score.median_s),
+            H.fmt_rate(n_scored / m_raw_score.median_s, "tok/s"),
+            H.fmt_rate(n_scored / m_score.median_s, "tok/s"),
+            H.fmt_ratio(m_raw_score.median_s / m_score.median_s),
+            H.fmt_bytes(m_score.peak_rss_delta),
+            H.fmt_bytes(m_raw_score.peak_rss_delta),
+        ],
+        [
+            f"{label} sampling vs generate, tokens only ({B} x {T})",
+            H.fmt_s(m_gen.median_s),
+            H.fmt_s(m_sample.median_s),
+            H.fmt_rate(steps / m_gen.median_s, "tok/s"),
+            H.fmt_rate(steps / m_sample.median_s, "tok/s"),
+            H.fmt_ratio(m_gen.median_s / m_sample.median_s),
+            H.fmt_bytes(m_sample.peak_rss_delta),
+            H.fmt_bytes(m_gen.peak_rss_delta),
+        ],
+        [
+            f"{label} sampling vs generate + log-probs ({B} x {T})",
+            H.fmt_s(m_gen_lp.median_s),
+            H.fmt_s(m_sample.median_s),
+            H.fmt_rate(steps / m_gen_lp.median_s, "tok/s"),
+            H.fmt_rate(steps / m_sample.median_s, "tok/s"),
+            H.fmt_ratio(m_gen_lp.median_s / m_sample.median_s),
+            H.fmt_bytes(m_sample.peak_rss_delta),
+            H.fmt_bytes(m_gen_lp.peak_rss_delta),
+        ],
+    ]
+    ratios = {
+        "score": m_raw_score.median_s / m_score.median_s,
+        "sample_vs_generate": m_gen.median_s / m_sample.median_s,
+        "sample_vs_generate_logprobs": m_gen_lp.median_s / m_sample.median_s,
+    }
+    ms = {
+        "score": m_score,
+        "raw_score": m_raw_score,
+        "sample": m_sample,
+        "generate": m_gen,
+        "generate_logprobs": m_gen_lp,
+    }
+    checks = {"score_vs_raw": score_diff, "score_vs_sample_logp": gen_diff}
+    return rows, ratios, ms, checks
+
+
+def run(quick: bool = False) -> H.Section:
+    import torch
+
+    from simulators.hf import HFPolicy
+    from simulators.hf._policy import tiny_gpt2
+
+    reps = 1 if quick else 3
+    digits = "0123456789"
+    models = []
+    if quick:
+        models.append(("tiny GPT-2 (2 layers, d=32)", tiny_gpt2(0), 4, 2, 8))
+    else:
+        models.append(
+            ("GPT-2 from config (4 layers, d=256)", tiny_gpt2(0, n_layer=4, n_embd=256, n_head=4),
+             16, 4, 64)
+        )
+    rows, ratios, data, notes = [], {}, {}, []
+    if not quick:
+        try:
+            smol = HFPolicy.from_pretrained("smollm2-135m", device="cpu")
+            models.append(("SmolLM2-135M (GGUF Q4_1 -> float32)", smol, 4, 2, 32))
+        except Exception as err:  # the built-in weights are an optional install
+            notes.append(f"SmolLM2 not measured: {type(err).__name__}: {err}")
+    for label, policy, P, n, T in models:
+        prompts = [f"{digits[i % 10]}{digits[(3 * i) % 10]}+{digits[(7 * i) % 10]}=" for i in
+                   range(P)]
+        if "SmolLM2" in label:
+            prompts = [f"What is {i + 2} times {i + 3}?" for i in range(P)]
+        r, rat, ms, chk = _bench_model(label, policy, prompts, n, T, reps, torch)
+        rows += r
+        ratios[label] = rat
+        data[label] = {k: m.as_dict() for k, m in ms.items()} | chk | rat
+        notes.append(
+            f"{label}: toolkit vs raw scores of the same tokens agree to "
+            f"{chk['score_vs_raw']:.1e}; scores vs the log-probs recorded while sampling to "
+            f"{chk['score_vs_sample_logp']:.1e} (max abs, nats)."
+        )
+    headers = [
+        "task",
+        "raw transformers",
+        "toolkit",
+        "raw tokens/s",
+        "toolkit tokens/s",
+        "toolkit / raw throughput",
+        "toolkit peak RSS",
+        "raw peak RSS",
+    ]
+    body = (
+        H.md_table(headers, rows)
+        + "\n\n"
+        + "\n".join(f"- {note}" for note in notes)
+        + f"\n- torch {torch.__version__}, {torch.get_num_threads()} threads, CPU."
+    )
+    met = all(
+        v["score"] >= 0.9 and v["sample_vs_generate_logprobs"] >= 0.9 for v in ratios.values()
+    )
+    return H.Section(
+        key=NAME,
+        title=TITLE,
+        compared=(
+            "`simulators.hf.score_tokens` vs a raw forward + `log_softmax` + gather; "
+            "`simulators.sample(HFPolicy)` vs `model.generate(do_sample=True)` (tokens only, "
+            "and with `output_logits` turned into log-probabilities), same model, batch and length"
+        ),
+        sizes="; ".join(
+            f"{label}: {P} prompts x {n} samples, {T} new tokens" for label, _, P, n, T in models
+        ),
+        body=body,
+        target="toolkit throughput >= 0.9x raw transformers (scoring, and sampling vs generate "
+        "with log-probabilities)",
+        met=met,
+        data=data,
+    )

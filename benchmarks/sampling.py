@@ -1,0 +1,171 @@
+"""Benchmark 2: many draws from one tabular distribution.
+
+The toolkit's ``simulators.sample_indices`` (inverse CDF) and ``simulators.sample`` on a
+``TabularPolicy`` against ``numpy.random.Generator.choice`` and ``jax.random.categorical``
+(Gumbel-max, which materializes ``draws x classes`` noise), and against the lower bound of any
+inverse-CDF sampler: generating the uniforms plus one binary search per draw.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _harness as H
+from ._alias import alias_sample, alias_table
+
+NAME = "sampling"
+TITLE = "Sampling from a tabular policy"
+
+
+def run(quick: bool = False) -> H.Section:
+    from simulators import TabularPolicy, sample, sample_indices
+
+    n = 10**5 if quick else 10**7
+    Y = 1000
+    n_cat = 2000 if quick else 10**5
+    reps = 1 if quick else 5
+    dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+
+    rng = np.random.default_rng(0)
+    p_np = rng.dirichlet(np.ones(Y))
+    logp_np = np.log(p_np)
+    logp = jnp.asarray(logp_np, dtype)
+    key = jax.random.key(0)
+
+    ms: dict[str, H.Measurement] = {}
+    notes: list[str] = []
+
+    ms["toolkit"] = H.measure_jit(
+        f"toolkit `sample_indices` (jit), {n:.0e} draws",
+        lambda k, lp: sample_indices(k, lp, n),
+        key,
+        logp,
+        repeats=reps,
+    )
+    policy = TabularPolicy(logp[None, :])
+    x = jnp.zeros((1,), jnp.int32)
+    try:
+        ms["sample"] = H.measure_jit(
+            "toolkit `sample(TabularPolicy)` (jit, returns Rollouts)",
+            lambda k, pol, x: sample(k, pol, x, n),
+            key,
+            policy,
+            x,
+            repeats=reps,
+        )
+    except Exception as err:  # the generic API is optional here; sample_indices is the sampler
+        notes.append(f"`sample(TabularPolicy)` could not be timed: {type(err).__name__}: {err}")
+    ms["alias"] = H.measure_jit(
+        "reference: alias method in JAX (benchmarks/_alias.py, incl. table build)",
+        lambda k, lp: alias_sample(k, alias_table(lp), n),
+        key,
+        logp,
+        repeats=reps,
+    )
+
+    gen = np.random.default_rng(1)
+    ms["choice"] = H.measure(
+        "numpy `Generator.choice(p=...)`",
+        lambda: gen.choice(Y, size=n, p=p_np),
+        repeats=reps,
+    )
+
+    ms["categorical"] = H.measure_jit(
+        f"`jax.random.categorical` (jit), only {n_cat:.0e} draws",
+        functools.partial(jax.random.categorical, shape=(n_cat,)),
+        key,
+        logp,
+        repeats=reps,
+    )
+    cat_temp = ms["categorical"].xla_temp
+
+    # Lower bound of any inverse-CDF sampler: the uniforms, and one binary search per draw. The
+    # searches are timed on *sorted* uniforms, which makes numpy's searchsorted cache-friendly:
+    # an optimistic (low) figure for the search.
+    ms["np_uniform"] = H.measure(
+        "bound part: numpy uniforms (PCG64)", lambda: gen.random(n), repeats=reps
+    )
+    ms["jax_uniform"] = H.measure_jit(
+        "bound part: JAX uniforms (threefry, jit)",
+        lambda k: jax.random.uniform(k, (n,), dtype=dtype),
+        key,
+        repeats=reps,
+    )
+    cdf = np.cumsum(p_np)
+    u_sorted = np.sort(gen.random(n)) * cdf[-1]
+    ms["np_search"] = H.measure(
+        "bound part: numpy `searchsorted` on sorted uniforms",
+        lambda: np.searchsorted(cdf, u_sorted, side="right"),
+        repeats=reps,
+    )
+
+    lower = ms["np_uniform"].median_s + ms["np_search"].median_s
+    lower_jax = ms["jax_uniform"].median_s + ms["np_search"].median_s
+    tk = ms["toolkit"].median_s
+    cat_per_draw = ms["categorical"].median_s / n_cat
+    tk_per_draw = tk / n
+
+    headers = [*H.TIMING_HEADERS, "draws / s"]
+    draws = {k: (n_cat if k == "categorical" else n) for k in ms}
+    rows = [
+        row + [H.fmt_rate(draws[k] / m.median_s, "draws/s")]
+        for (k, m), row in zip(ms.items(), H.timing_rows(list(ms.values()), ms["toolkit"]))
+    ]
+    table = H.md_table(headers, rows)
+    summary = H.md_table(
+        ["quantity", "value"],
+        [
+            ["lower bound (numpy uniforms + sorted searchsorted)", H.fmt_s(lower)],
+            ["lower bound with JAX's uniforms instead", H.fmt_s(lower_jax)],
+            ["toolkit / lower bound", H.fmt_ratio(tk / lower)],
+            ["toolkit / lower bound with JAX uniforms", H.fmt_ratio(tk / lower_jax)],
+            ["alias reference / lower bound", H.fmt_ratio(ms["alias"].median_s / lower)],
+            ["numpy choice / toolkit", H.fmt_ratio(ms["choice"].median_s / tk)],
+            [
+                "categorical / toolkit, time per draw",
+                H.fmt_ratio(cat_per_draw / tk_per_draw),
+            ],
+            [
+                f"categorical extrapolated to {n:.0e} draws",
+                H.fmt_s(cat_per_draw * n),
+            ],
+            [
+                "categorical XLA temp per (draw x class)",
+                f"{cat_temp / (n_cat * Y):.1f} B" if cat_temp else "n/a",
+            ],
+            [
+                f"categorical memory extrapolated to {n:.0e} draws",
+                H.fmt_bytes(cat_temp * n / n_cat) if cat_temp else "n/a",
+            ],
+            [
+                "toolkit XLA temp per draw",
+                f"{ms['toolkit'].xla_temp / n:.1f} B" if ms["toolkit"].xla_temp else "n/a",
+            ],
+        ],
+    )
+    met = tk <= 3 * lower and tk_per_draw * 10 <= cat_per_draw
+    return H.Section(
+        key=NAME,
+        title=TITLE,
+        compared=(
+            "`simulators.sample_indices` and `simulators.sample` on a `TabularPolicy` vs "
+            "`numpy.random.Generator.choice`, `jax.random.categorical` (Gumbel-max) and the "
+            "inverse-CDF lower bound (uniforms + binary searches); an alias-method sampler as a "
+            "reference for what the per-draw search costs"
+        ),
+        sizes=(
+            f"{n:.0e} draws from a {Y}-way Dirichlet(1) distribution, {jnp.dtype(dtype).name}; "
+            f"`jax.random.categorical` at {n_cat:.0e} draws (its noise is draws x classes)"
+        ),
+        body=table + "\n\n" + summary + "".join(f"\n\n- {note}" for note in notes),
+        target=(
+            "toolkit within 3x of the lower bound (numpy uniforms + searchsorted), and at least "
+            "10x below `jax.random.categorical` in time per draw (and in memory)"
+        ),
+        met=met,
+        data={k: m.as_dict() for k, m in ms.items()} | {"lower_bound_s": lower},
+    )

@@ -1,0 +1,710 @@
+"""Small worked instances behind the paper's hardness results and its self-reward comparisons.
+
+* :func:`maxcut_policy`: Proposition E.1's multi-layer softmax model whose sequence argmax encodes a
+  maximum cut (computational hardness of sharpening, even at inference time).
+* :func:`nonclosure_policy`: Proposition E.2's model whose argmax ``(2, 1)`` has constant mass under
+  ``pi_base`` while every model of the class puts at most 1/2 on it (representational failure).
+* :func:`length_bias_toy` (THEORY.md section 6 item 12) and :func:`majority_vs_likelihood_toy` (item
+  13): tabular answer-bearing instances (:class:`AnswerToy`) on which best-of-N with the
+  log-likelihood self-reward loses accuracy as N grows while the length-normalized or majority
+  self-reward gains it. :func:`bon_accuracy` gives their exact best-of-N accuracy curves via
+  :func:`theory.bon_law`; majority vote is not a per-response reward (a response's score depends on
+  the other samples), so :func:`majority_accuracy` estimates its curve by Monte Carlo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from simulators._api import greedy, log_prob, sample, sequence_argmax, to_table
+from simulators._best_of_n import best_of_n
+from simulators._multilayer_softmax import MultiLayerSoftmaxPolicy, multilayer_softmax_logp
+from simulators._rewards import majority_vote
+from simulators._rollouts import Rollouts
+from simulators._tabular import TabularPolicy, check_prompts
+from theory._bon import bon_law
+from theory._validation import check_count, check_positive, check_probs, check_table_size
+
+__all__ = [
+    "AnswerToy",
+    "MaxCutReport",
+    "NonClosureReport",
+    "bon_accuracy",
+    "brute_force_max_cut",
+    "cut_value",
+    "length_bias_toy",
+    "majority_accuracy",
+    "majority_vs_likelihood_toy",
+    "maxcut_policy",
+    "maxcut_report",
+    "nonclosure_policy",
+    "nonclosure_report",
+    "nonclosure_table",
+    "sequence_log_probs",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Proposition E.1: MAX-CUT.
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_adjacency(adjacency: Any) -> np.ndarray:
+    A = np.asarray(adjacency)
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] < 1:
+        raise ValueError(f"adjacency must be a square [n, n] matrix, got shape {A.shape}")
+    if not np.isin(A, (0, 1)).all():
+        raise ValueError("adjacency must hold 0/1 entries (a simple graph)")
+    if not (A == A.T).all() or np.diag(A).any():
+        raise ValueError("adjacency must be symmetric with a zero diagonal (undirected, no loops)")
+    return A.astype(np.float64)
+
+
+def _monomial_index(H: int, *idx: int) -> int:
+    """Index (0-based token positions) of the feature ``y_i``, ``y_i y_j`` or ``y_i y_j y_k``."""
+    if len(idx) == 1:
+        return idx[0]
+    if len(idx) == 2:
+        return H + idx[0] * H + idx[1]
+    i, j, k = idx
+    return H + H * H + (i * H + j) * H + k
+
+
+def _monomial_features(H: int, h: int) -> np.ndarray:
+    """``phi_h(y_{1:h})`` for every prefix ``y_{1:h}`` in ``{-1, 1}^h`` (token t is ``2t - 1``).
+
+    Rows in lexicographic token order (first token most significant). Every monomial of degree
+    1 to 3 whose positions are all ``<= h`` is set; the others are 0 (they involve tokens not yet
+    generated).
+    """
+    d = H + H**2 + H**3
+    toks = np.array(list(itertools.product((0, 1), repeat=h)), dtype=np.int64)
+    y = 2.0 * toks - 1.0  # [2^h, h]
+    phi = np.zeros((len(toks), d))
+    phi[:, :h] = y
+    pair = y[:, :, None] * y[:, None, :]  # [2^h, h, h]
+    for i in range(h):
+        phi[:, H + i * H : H + i * H + h] = pair[:, i, :]
+    triple = pair[:, :, :, None] * y[:, None, None, :]  # [2^h, h, h, h]
+    for i in range(h):
+        for j in range(h):
+            start = H + H * H + (i * H + j) * H
+            phi[:, start : start + h] = triple[:, i, j, :]
+    return phi
+
+
+def maxcut_policy(adjacency: Any) -> MultiLayerSoftmaxPolicy:
+    """Proposition E.1's model: its sequence argmax encodes a maximum cut of the graph.
+
+    For a graph ``G`` on ``n`` vertices, ``H = n + 2``, ``X = {bot}``, ``V = {-1, 1}`` (tokens
+    ``{0, 1}``), features ``y_i``, ``y_i y_j``, ``y_i y_j y_k`` (``d = H + H^2 + H^3``) and::
+
+        theta_1 = ... = theta_{H-2} = 0
+        theta_{H-1} = sum_{i,j <= H-2} J_ij e_(i, j, H-1),    J = -A(G)
+        theta_H = 2 (e_(H-1, H) + e_H),                      B = H
+
+    The first ``H - 2`` tokens are uniform; with ``s(y) = -sum_{ij} A_ij y_i y_j = 4 cut(y) - 2|E|``
+    (sum over ordered pairs), ``pi(y_{H-1} = 1 | y_{<H-1}) = sigmoid(2 s)`` and the last token is
+    ``1`` w.p. ``sigmoid(8)`` after ``y_{H-1} = 1`` and uniform after ``y_{H-1} = -1``. So
+    ``pi(y, 1, 1) = 2^-(H-2) sigmoid(2 s(y)) sigmoid(8)``, maximized by a maximum cut; the branch
+    ``y_{H-1} = -1`` has mass at most ``2^-(H-2) / 2``, below the cut branch since every graph with
+    an edge has a cut above ``|E|/2`` (``s >= 2``; Edwards' bound), and a graph without edges has
+    ``s = 0`` and ``sigmoid(8) > 1/2``.
+
+    Args:
+      adjacency: ``[n, n]`` symmetric 0/1 adjacency matrix with zero diagonal (n >= 1).
+
+    Returns:
+      :class:`~simulators.MultiLayerSoftmaxPolicy` with ``H = n + 2``, one prompt.
+    """
+    A = _check_adjacency(adjacency)
+    n = A.shape[0]
+    H = n + 2
+    d = H + H**2 + H**3
+    theta = np.zeros((H, d))
+    for i in range(n):
+        for j in range(n):
+            theta[H - 2, _monomial_index(H, i, j, H - 2)] = -A[i, j]
+    theta[H - 1, _monomial_index(H, H - 2, H - 1)] = 2.0
+    theta[H - 1, _monomial_index(H, H - 1)] = 2.0
+    steps = [_monomial_features(H, h) for h in range(1, H + 1)]
+    return MultiLayerSoftmaxPolicy.from_step_features(steps, theta, num_prompts=1)
+
+
+def cut_value(adjacency: Any, y: Any) -> np.ndarray:
+    """Number of edges cut by sign vectors ``y[..., n]`` in ``{-1, 1}`` (or tokens ``{0, 1}``)."""
+    A = _check_adjacency(adjacency)
+    y = np.asarray(y, dtype=np.float64)
+    if y.shape[-1] != A.shape[0]:
+        raise ValueError(f"y must have last axis n = {A.shape[0]}, got shape {y.shape}")
+    if np.isin(y, (0.0, 1.0)).all():
+        y = 2.0 * y - 1.0
+    same = np.einsum("...i,ij,...j->...", y, A, y)  # sum_{ij} A_ij y_i y_j = 2 (|E| - 2 cut)
+    return np.rint((A.sum() / 2 - same / 2) / 2).astype(np.int64)
+
+
+def brute_force_max_cut(adjacency: Any) -> tuple[int, np.ndarray]:
+    """The maximum cut by enumeration of all ``2^n`` sign vectors.
+
+    Returns:
+      ``(max_cut, maximizers)`` with ``maximizers [K, n]`` every sign vector in ``{-1, 1}^n``
+      attaining it.
+    """
+    A = _check_adjacency(adjacency)
+    n = A.shape[0]
+    ys = 2 * np.array(list(itertools.product((0, 1), repeat=n)), dtype=np.int64) - 1
+    cuts = cut_value(A, ys)
+    best = int(cuts.max())
+    return best, ys[cuts == best]
+
+
+class MaxCutReport(NamedTuple):
+    """What :func:`maxcut_report` measures on Proposition E.1's model.
+
+    Attributes:
+      H: horizon ``n + 2``.
+      dim: feature dimension ``H + H^2 + H^3``.
+      theta_norms: ``[H]`` ``||theta_h||`` (all ``<= B = H``).
+      argmax_tokens: ``[H]`` the brute-force sequence argmax (tokens in ``{0, 1}``).
+      argmax_logp: its log-probability.
+      argmax_cut: the cut value of its first ``H - 2`` tokens.
+      max_cut: the maximum cut by brute force over the graph.
+      argmax_is_max_cut: ``argmax_cut == max_cut`` and the last two tokens are ``(1, 1)``.
+      dp_argmax_agrees: :func:`simulators.sequence_argmax` returns the same sequence (``None``
+        when not checked).
+      brute_force_evaluations: ``2^H`` sequence log-likelihoods computed by the enumeration.
+      restricted_evaluations: ``2^(H-2)``: the enumeration a solver needs knowing the last two
+        tokens (still exponential).
+      sampling_cost: ``H`` next-token draws per sample.
+      greedy_tokens: ``[H]`` token-wise greedy decoding.
+      greedy_is_argmax: whether greedy decoding finds the argmax.
+    """
+
+    H: int
+    dim: int
+    theta_norms: np.ndarray
+    argmax_tokens: np.ndarray
+    argmax_logp: float
+    argmax_cut: int
+    max_cut: int
+    argmax_is_max_cut: bool
+    dp_argmax_agrees: bool | None
+    brute_force_evaluations: int
+    restricted_evaluations: int
+    sampling_cost: int
+    greedy_tokens: np.ndarray
+    greedy_is_argmax: bool
+
+
+def sequence_log_probs(policy: MultiLayerSoftmaxPolicy) -> np.ndarray:
+    """Brute force: ``log pi_theta(y | x)`` of every ``y in V^H`` for every prompt, ``[X, V^H]``.
+
+    Evaluates all ``V^H`` sequences (column ``sum_h y_h V^(H-h)``, as :func:`simulators.to_table`)
+    by summing the next-token log-probabilities of Eq. 11 along each sequence's prefixes, in
+    float64 numpy. This is the exponential enumeration that Proposition E.1 says cannot be avoided
+    in general.
+    """
+    if not isinstance(policy, MultiLayerSoftmaxPolicy):
+        raise TypeError(f"policy must be a MultiLayerSoftmaxPolicy, got {type(policy).__name__}")
+    lp = np.asarray(multilayer_softmax_logp(policy.features, policy.theta), dtype=np.float64)
+    X, _, V = lp.shape
+    H = policy.H
+    check_table_size(X * V**H, f"the {V}^{H} sequences of a MultiLayerSoftmaxPolicy")
+    toks = np.array(list(itertools.product(range(V), repeat=H)), dtype=np.int64)  # [V^H, H]
+    total = np.zeros((X, len(toks)))
+    node = np.zeros(len(toks), dtype=np.int64)  # level-order prefix node
+    for h in range(H):
+        total += lp[:, node, toks[:, h]]
+        node = node * V + 1 + toks[:, h]
+    return total
+
+
+def maxcut_report(adjacency: Any, *, check_dp: bool = False) -> MaxCutReport:
+    """Builds Proposition E.1's model for a graph and checks its argmax against MAX-CUT.
+
+    The sequence argmax is found by brute force over all ``2^H`` sequences
+    (:func:`sequence_log_probs`); the maximum cut by enumerating the graph's cuts; they must agree.
+
+    Args:
+      adjacency: ``[n, n]`` symmetric 0/1 adjacency matrix.
+      check_dp: also run :func:`simulators.sequence_argmax` (dynamic programming over the stored
+        prefix tree, itself of size ``2^H``) and record whether it agrees.
+    """
+    A = _check_adjacency(adjacency)
+    policy = maxcut_policy(A)
+    H = policy.H
+    table = sequence_log_probs(policy)[0]  # [2^H]
+    col = int(np.argmax(table))
+    toks = np.array([(col >> (H - 1 - h)) & 1 for h in range(H)], dtype=np.int64)
+    argmax_cut = int(cut_value(A, toks[: H - 2]))
+    max_cut, _ = brute_force_max_cut(A)
+    x0 = jnp.zeros((1,), jnp.int32)
+    dp_agrees = None
+    if check_dp:
+        dp_agrees = bool(np.array_equal(np.asarray(sequence_argmax(policy, x0))[0], toks))
+    gr = np.asarray(greedy(policy, x0))[0]
+    return MaxCutReport(
+        H=H,
+        dim=policy.theta.shape[1],
+        theta_norms=np.linalg.norm(np.asarray(policy.theta), axis=1),
+        argmax_tokens=toks,
+        argmax_logp=float(table[col]),
+        argmax_cut=argmax_cut,
+        max_cut=max_cut,
+        argmax_is_max_cut=bool(argmax_cut == max_cut and toks[-2] == 1 and toks[-1] == 1),
+        dp_argmax_agrees=dp_agrees,
+        brute_force_evaluations=2**H,
+        restricted_evaluations=2 ** (H - 2),
+        sampling_cost=H,
+        greedy_tokens=gr,
+        greedy_is_argmax=bool(np.array_equal(gr, toks)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Proposition E.2: non-closure under sharpening.
+# ---------------------------------------------------------------------------------------------
+
+
+def _nonclosure_features(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Step features of Proposition E.2 (tokens ``0..n-1`` stand for ``1..n``)."""
+    phi1 = np.zeros((n, 2))
+    phi1[:2, 0] = 1.0  # phi_1(1) = phi_1(2) = e_1
+    phi1[2:, 1] = 1.0  # phi_1(i >= 3) = e_2
+    phi2 = np.zeros((n * n, 2))
+    row2 = 1 * n  # prefix y_1 = 2 (token 1)
+    phi2[row2 + 0, 0] = 1.0  # phi_2(2, 1) = e_1
+    phi2[row2 + 1 : row2 + n, 1] = 1.0  # phi_2(2, j != 1) = e_2; phi_2(i != 2, .) = 0
+    return phi1, phi2
+
+
+def nonclosure_policy(
+    n: int, theta: Any = None, *, B: float | None = None
+) -> MultiLayerSoftmaxPolicy:
+    """Proposition E.2's class ``X = {bot}``, ``V = [n]``, ``H = d = 2``, at parameter ``theta``.
+
+    Features (token ``t`` stands for ``t + 1``)::
+
+        phi_1(1) = phi_1(2) = e_1,  phi_1(i >= 3) = e_2
+        phi_2(2, 1) = e_1,  phi_2(2, j != 1) = e_2,  phi_2(i != 2, .) = 0
+
+    Args:
+      n: vocabulary size (>= 3).
+      theta: ``[2, 2]`` parameters; default ``theta*_1 = theta*_2 = B e_1`` (the base model).
+      B: the base model's scale (default ``log n``, the least the proposition allows).
+
+    Returns:
+      :class:`~simulators.MultiLayerSoftmaxPolicy`.
+    """
+    n = check_count(n, "n", minimum=3)
+    if theta is None:
+        B = math.log(n) if B is None else B
+        check_positive(B, "B")
+        theta = np.array([[B, 0.0], [B, 0.0]])
+    phi1, phi2 = _nonclosure_features(n)
+    return MultiLayerSoftmaxPolicy.from_step_features([phi1, phi2], theta, num_prompts=1)
+
+
+def nonclosure_table(n: int, theta: Any) -> np.ndarray:
+    """``log pi_theta(y_1, y_2)`` of Proposition E.2's class in closed form, ``[n, n]`` (float64).
+
+    ``pi(y_1) = softmax_{y_1}(<phi_1(y_1), theta_1>)`` and
+    ``pi(y_2 | y_1) = softmax_{y_2}(<phi_2(y_1, y_2), theta_2>)``; rows are ``y_1``, columns ``y_2``
+    (tokens ``0..n-1`` stand for ``1..n``). Agrees with ``to_table(nonclosure_policy(n, theta))``.
+    """
+    n = check_count(n, "n", minimum=3)
+    theta = np.asarray(theta, dtype=np.float64)
+    if theta.shape != (2, 2) or not np.all(np.isfinite(theta)):
+        raise ValueError(f"theta must be a finite [2, 2] array, got {theta.shape}")
+    phi1, phi2 = _nonclosure_features(n)
+    l1 = phi1 @ theta[0]
+    l1 = l1 - np.logaddexp.reduce(l1)
+    l2 = (phi2 @ theta[1]).reshape(n, n)
+    l2 = l2 - np.logaddexp.reduce(l2, axis=1, keepdims=True)
+    return l1[:, None] + l2
+
+
+class NonClosureReport(NamedTuple):
+    """What :func:`nonclosure_report` measures on Proposition E.2's model.
+
+    Attributes:
+      n: vocabulary size.
+      base_mass_21: ``pi_base(2, 1)``.
+      base_max_other: the largest ``pi_base`` mass of any other pair (``O(1/n)``).
+      base_argmax_is_21: the sequence argmax of ``pi_base`` is ``(2, 1)``.
+      class_sup_21: the largest ``pi_theta(2, 1)`` found over the class (random and extreme
+        parameters; the proposition says ``<= 1/2``).
+      first_token_tie: every sampled ``theta`` has ``pi_theta(y_1 = 1) = pi_theta(y_1 = 2)``.
+      temperatures: ``[K]`` the inverse temperatures ``1/tau`` tried on ``pi_base``.
+      tempered_mass_21: ``[K]`` ``pi_{theta*/tau}(2, 1)`` (tends to 1/2, never above).
+      greedy_tokens: ``[2]`` greedy decoding of ``pi_base`` (tokens; ``(0, 0)`` is ``(1, 1)``).
+      bon_hit: ``[K']`` exact ``P[BoN_N = (2, 1)]`` for ``N`` in ``bon_sizes`` (inference-time BoN
+        can sharpen beyond 1/2 where no model of the class can).
+      bon_sizes: ``[K']`` the N's.
+    """
+
+    n: int
+    base_mass_21: float
+    base_max_other: float
+    base_argmax_is_21: bool
+    class_sup_21: float
+    first_token_tie: bool
+    temperatures: np.ndarray
+    tempered_mass_21: np.ndarray
+    greedy_tokens: np.ndarray
+    bon_hit: np.ndarray
+    bon_sizes: np.ndarray
+
+
+def nonclosure_report(
+    key: jax.Array, n: int, *, B: float | None = None, num_random: int = 256, scale: float = 50.0
+) -> NonClosureReport:
+    """Measures Proposition E.2 on its model (THEORY.md section 6 item 10).
+
+    Args:
+      key: PRNG key for the random class members.
+      n: vocabulary size (>= 3).
+      B: the base model's scale (default ``log n``).
+      num_random: number of random ``theta`` (Gaussian with standard deviation ``scale``, plus the
+        extreme corners ``+-scale`` in each coordinate) searched for a large ``pi_theta(2, 1)``.
+      scale: parameter scale of the search (``B'`` of the proposition).
+    """
+    n = check_count(n, "n", minimum=3)
+    num_random = check_count(num_random, "num_random")
+    B = math.log(n) if B is None else B
+    check_positive(B, "B")
+    theta_star = np.array([[B, 0.0], [B, 0.0]])
+    table = np.exp(nonclosure_table(n, theta_star)).ravel()  # column y1 * n + y2
+    col21 = 1 * n + 0
+    others = np.delete(table, col21)
+    thetas = np.asarray(jax.random.normal(key, (num_random, 2, 2))) * scale
+    corners = np.array(list(itertools.product((-scale, scale), repeat=4))).reshape(-1, 2, 2)
+    masses, ties = [], []
+    for th in np.concatenate([thetas, corners]):
+        lt = nonclosure_table(n, th)
+        masses.append(np.exp(lt[1, 0]))
+        first = np.logaddexp.reduce(lt, axis=1)
+        ties.append(bool(np.isclose(first[0], first[1], rtol=0, atol=1e-12)))
+    inv_temps = np.array([1.0, 2.0, 5.0, 10.0, 50.0])
+    tempered = np.array([np.exp(nonclosure_table(n, theta_star * s)[1, 0]) for s in inv_temps])
+    gr = np.asarray(greedy(nonclosure_policy(n, theta_star), jnp.zeros((1,), jnp.int32)))[0]
+    sizes = np.array([1, 4, 16, 64])
+    log_table = jnp.log(jnp.asarray(table))
+    hit = np.array([float(np.exp(np.asarray(bon_law(log_table, int(N)))[col21])) for N in sizes])
+    return NonClosureReport(
+        n=n,
+        base_mass_21=float(table[col21]),
+        base_max_other=float(others.max()),
+        base_argmax_is_21=bool(np.argmax(table) == col21),
+        class_sup_21=float(max(masses)),
+        first_token_tie=bool(all(ties)),
+        temperatures=inv_temps,
+        tempered_mass_21=tempered,
+        greedy_tokens=gr,
+        bon_hit=hit,
+        bon_sizes=sizes,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Answer-bearing toys: length bias (item 12) and majority vs likelihood (item 13).
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["logp", "tokens", "lengths", "answers", "correct"],
+    meta_fields=[],
+)
+@dataclasses.dataclass(frozen=True)
+class AnswerToy:
+    """A tabular policy whose responses are token sequences with an extracted answer.
+
+    Response ``y`` of prompt ``x`` is the token sequence ``tokens[x, y, :lengths[x, y]]`` (padding
+    0 after), its final answer is ``answers[x, y]`` and it is correct iff ``correct[x, y]``.
+    :func:`simulators.sample` on it returns Rollouts with ``answers`` and ``correct`` filled in.
+
+    Attributes:
+      logp: ``[X, Y]`` normalized log-probabilities of ``pi_base``.
+      tokens: ``[X, Y, T]`` int token sequences (distinct within a prompt; 0 is padding).
+      lengths: ``[X, Y]`` int ``|y|``.
+      answers: ``[X, Y]`` int extracted answers.
+      correct: ``[X, Y]`` bool ground-truth correctness (evaluation only).
+    """
+
+    logp: jax.Array
+    tokens: jax.Array
+    lengths: jax.Array
+    answers: jax.Array
+    correct: jax.Array
+
+    @classmethod
+    def create(cls, probs: Any, lengths: Any, answers: Any, correct_answer: Any) -> AnswerToy:
+        """Validated constructor.
+
+        Args:
+          probs: ``[X, Y]`` probabilities (rows summing to 1).
+          lengths: ``[X, Y]`` ints ``>= 1``.
+          answers: ``[X, Y]`` ints ``>= 0``.
+          correct_answer: ``[X]`` the correct answer of each prompt.
+        """
+        logp = check_probs(probs, "probs", min_ndim=2)
+        if logp.ndim != 2:
+            raise ValueError(f"probs must have shape [X, Y], got {logp.shape}")
+        X, Y = logp.shape
+        lengths = np.asarray(lengths)
+        answers = np.asarray(answers)
+        correct_answer = np.asarray(correct_answer)
+        for name, a in (("lengths", lengths), ("answers", answers)):
+            if a.shape != (X, Y) or not np.issubdtype(a.dtype, np.integer):
+                raise ValueError(
+                    f"{name} must be an [X, Y] = {(X, Y)} int array, got {a.dtype} {a.shape}"
+                )
+        if (lengths < 1).any():
+            raise ValueError("lengths must be >= 1")
+        if (answers < 0).any():
+            raise ValueError("answers must be >= 0 (-1 is reserved for 'no answer')")
+        if correct_answer.shape != (X,):
+            raise ValueError(
+                f"correct_answer must have shape [X] = ({X},), got {correct_answer.shape}"
+            )
+        T = int(lengths.max())
+        # Response y of every prompt: first token y + 1 (makes sequences distinct), then filler
+        # tokens Y + 1; padding 0.
+        tokens = np.zeros((X, Y, T), np.int32)
+        pos = np.arange(T)
+        tokens[:] = np.where(pos[None, None, :] < lengths[..., None], Y + 1, 0)
+        tokens[:, :, 0] = np.arange(1, Y + 1)[None, :]
+        return cls(
+            logp=jnp.asarray(logp),
+            tokens=jnp.asarray(tokens),
+            lengths=jnp.asarray(lengths.astype(np.int32)),
+            answers=jnp.asarray(answers.astype(np.int32)),
+            correct=jnp.asarray(answers == correct_answer[:, None]),
+        )
+
+    @property
+    def num_prompts(self) -> int:
+        return self.logp.shape[0]
+
+    @property
+    def num_responses(self) -> int:
+        return self.logp.shape[1]
+
+
+@sample.register(AnswerToy)
+def _sample_answer_toy(key: jax.Array, toy: AnswerToy, x: Any, n: int) -> Rollouts:
+    n = check_count(n, "n")
+    x = check_prompts(x, toy.num_prompts)
+    r = sample(key, TabularPolicy(toy.logp), x, n)
+    y = r.tokens[..., 0]  # [P, N] response indices
+    xb = jnp.broadcast_to(x[:, None], y.shape)
+    return Rollouts(
+        prompts=x,
+        tokens=toy.tokens[xb, y],
+        lengths=toy.lengths[xb, y],
+        logp_base=r.logp_base,
+        answers=toy.answers[xb, y],
+        correct=toy.correct[xb, y],
+    )
+
+
+@log_prob.register(AnswerToy)
+def _log_prob_answer_toy(toy: AnswerToy, x, y) -> jax.Array:
+    """``y`` is the response index (as for tabular policies)."""
+    return toy.logp[jnp.asarray(x), jnp.asarray(y)]
+
+
+@to_table.register(AnswerToy)
+def _to_table_answer_toy(toy: AnswerToy, *, max_entries: int | None = None) -> jax.Array:
+    return toy.logp
+
+
+def _per_prompt(value: Any, X: int, name: str) -> np.ndarray:
+    v = np.broadcast_to(np.asarray(value, dtype=np.float64), (X,))
+    if not np.all(np.isfinite(v)) or (v <= 0).any() or (v >= 1).any():
+        raise ValueError(f"{name} must lie in (0, 1), got {value}")
+    return v
+
+
+def length_bias_toy(
+    num_prompts: int = 4,
+    *,
+    short_mass: Any = (0.2, 0.25, 0.3, 0.35),
+    correct_mass: float = 0.5,
+    num_correct_paths: int = 10,
+    num_wrong_paths: int = 10,
+    short_length: int = 2,
+    long_length: int = 12,
+    wrong_length: int = 6,
+) -> AnswerToy:
+    """Length bias (THEORY.md section 6 item 12): short responses are likelier but wrong.
+
+    Each prompt has one short wrong response (mass ``short_mass``, length ``short_length``, answer
+    1), ``num_correct_paths`` long correct responses (total mass ``correct_mass``, length
+    ``long_length``, answer 0) and ``num_wrong_paths`` medium wrong responses sharing the rest (each
+    with its own wrong answer ``2, 3, ...``). With the defaults the short response has the largest
+    sequence likelihood but the smallest per-token likelihood, so best-of-N under ``log pi_base``
+    converges to the wrong short answer while length normalization and majority vote converge to
+    the correct one (the correct answer also has the largest answer marginal).
+
+    Args:
+      num_prompts: X.
+      short_mass: scalar or ``[X]`` mass of the short wrong response.
+      correct_mass: total mass of the correct responses.
+      num_correct_paths, num_wrong_paths: numbers of long correct / medium wrong responses.
+      short_length, long_length, wrong_length: response lengths in tokens.
+
+    Returns:
+      :class:`AnswerToy` with ``Y = 1 + num_correct_paths + num_wrong_paths``.
+    """
+    X = check_count(num_prompts, "num_prompts")
+    Kc = check_count(num_correct_paths, "num_correct_paths")
+    Kw = check_count(num_wrong_paths, "num_wrong_paths")
+    for name, v in (
+        ("short_length", short_length),
+        ("long_length", long_length),
+        ("wrong_length", wrong_length),
+    ):
+        check_count(v, name)
+    s = _per_prompt(short_mass, X, "short_mass")
+    c = _per_prompt(correct_mass, X, "correct_mass")
+    rest = 1.0 - s - c
+    if (rest <= 0).any():
+        raise ValueError("short_mass + correct_mass must be < 1")
+    probs = np.concatenate(
+        [
+            s[:, None],
+            np.repeat(c[:, None] / Kc, Kc, axis=1),
+            np.repeat(rest[:, None] / Kw, Kw, axis=1),
+        ],
+        axis=1,
+    )
+    lengths = np.concatenate([[short_length], [long_length] * Kc, [wrong_length] * Kw])
+    answers = np.concatenate([[1], [0] * Kc, 2 + np.arange(Kw)])
+    return AnswerToy.create(
+        probs,
+        np.broadcast_to(lengths, probs.shape).astype(np.int64),
+        np.broadcast_to(answers, probs.shape).astype(np.int64),
+        np.zeros(X, np.int64),
+    )
+
+
+def majority_vs_likelihood_toy(
+    num_prompts: int = 1,
+    *,
+    top_wrong_mass: Any = 0.3,
+    correct_mass: float = 0.5,
+    num_correct_paths: int = 20,
+    num_other_paths: int = 20,
+    length: int = 8,
+) -> AnswerToy:
+    """Majority vs likelihood (THEORY.md section 6 item 13): the correct answer is spread thin.
+
+    Each prompt has one wrong response of mass ``top_wrong_mass`` (the single most likely
+    sequence, answer 1), ``num_correct_paths`` correct reasoning paths sharing ``correct_mass``
+    (answer 0) and ``num_other_paths`` wrong paths sharing the rest (answers ``2, 3, ...``), all of
+    the same length. The answer marginal's mode is correct (``correct_mass > top_wrong_mass``)
+    while the sequence argmax is wrong, so majority vote sharpens toward the correct answer and
+    best-of-N under ``log pi_base`` (or its length-normalized version) toward the wrong one.
+
+    Args:
+      num_prompts: X.
+      top_wrong_mass: scalar or ``[X]`` mass of the most likely (wrong) response.
+      correct_mass: total mass of the correct paths.
+      num_correct_paths, num_other_paths: numbers of correct / other wrong paths.
+      length: common response length.
+
+    Returns:
+      :class:`AnswerToy` with ``Y = 1 + num_correct_paths + num_other_paths``.
+    """
+    X = check_count(num_prompts, "num_prompts")
+    Kc = check_count(num_correct_paths, "num_correct_paths")
+    Kw = check_count(num_other_paths, "num_other_paths")
+    L = check_count(length, "length")
+    t = _per_prompt(top_wrong_mass, X, "top_wrong_mass")
+    c = _per_prompt(correct_mass, X, "correct_mass")
+    rest = 1.0 - t - c
+    if (rest <= 0).any():
+        raise ValueError("top_wrong_mass + correct_mass must be < 1")
+    probs = np.concatenate(
+        [
+            t[:, None],
+            np.repeat(c[:, None] / Kc, Kc, axis=1),
+            np.repeat(rest[:, None] / Kw, Kw, axis=1),
+        ],
+        axis=1,
+    )
+    answers = np.concatenate([[1], [0] * Kc, 2 + np.arange(Kw)])
+    return AnswerToy.create(
+        probs,
+        np.full(probs.shape, L, np.int64),
+        np.broadcast_to(answers, probs.shape).astype(np.int64),
+        np.zeros(X, np.int64),
+    )
+
+
+_REWARDS = ("log_likelihood", "length_normalized")
+
+
+def bon_accuracy(
+    toy: AnswerToy, N: Any, reward: str = "log_likelihood", mu: Any = None
+) -> np.ndarray:
+    """Exact best-of-N accuracy ``E_{x~mu} P[BoN_N(x) correct]`` on an :class:`AnswerToy`.
+
+    Uses the exact law :func:`theory.bon_law` (ties broken uniformly) with the per-response reward
+    ``log pi_base(y|x)`` (Eq. 2) or ``log pi_base(y|x) / |y|`` (App. A.2).
+
+    Args:
+      toy: the instance.
+      N: int or ``[K]`` ints >= 1.
+      reward: ``"log_likelihood"`` or ``"length_normalized"``.
+      mu: ``[X]`` prompt weights (default uniform).
+
+    Returns:
+      float64 array of ``N``'s shape.
+    """
+    if reward not in _REWARDS:
+        raise ValueError(f"reward must be one of {_REWARDS}, got {reward!r}")
+    X = toy.num_prompts
+    w = np.full(X, 1.0 / X) if mu is None else np.exp(np.asarray(check_probs(mu, "mu")))
+    r = None if reward == "log_likelihood" else toy.logp / toy.lengths.astype(toy.logp.dtype)
+    Ns = np.asarray(N)
+    out = []
+    for k in Ns.ravel():
+        law = np.exp(np.asarray(bon_law(toy.logp, int(k), r)))
+        out.append(float(w @ (law * np.asarray(toy.correct)).sum(axis=1)))
+    return np.asarray(out).reshape(Ns.shape)
+
+
+def majority_accuracy(
+    key: jax.Array, toy: AnswerToy, N: int, num_draws: int
+) -> tuple[float, float]:
+    """Monte Carlo accuracy of best-of-N under the majority-vote self-reward (App. A.2).
+
+    Majority vote is not a per-response reward (a response's score is the count of samples sharing
+    its answer), so :func:`theory.bon_law` does not apply; this draws ``num_draws`` batches of ``N``
+    responses per prompt, picks a response of the most frequent answer (ties uniformly) and
+    averages its correctness over prompts (uniform) and draws.
+
+    Returns:
+      ``(accuracy, standard_error)`` over the ``num_draws`` batches.
+    """
+    N = check_count(N, "N")
+    num_draws = check_count(num_draws, "num_draws")
+    X = toy.num_prompts
+    k_draw, k_tie = jax.random.split(key)
+    x = jnp.repeat(jnp.arange(X), num_draws)
+    r = sample(k_draw, toy, x, N)
+    pick = best_of_n(k_tie, r, majority_vote)
+    ok = np.asarray(jnp.take_along_axis(r.correct, pick[:, None], axis=1)[:, 0], dtype=np.float64)
+    per_draw = ok.reshape(X, num_draws).mean(axis=0)
+    return float(per_draw.mean()), float(per_draw.std(ddof=1) / math.sqrt(num_draws))

@@ -1,0 +1,725 @@
+"""The self-improvement (sharpening) algorithms under the sample-and-evaluate oracle.
+
+Each algorithm is ``alg(key, oracle, model_class, ...) -> Result`` and reaches ``pi_base`` only
+through :mod:`simulators._oracle` (``draw``, ``draw_adaptive``, ``evaluate``), counting every
+query. They follow THEORY.md section 4's pseudo-code:
+
+* :func:`sft_sharpening`: SFT-Sharpening, section 2.1 / pseudo-code B (Theorem 4.1);
+* :func:`adaptive_sft_sharpening`: adaptive SFT-Sharpening, App. D / pseudo-code C (Theorem D.1);
+* :func:`dpo_sharpening`: RLHF-Sharpening by the squared loss of Eq. 8 / pseudo-code D
+  (Theorem 4.2);
+* :func:`xpo_sharpening`: Algorithm 1 (reward-based XPO, Theorems 4.3, J.1-J.3); ``alpha = 0`` is
+  the on-policy ablation without exploration.
+
+Realizability (``pi^BoN_N in Pi``, Assumption 4.1; ``pi*_beta in Pi``, Assumptions 4.3 / J.3) is a
+hypothesis of the theorems, not something the learner can test from queries. With
+``realizability="error"`` (the default) the algorithm verifies it before learning, reading
+``pi_base``'s exact table (a check of the experiment's setup that costs no query and does not
+influence what is learned), and refuses a class that cannot represent the target;
+``realizability="flag"`` records the answer in ``diagnostics["realizable"]`` and runs anyway;
+``"skip"`` does neither (use it inside ``jit``/sweeps).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import theory
+from theory._validation import (
+    check_count,
+    check_nonnegative,
+    check_open_unit,
+    check_positive,
+    is_concrete,
+)
+
+from ._api import to_table
+from ._best_of_n import argmax_random_tie, reward_scores
+from ._classes import (
+    FiniteClass,
+    LinearSoftmaxClass,
+    MarkovClass,
+    TabularClass,
+    check_class_matches,
+    check_model_class,
+    check_realizable,
+    class_table,
+    make_pair_data,
+    mle_params,
+    pair_fit_params,
+    params_to_policy,
+)
+from ._oracle import (
+    SampleEvaluateOracle,
+    check_oracle,
+    draw,
+    draw_adaptive,
+    draw_prompts,
+    evaluate,
+    likelihood_stopping_rule,
+)
+from ._rewards import log_likelihood
+from ._rollouts import Rollouts
+from ._tabular import sample_indices
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What an algorithm returns.
+
+    Attributes:
+      policy: the learned policy ``pi_hat`` (a policy pytree; ``simulators.to_table`` gives its
+        table).
+      queries: the number ``m`` of sample-and-evaluate queries used (int, or an int array inside
+        ``jit``/``vmap``; for the adaptive oracle the realized ``m``, whose mean is ``E[m]``).
+      diagnostics: dict of extra arrays (documented per algorithm).
+    """
+
+    policy: Any
+    queries: Any
+    diagnostics: dict
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _base_table(oracle: SampleEvaluateOracle) -> jax.Array | None:
+    """``pi_base``'s exact table for realizability checks and exact selection (None if too big)."""
+    try:
+        return to_table(oracle.policy)
+    except (TypeError, ValueError):
+        return None
+
+
+def _num_responses(oracle: SampleEvaluateOracle) -> int | None:
+    return getattr(oracle.policy, "num_responses", None)
+
+
+def _check_used(value: Any, maximum: int, name: str, max_name: str) -> Any:
+    """Validates an optional budget mask ``1 <= value <= maximum`` (an int or int array leaf)."""
+    if value is None:
+        return maximum
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = check_count(value, name)
+        if value > maximum:
+            raise ValueError(f"{name} must be <= {max_name} = {maximum}, got {value}")
+        return value
+    arr = jnp.asarray(value)
+    if not jnp.issubdtype(arr.dtype, jnp.integer):
+        raise TypeError(f"{name} must be an integer (or integer array leaf), got dtype {arr.dtype}")
+    if is_concrete(arr):
+        a = np.asarray(arr)
+        if (a < 1).any():
+            raise ValueError(
+                f"{name} must be >= 1 (at least one query per prompt and one prompt), got {value}"
+            )
+        if (a > maximum).any():
+            raise ValueError(f"{name} must be <= {max_name} = {maximum}, got {value}")
+    return arr
+
+
+def prefix_best_of_n(key: jax.Array, scores: jax.Array) -> jax.Array:
+    """Best-of-k index for every prefix length k at once, ties broken uniformly.
+
+    ``out[p, k-1]`` is the index in ``[k]`` of the maximizer of ``scores[p, :k]``. Each sample gets
+    an independent uniform priority; the winner of a prefix is the lexicographic maximum of
+    ``(score, priority)``, so among tied maximizers each is equally likely, and all prefixes share
+    one draw (what lets a sweep evaluate every ``N <= N_max`` from one set of samples).
+
+    Args:
+      key: PRNG key for the tie-breaking priorities.
+      scores: ``[P, N]`` self-reward scores (NaN is treated as ``-inf``).
+
+    Returns:
+      ``[P, N]`` int indices.
+    """
+    scores = jnp.where(jnp.isnan(scores), -jnp.inf, scores)
+    priority = jax.random.uniform(key, scores.shape)
+    index = jnp.broadcast_to(jnp.arange(scores.shape[-1]), scores.shape)
+
+    def better(a, b):
+        sa, ua, ia = a
+        sb, ub, ib = b
+        take_b = (sb > sa) | ((sb == sa) & (ub > ua))
+        return (
+            jnp.where(take_b, sb, sa),
+            jnp.where(take_b, ub, ua),
+            jnp.where(take_b, ib, ia),
+        )
+
+    _, _, best = jax.lax.associative_scan(better, (scores, priority, index), axis=1)
+    return best
+
+
+def _chosen_responses(rollouts: Rollouts, index: jax.Array) -> jax.Array:
+    """``[P, T]`` tokens of the chosen sample of each prompt."""
+    return jnp.take_along_axis(rollouts.tokens, index[:, None, None], axis=1)[:, 0]
+
+
+def _class_responses(model_class: Any, tokens: jax.Array) -> jax.Array:
+    """Responses in the class's encoding: ``[P]`` indices, or ``[P, T]`` tokens for Markov classes."""
+    return tokens if isinstance(model_class, MarkovClass) else tokens[:, 0]
+
+
+def _setup(oracle, model_class):
+    oracle = check_oracle(oracle)
+    check_model_class(model_class)
+    check_class_matches(model_class, oracle.num_prompts, _num_responses(oracle))
+    return oracle
+
+
+def _realizability(model_class, oracle, target_fn: Callable[[jax.Array], jax.Array], what, mode):
+    """Realizability flag for the target ``target_fn(logp_base)`` (see the module docstring)."""
+    if mode not in ("error", "flag", "skip"):
+        raise ValueError(f"realizability must be 'error', 'flag' or 'skip', got {mode!r}")
+    if mode == "skip" or isinstance(model_class, MarkovClass):
+        return None
+    if isinstance(model_class, TabularClass):
+        return True  # the unrestricted class contains every table
+    table = _base_table(oracle)
+    if table is None or not is_concrete(table):
+        return None
+    return check_realizable(model_class, target_fn(table), what, mode)
+
+
+def _diag_flag(flag):
+    return jnp.asarray(-1 if flag is None else int(bool(flag))) if is_concrete(flag) else flag
+
+
+# ----------------------------------------------------------------------------------------------
+# SFT-Sharpening
+
+
+def sft_sharpening(
+    key: jax.Array,
+    oracle: SampleEvaluateOracle,
+    model_class: Any,
+    n: int,
+    N: int,
+    *,
+    reward: Callable[[Rollouts], jax.Array] = log_likelihood,
+    n_used: Any = None,
+    N_used: Any = None,
+    realizability: str = "error",
+) -> Result:
+    """SFT-Sharpening (section 2.1, pseudo-code B; Theorem 4.1): MLE on best-of-N responses.
+
+    ::
+
+        for i in 1..n:
+            x_i ~ mu; y_{i,1..N} ~ pi_base(.|x_i), observe pi_base(y_{i,j}|x_i)
+            y_i^BoN in argmax_j r_self(y_{i,j}|x_i)        # ties uniformly at random
+        pi_hat^BoN = argmax_{pi in Pi} sum_i log pi(y_i^BoN|x_i)
+        m = n N
+
+    Theorem 4.1 takes ``n = c log(|Pi|/rho)/(delta eps)`` and ``N = c C_cov log(2/delta)/eps`` (see
+    :func:`theorem_4_1_budget`) and assumes ``pi^BoN_N in Pi`` (Assumption 4.1).
+
+    Args:
+      key: PRNG key.
+      oracle: the sample-and-evaluate oracle.
+      model_class: the class Pi.
+      n: static int, number of prompts drawn.
+      N: static int, responses per prompt.
+      reward: self-reward ``Rollouts -> [P, N]`` (default: log-likelihood, Eq. 2).
+      n_used, N_used: optional int (array) budgets ``<= n``, ``<= N``: only the first ``n_used``
+        prompts and the first ``N_used`` responses of each are used and counted. Sweeps pass them
+        as array leaves, so every budget reuses one draw of ``n x N`` samples.
+      realizability: ``"error"``, ``"flag"`` or ``"skip"`` for Assumption 4.1 (module docstring).
+
+    Returns:
+      :class:`Result` with ``queries = n_used N_used`` and diagnostics ``realizable`` (1, 0, or -1
+      when not checked) and ``bon_logp_base`` (``[n]`` base log-likelihood of each BoN response).
+    """
+    oracle = _setup(oracle, model_class)
+    n = check_count(n, "n")
+    N = check_count(N, "N")
+    n_used = _check_used(n_used, n, "n_used", "n")
+    N_used = _check_used(N_used, N, "N_used", "N")
+    flag = None
+    if isinstance(N_used, int):
+        flag = _realizability(
+            model_class,
+            oracle,
+            lambda t: theory.bon_law(t, N_used),
+            f"the best-of-{N_used} law pi^BoN_N (Assumption 4.1)",
+            realizability,
+        )
+    elif realizability not in ("skip", "flag", "error"):
+        raise ValueError(f"realizability must be 'error', 'flag' or 'skip', got {realizability!r}")
+
+    use_prefix = not (isinstance(N_used, int) and N_used == N)
+    policy, bon_logp = _sft_core(
+        key, oracle, model_class, n_used, N_used, n=n, N=N, reward=reward, use_prefix=use_prefix
+    )
+    return Result(
+        policy=policy,
+        queries=n_used * N_used,
+        diagnostics={"realizable": _diag_flag(flag), "bon_logp_base": bon_logp},
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("n", "N", "reward", "use_prefix"))
+def _sft_core(key, oracle, model_class, n_used, N_used, *, n, N, reward, use_prefix):
+    k_draw, k_bon = jax.random.split(key)
+    rollouts, _ = draw(k_draw, oracle, n, N)  # x_i ~ mu, y_ij ~ pi_base(.|x_i)
+    scores = reward_scores(rollouts, reward)  # r_self(y_ij | x_i)
+    if use_prefix:
+        j_bon = prefix_best_of_n(k_bon, scores)[:, N_used - 1]  # BoN among the first N_used
+    else:
+        j_bon = argmax_random_tie(k_bon, scores)  # y_i^BoN
+    y_bon = _chosen_responses(rollouts, j_bon)
+    weights = (jnp.arange(n) < n_used).astype(rollouts.logp_base.dtype)
+    params = mle_params(
+        model_class, rollouts.prompts, _class_responses(model_class, y_bon), weights
+    )  # argmax_pi sum_i log pi(y_i^BoN | x_i)
+    bon_logp = jnp.take_along_axis(rollouts.logp_base, j_bon[:, None], axis=1)[:, 0]
+    return params_to_policy(model_class, params), bon_logp
+
+
+def adaptive_sft_sharpening(
+    key: jax.Array,
+    oracle: SampleEvaluateOracle,
+    model_class: Any,
+    n: int,
+    *,
+    cap: int,
+    delta: Any = None,
+    mu_stop: Any = None,
+    on_cap: str = "raise",
+) -> Result:
+    """Adaptive SFT-Sharpening (App. D, pseudo-code C; Theorem D.1), stopping rule of Eq. 10.
+
+    ::
+
+        for i in 1..n:
+            x_i ~ mu; k = 0
+            repeat: k += 1; y_{i,k} ~ pi_base(.|x_i); observe p_k = pi_base(y_{i,k}|x_i)
+            until k * max_{j<=k} p_j >= mu_stop                  # Eq. 10, N_mu(x_i) = k
+            y_i^AdaBoN in argmax_{j<=k} log p_j                   # ties uniformly at random
+        pi_hat^AdaBoN = argmax_{pi in Pi} sum_i log pi(y_i^AdaBoN|x_i)
+        m = sum_i N_mu(x_i)                                       # random; E[m] <= n (1+mu) C_bar_cov
+
+    Args:
+      key: PRNG key.
+      oracle: the (adaptive) sample-and-evaluate oracle.
+      model_class: the class Pi (Assumption D.1 asks ``pi^AdaBoN_mu in Pi``; it is not checked
+        here except trivially for the tabular class).
+      n: static int, number of prompts.
+      cap: static int, most responses drawn per prompt (see :func:`simulators.draw_adaptive`).
+      delta: target ``delta`` in (0, 1); the default stopping parameter is ``mu_stop = ln(2/delta)``
+        (Theorem D.1).
+      mu_stop: the stopping parameter ``mu > 0`` (overrides ``delta``).
+      on_cap: ``"raise"`` (refuse a truncated run when concrete) or ``"flag"``.
+
+    Returns:
+      :class:`Result`; ``queries`` is the realized ``m``; diagnostics ``num_draws [n]``,
+      ``cap_hit`` (bool), ``mu_stop``.
+    """
+    oracle = _setup(oracle, model_class)
+    n = check_count(n, "n")
+    if mu_stop is None:
+        if delta is None:
+            raise ValueError("pass delta (mu_stop = ln(2/delta), Theorem D.1) or mu_stop")
+        check_open_unit(delta, "delta")
+        mu_stop = jnp.log(2.0 / jnp.asarray(delta, dtype=jnp.result_type(float)))
+    check_positive(mu_stop, "mu_stop")
+    cap = check_count(cap, "cap")
+    if on_cap not in ("raise", "flag"):
+        raise ValueError(f"on_cap must be 'raise' or 'flag', got {on_cap!r}")
+    policy, m, num_draws, cap_hit = _adaptive_core(key, oracle, model_class, mu_stop, n=n, cap=cap)
+    if on_cap == "raise" and is_concrete(cap_hit) and bool(cap_hit):
+        raise ValueError(
+            f"the stopping rule of Eq. 10 did not stop within cap={cap} draws for "
+            f"{int(jnp.sum(num_draws >= cap))} of {n} prompts, so the run would be truncated. "
+            "Increase cap (Lemma I.1: E[N_mu] <= (mu + 1)/max_y pi_base(y|x)) or pass "
+            "on_cap='flag' and discard runs with diagnostics['cap_hit']."
+        )
+    return Result(
+        policy=policy,
+        queries=m,
+        diagnostics={"num_draws": num_draws, "cap_hit": cap_hit, "mu_stop": mu_stop},
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("n", "cap"))
+def _adaptive_core(key, oracle, model_class, mu_stop, *, n, cap):
+    k_draw, k_bon = jax.random.split(key)
+    ada = draw_adaptive(k_draw, oracle, n, likelihood_stopping_rule(mu_stop), cap, on_cap="flag")
+    scores = jnp.where(ada.used, ada.rollouts.logp_base, -jnp.inf)
+    j_bon = argmax_random_tie(k_bon, scores)  # y_i^AdaBoN among the first N_mu(x_i) draws
+    y_bon = _chosen_responses(ada.rollouts, j_bon)
+    params = mle_params(model_class, ada.rollouts.prompts, _class_responses(model_class, y_bon))
+    return params_to_policy(model_class, params), ada.m, ada.num_draws, ada.cap_hit
+
+
+# ----------------------------------------------------------------------------------------------
+# RLHF-Sharpening: DPO-style squared loss (offline)
+
+
+def dpo_sharpening(
+    key: jax.Array,
+    oracle: SampleEvaluateOracle,
+    model_class: Any,
+    n: int,
+    beta: Any,
+    *,
+    reward: Callable[[Rollouts], jax.Array] = log_likelihood,
+    n_used: Any = None,
+    realizability: str = "error",
+) -> Result:
+    """RLHF-Sharpening by the DPO/REBEL-style squared loss (Eq. 8, pseudo-code D; Theorem 4.2).
+
+    ::
+
+        D = {(x_i, y_i, y'_i)}: x_i ~ mu; y_i, y'_i ~ pi_base(.|x_i); observe log pi_base of both
+        pi_hat in argmin_{pi in Pi} sum_D ( beta log pi(y|x)/pi_base(y|x)
+                                          - beta log pi(y'|x)/pi_base(y'|x) - [r(x,y) - r(x,y')] )^2
+        m = 2 n
+
+    Theorem 4.2 takes ``beta <~ gamma_margin delta eps`` and assumes ``pi*_beta in Pi`` (Assumption
+    4.3), with ``pi*_beta prop. to pi_base^(1 + 1/beta)`` for ``r = log pi_base``.
+
+    Args:
+      key: PRNG key.
+      oracle: the sample-and-evaluate oracle.
+      model_class: the class Pi (see :func:`simulators.fit_squared_loss` for how each is fitted).
+      n: static int, number of triples.
+      beta: KL weight > 0 (array leaf).
+      reward: self-reward ``Rollouts -> [P, 2]`` (default log-likelihood).
+      n_used: optional int (array) budget ``<= n`` (masking, as in :func:`sft_sharpening`).
+      realizability: ``"error"``, ``"flag"`` or ``"skip"`` for Assumption 4.3.
+
+    Returns:
+      :class:`Result` with ``queries = 2 n_used``; diagnostics ``realizable``.
+    """
+    oracle = _setup(oracle, model_class)
+    n = check_count(n, "n")
+    check_positive(beta, "beta")
+    n_used = _check_used(n_used, n, "n_used", "n")
+    flag = None
+    if reward is log_likelihood and is_concrete(beta):
+        flag = _realizability(
+            model_class,
+            oracle,
+            lambda t: theory.kl_tilt(t, beta),
+            f"pi*_beta prop. to pi_base^(1+1/beta) at beta = {float(beta):g} (Assumption 4.3)",
+            realizability,
+        )
+    policy = _dpo_core(key, oracle, model_class, beta, n_used, n=n, reward=reward)
+    return Result(policy=policy, queries=2 * n_used, diagnostics={"realizable": _diag_flag(flag)})
+
+
+@functools.partial(jax.jit, static_argnames=("n", "reward"))
+def _dpo_core(key, oracle, model_class, beta, n_used, *, n, reward):
+    rollouts, _ = draw(key, oracle, n, 2)  # (x, y, y'), y, y' ~ pi_base(.|x)
+    r = reward_scores(rollouts, reward)
+    y = _class_responses(model_class, rollouts.tokens[:, 0])
+    y2 = _class_responses(model_class, rollouts.tokens[:, 1])
+    weights = (jnp.arange(n) < n_used).astype(rollouts.logp_base.dtype)
+    data = make_pair_data(
+        rollouts.prompts,
+        y,
+        y2,
+        rollouts.logp_base[:, 0],
+        rollouts.logp_base[:, 1],
+        r[:, 0],
+        r[:, 1],
+        weights,
+    )
+    params = pair_fit_params(model_class, data, beta, 0.0)  # argmin of the squared loss (Eq. 8)
+    return params_to_policy(model_class, params)
+
+
+# ----------------------------------------------------------------------------------------------
+# Algorithm 1: reward-based XPO
+
+
+def _init_params(model_class: Any, dtype) -> Any:
+    """Parameters of a placeholder first iterate (overwritten before any use)."""
+    if isinstance(model_class, TabularClass):
+        X, Y = model_class.num_prompts, model_class.num_responses
+        return jnp.full((X, Y), -math.log(Y), dtype=dtype)
+    if isinstance(model_class, FiniteClass):
+        if model_class.per_prompt:
+            return jnp.zeros(model_class.num_prompts, dtype=jnp.int32)
+        return jnp.zeros((), dtype=jnp.int32)
+    if isinstance(model_class, LinearSoftmaxClass):
+        return jnp.zeros(model_class.dim, dtype=model_class.features.dtype)
+    raise TypeError(
+        f"xpo_sharpening needs a TabularClass, FiniteClass or LinearSoftmaxClass, got "
+        f"{type(model_class).__name__}"
+    )
+
+
+def _sample_from_params(key, model_class, params, x):
+    """One response ``y ~ pi_params(.|x)`` per prompt (the learner's own model: no query)."""
+    table = class_table(model_class, params)
+    keys = jax.random.split(key, x.shape[0])
+    return jax.vmap(lambda k, row: sample_indices(k, row, 1)[0])(keys, table[x])
+
+
+def xpo_sharpening(
+    key: jax.Array,
+    oracle: SampleEvaluateOracle,
+    model_class: Any,
+    T: int,
+    beta: Any,
+    alpha: Any,
+    *,
+    selection: str = "validation",
+    num_candidates: int = 8,
+    num_validation: int = 64,
+    realizability: str = "error",
+    return_history: bool = False,
+) -> Result:
+    """Algorithm 1: reward-based Exploratory Preference Optimization (XPO), ``r = log pi_base``.
+
+    ::
+
+        pi^(1) <- pi_base; D^(0) <- {}
+        for t = 1..T:
+            x^(t) ~ mu; y^(t) ~ pi^(t)(.|x^(t)); y~^(t) ~ pi_base(.|x^(t))
+            observe log pi_base(y~^(t)|x^(t)) (sample-and-evaluate) and
+                    log pi_base(y^(t)|x^(t)) (generalized oracle, footnote 7)
+            D^(t) <- D^(t-1) + {(x^(t), y^(t), y~^(t))}
+            pi^(t+1) <- argmin_{pi in Pi} alpha sum_{D^(t)} log pi(y'|x)
+                        + sum_{D^(t)} ( beta log pi(y|x)/pi_base(y|x) - beta log pi(y'|x)/pi_base(y'|x)
+                                        - (r(x,y) - r(x,y')) )^2
+        return argmax_t J_beta(pi^(t))
+        m = 2 T  (+ validation queries)
+
+    The squared term enters with a PLUS (the printed minus is a typo, THEORY.md section 4).
+    ``alpha = 0`` is the ablation without the optimism (exploration) bonus. Round 1 samples
+    ``y^(1)`` from ``pi_base`` through the oracle (``pi^(1) = pi_base`` is not available to the
+    learner otherwise), so the candidates for the output are ``pi^(2..T+1)``.
+
+    Fits per round: FiniteClass: exact ERM. LinearSoftmaxClass: with ``alpha = 0`` the exact
+    ball-constrained least squares; with ``alpha > 0`` the objective is not convex (the optimism
+    term is concave), so projected Adam started from the least-squares solution is used (a local
+    minimizer). TabularClass: only ``alpha = 0`` (the objective is unbounded below otherwise).
+
+    Output selection (``argmax_t J_beta(pi^(t))``, ``J_beta(pi) = E_pi[r] - beta KL(pi||pi_base)
+    = E_{x~mu, y~pi}[(1+beta) log pi_base(y|x) - beta log pi(y|x)]``):
+
+    * ``"validation"`` (default; the paper's "validation data"): ``num_candidates`` iterates
+      evenly spaced over ``t = 2..T+1`` (the last included) are each scored on
+      ``num_validation`` fresh pairs ``x ~ mu, y ~ pi^(t)`` evaluated through the generalized
+      oracle; those queries are counted in ``queries`` and in
+      ``diagnostics["validation_queries"]``.
+    * ``"exact"``: ``J_beta`` of every iterate computed exactly from ``pi_base``'s table. This reads
+      ``pi_base`` outside the oracle, costs no query and is meant for experiments only.
+    * ``"last"``: return ``pi^(T+1)``.
+
+    Args:
+      key: PRNG key.
+      oracle: the (generalized) sample-and-evaluate oracle.
+      model_class: the class Pi (Assumption J.3: ``pi*_beta in Pi``).
+      T: static int, number of rounds.
+      beta: KL weight > 0 (Theorem J.2: ``beta = gamma_margin / (2 log(2|Y|/delta))``).
+      alpha: optimism weight >= 0.
+      selection: ``"validation"``, ``"exact"`` or ``"last"``.
+      num_candidates: static int, iterates scored under ``"validation"``.
+      num_validation: static int, validation pairs per scored iterate.
+      realizability: ``"error"``, ``"flag"`` or ``"skip"`` for Assumption J.3.
+      return_history: also return every iterate's parameters in ``diagnostics["history"]``.
+
+    Returns:
+      :class:`Result`; diagnostics ``train_queries`` (2T), ``validation_queries``,
+      ``selected_round`` (t of the returned iterate, in 2..T+1), ``J_estimates`` (scored values),
+      ``realizable``; ``history`` when asked.
+    """
+    oracle = _setup(oracle, model_class)
+    T = check_count(T, "T")
+    check_positive(beta, "beta")
+    check_nonnegative(alpha, "alpha")
+    if selection not in ("validation", "exact", "last"):
+        raise ValueError(f"selection must be 'validation', 'exact' or 'last', got {selection!r}")
+    num_candidates = min(check_count(num_candidates, "num_candidates"), T)
+    num_validation = check_count(num_validation, "num_validation")
+    if isinstance(model_class, TabularClass) and is_concrete(alpha) and float(alpha) > 0:
+        raise ValueError(
+            "XPO with alpha > 0 is unbounded below on the unrestricted TabularClass (the optimism "
+            "term can put all mass on unobserved responses); use a bounded class such as "
+            "LinearSoftmaxClass or a FiniteClass, or alpha = 0"
+        )
+    flag = None
+    if is_concrete(beta):
+        flag = _realizability(
+            model_class,
+            oracle,
+            lambda t: theory.kl_tilt(t, beta),
+            f"pi*_beta prop. to pi_base^(1+1/beta) at beta = {float(beta):g} (Assumption J.3)",
+            realizability,
+        )
+    logp_base = None
+    if selection == "exact":
+        logp_base = _base_table(oracle)
+        if logp_base is None:
+            raise ValueError("selection='exact' needs pi_base's table; use 'validation'")
+    policy, queries, diagnostics = _xpo_core(
+        key,
+        oracle,
+        model_class,
+        beta,
+        alpha,
+        logp_base,
+        T=T,
+        selection=selection,
+        num_candidates=num_candidates,
+        num_validation=num_validation,
+        return_history=return_history,
+    )
+    diagnostics["realizable"] = _diag_flag(flag)
+    return Result(policy=policy, queries=queries, diagnostics=diagnostics)
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("T", "selection", "num_candidates", "num_validation", "return_history"),
+)
+def _xpo_core(
+    key,
+    oracle,
+    model_class,
+    beta,
+    alpha,
+    logp_base,
+    *,
+    T,
+    selection,
+    num_candidates,
+    num_validation,
+    return_history,
+):
+    k_base, k_rounds, k_val = jax.random.split(key, 3)
+    base, _ = draw(k_base, oracle, T, 2)  # x^(t), y~^(t) and (round 1 only) y^(1) ~ pi_base
+    x_all = base.prompts
+    y_base = base.tokens[:, 0, 0]
+    lb_base = base.logp_base[:, 0]
+    dtype = lb_base.dtype
+    params0 = _init_params(model_class, dtype)
+    empty = make_pair_data(
+        x_all,
+        jnp.zeros_like(y_base),
+        y_base,
+        jnp.zeros_like(lb_base),
+        jnp.where(jnp.isfinite(lb_base), lb_base, 0.0),
+        weights=jnp.zeros_like(lb_base),
+    )
+
+    def round_(carry, inputs):
+        params, data = carry
+        t, key_t = inputs
+        x = x_all[t]
+        y_own = _sample_from_params(key_t, model_class, params, x[None])[0]
+        lb_own, _ = evaluate(oracle, x, y_own)  # generalized oracle: one query
+        first = t == 0
+        y = jnp.where(first, base.tokens[t, 1, 0], y_own)  # y^(1) ~ pi^(1) = pi_base
+        lb_y = jnp.where(first, base.logp_base[t, 1], lb_own)
+        data = dataclasses.replace(
+            data,
+            y=data.y.at[t].set(y),
+            logp_base_y=data.logp_base_y.at[t].set(lb_y),
+            reward_y=data.reward_y.at[t].set(lb_y),
+            weights=data.weights.at[t].set(1.0),
+        )
+        params = pair_fit_params(model_class, data, beta, alpha, init=params)
+        return (params, data), params
+
+    keys = jax.random.split(k_rounds, T)
+    (_, data), history = jax.lax.scan(round_, (params0, empty), (jnp.arange(T), keys))
+    # history[t] = pi^(t+2), t = 0..T-1
+
+    diagnostics = {
+        "train_queries": jnp.asarray(2 * T),
+        "alpha": alpha,
+        "beta": beta,
+    }
+    validation_queries = 0
+    if selection == "last":
+        chosen = T - 1
+        diagnostics["J_estimates"] = jnp.zeros((0,), dtype)
+    elif selection == "exact":
+        tables = jax.vmap(lambda p: class_table(model_class, p))(history)
+        J = jax.vmap(lambda tab: theory.kl_regularized_objective(tab, logp_base, oracle.mu, beta))(
+            tables
+        )
+        chosen = jnp.argmax(J)
+        diagnostics["J_estimates"] = J
+    else:
+        cand = jnp.asarray(np.linspace(0, T - 1, num_candidates).round().astype(np.int32))
+        cand_params = jax.tree_util.tree_map(lambda h: h[cand], history)
+        val_keys = jax.random.split(k_val, num_candidates)
+
+        def score(k, p):
+            k_x, k_y = jax.random.split(k)
+            x = draw_prompts(k_x, oracle, num_validation)
+            y = _sample_from_params(k_y, model_class, p, x)
+            lb, _ = evaluate(oracle, x, y)
+            lp = class_table(model_class, p)[x, y]
+            return jnp.mean((1 + beta) * lb - beta * lp)
+
+        J = jax.vmap(score)(val_keys, cand_params)
+        chosen = cand[jnp.argmax(J)]
+        validation_queries = num_candidates * num_validation
+        diagnostics["J_estimates"] = J
+    params = jax.tree_util.tree_map(lambda h: h[chosen], history)
+    diagnostics["selected_round"] = jnp.asarray(chosen) + 2
+    diagnostics["validation_queries"] = jnp.asarray(validation_queries)
+    if return_history:
+        diagnostics["history"] = history
+    return params_to_policy(model_class, params), 2 * T + validation_queries, diagnostics
+
+
+# ----------------------------------------------------------------------------------------------
+# Theorem-given parameters
+
+
+def theorem_4_1_budget(
+    c_cov: float, eps: float, delta: float, rho: float, log_class_size: float, c: float = 1.0
+) -> tuple[int, int]:
+    """Theorem 4.1's prompts and responses: ``n = c log(|Pi|/rho)/(delta eps)``,
+    ``N = c C_cov log(2/delta)/eps`` (rounded up; the theorem's absolute constant ``c`` is not given
+    by the paper).
+
+    Args:
+      c_cov: coverage coefficient ``C_cov >= 1`` (Eq. 6).
+      eps, delta, rho: in (0, 1).
+      log_class_size: ``log|Pi| >= 0`` (finite).
+      c: the constant ``c > 0``.
+
+    Returns:
+      ``(n, N)`` ints, each at least 1; the total is ``m = n N`` (Eq. 7).
+    """
+    for v, name in ((eps, "eps"), (delta, "delta"), (rho, "rho")):
+        check_open_unit(v, name)
+    check_positive(c, "c")
+    if not (np.isfinite(c_cov) and c_cov >= 1):
+        raise ValueError(f"c_cov must be a finite coverage coefficient >= 1, got {c_cov}")
+    if not (np.isfinite(log_class_size) and log_class_size >= 0):
+        raise ValueError(f"log_class_size must be finite and >= 0, got {log_class_size}")
+    n = math.ceil(c * (log_class_size + math.log(1 / rho)) / (delta * eps))
+    N = math.ceil(c * c_cov * math.log(2 / delta) / eps)
+    return max(n, 1), max(N, 1)
+
+
+def theorem_j2_beta(gamma_margin: float, num_responses: int, delta: float) -> float:
+    """Theorem J.2 / J.3's ``beta = gamma_margin / (2 log(2|Y|/delta))``.
+
+    Under the margin it gives ``pi*_beta(y*) >= 1 - delta/2`` (THEORY.md section 3.4).
+    """
+    check_positive(gamma_margin, "gamma_margin")
+    check_open_unit(delta, "delta")
+    num_responses = check_count(num_responses, "num_responses")
+    return float(gamma_margin) / (2 * math.log(2 * num_responses / delta))

@@ -1,0 +1,65 @@
+"""Sharpening error and the (eps, delta, gamma)-sharpened predicate (Def. 3.1, Def. F.1)."""
+
+import math
+
+import numpy as np
+import pytest
+
+import theory
+
+
+def _brute_error(logp_hat, logp_base, mu, delta, gamma, ref):
+    total = []
+    for x in range(logp_base.shape[0]):
+        mask = ref.argmax_set(logp_base[x], gamma)
+        mass = math.fsum(math.exp(v) for v, m in zip(logp_hat[x], mask, strict=True) if m)
+        if mass < 1 - delta:
+            total.append(mu[x])
+    return math.fsum(total)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.3])
+@pytest.mark.parametrize("delta", [0.1, 0.5, 0.9])
+def test_sharpening_error_matches_brute_force(rng, ref, gamma, delta):
+    for _ in range(4):
+        base = ref.random_table(rng, 6, 7)
+        mu = ref.random_mu(rng, 6)
+        for beta in (0.05, 0.3, 3.0):
+            hat = np.asarray(theory.kl_tilt(base, beta))
+            got = float(theory.sharpening_error(hat, base, mu, delta, gamma))
+            want = _brute_error(hat, base, mu, delta, gamma, ref)
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+            for eps in (0.05, 0.5):
+                assert bool(theory.is_sharpened(hat, base, mu, eps, delta, gamma)) == (want <= eps)
+
+
+def test_sharpening_error_of_base_and_of_argmax_policy(rng, ref):
+    base = ref.random_table(rng, 6, 7)
+    mu = ref.random_mu(rng, 6)
+    mask = np.asarray(theory.argmax_set(base))
+    with np.errstate(divide="ignore"):
+        sharp = np.log(mask / mask.sum(axis=1, keepdims=True))
+    assert float(theory.sharpening_error(sharp, base, mu, 1e-12)) == 0.0
+    # pi_base fails on every prompt where its own argmax mass is below 1 - delta
+    mass = np.exp(np.asarray(theory.log_mass_on_argmax(base)))
+    np.testing.assert_allclose(
+        float(theory.sharpening_error(base, base, mu, 0.5)), mu[mass < 0.5].sum(), rtol=1e-14
+    )
+
+
+def test_sharpening_error_with_tiny_delta():
+    # pi_hat(y*) = 1 - 1e-20 is sharpened for delta = 1e-19 but not for delta = 1e-21; both
+    # thresholds round to 1 in probability space.
+    base = np.log(np.array([[0.6, 0.4]]))
+    hat = np.array([[math.log1p(-1e-20), math.log(1e-20)]])
+    mu = np.ones(1)
+    assert float(theory.sharpening_error(hat, base, mu, 1e-19)) == 0.0
+    assert float(theory.sharpening_error(hat, base, mu, 1e-21)) == 1.0
+
+
+def test_sharpening_error_counts_ties_as_one_set():
+    # y* = {0, 1} (a tie); pi_hat split between them is sharpened
+    base = np.log(np.array([[0.4, 0.4, 0.2]]))
+    hat = np.log(np.array([[0.5, 0.49, 0.01]]))
+    assert float(theory.sharpening_error(hat, base, np.ones(1), 0.02)) == 0.0
+    assert float(theory.sharpening_error(hat, base, np.ones(1), 0.005)) == 1.0

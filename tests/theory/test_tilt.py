@@ -1,0 +1,183 @@
+"""KL-regularized sharpening: closed form (Eq. 3), Lemma 4.1, margin bound (Sec. 6 item 7)."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import theory
+
+
+@pytest.mark.parametrize("beta", [0.05, 0.5, 2.0])
+def test_kl_tilt_default_reward_is_power_of_base(rng, ref, beta):
+    logp = ref.random_table(rng, 6, 7)
+    got = np.asarray(theory.kl_tilt(logp, beta))
+    for x in range(6):
+        p = np.exp(logp[x])
+        w = p ** (1 + 1 / beta)  # masses near 1e-300 underflow here; compare where finite
+        want = w / w.sum()
+        np.testing.assert_allclose(np.exp(got[x]), want, rtol=1e-10, atol=1e-300)
+        # -inf stays -inf, and in log space the tiny masses are exact
+        np.testing.assert_array_equal(np.isneginf(got[x]), np.isneginf(logp[x]))
+        finite = np.isfinite(logp[x])
+        want_log = (1 + 1 / beta) * logp[x] - ref.logsumexp((1 + 1 / beta) * logp[x])
+        np.testing.assert_allclose(got[x][finite], want_log[finite], rtol=1e-12)
+
+
+def test_kl_tilt_custom_reward(rng, ref):
+    logp = ref.random_table(rng, 6, 7)
+    reward = rng.normal(size=(6, 7))
+    reward[np.isneginf(logp)] = np.nan  # ignored where pi_base has no mass
+    got = np.asarray(theory.kl_tilt(logp, 0.7, reward))
+    logits = np.where(np.isneginf(logp), -np.inf, logp + np.nan_to_num(reward) / 0.7)
+    want = logits - ref.logsumexp(logits)[:, None]
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+    np.testing.assert_allclose(got[np.isfinite(want)], want[np.isfinite(want)], rtol=1e-12)
+
+
+def test_kl_tilt_tends_to_uniform_on_argmax_set(rng, ref):
+    logp = ref.random_table(rng, 6, 7, tiny=False)
+    mask = np.asarray(theory.argmax_set(logp))
+    tilt = np.exp(np.asarray(theory.kl_tilt(logp, 1e-4)))
+    want = mask / mask.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(tilt, want, atol=1e-6)
+
+
+def _brute_objective(logp_pi, logp_base, mu, beta, reward):
+    total = []
+    for x in range(logp_pi.shape[0]):
+        if mu[x] == 0:
+            continue
+        terms = []
+        for y in range(logp_pi.shape[1]):
+            if logp_pi[x, y] == -np.inf:
+                continue  # 0 log 0 = 0
+            if logp_base[x, y] == -np.inf:
+                return -np.inf
+            pi = math.exp(logp_pi[x, y])
+            terms.append(pi * (reward[x, y] - beta * (logp_pi[x, y] - logp_base[x, y])))
+        total.append(mu[x] * math.fsum(terms))
+    return math.fsum(total)
+
+
+def test_kl_regularized_objective_matches_brute_force(rng, ref):
+    base = ref.random_table(rng, 6, 7)
+    mu = ref.random_mu(rng, 6)
+    for beta in (0.1, 1.0):
+        for pi in (theory.kl_tilt(base, 0.3), ref.random_table(rng, 6, 7)):
+            pi = np.asarray(pi)
+            got = float(theory.kl_regularized_objective(pi, base, mu, beta))
+            want = _brute_objective(pi, base, mu, beta, base)
+            np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def test_objective_at_tilt_is_beta_log_partition(rng, ref):
+    """J_beta(pi*_beta) = beta E_x[log Z_beta(x)] with Z = sum_y pi_base^(1 + 1/beta), and pi*_beta
+    beats every other policy (Eq. 3)."""
+    base = ref.random_table(rng, 6, 7)
+    mu = ref.random_mu(rng, 6)
+    beta = 0.4
+    tilt = theory.kl_tilt(base, beta)
+    log_z = ref.logsumexp((1 + 1 / beta) * base)
+    want = math.fsum(mu * beta * log_z)
+    got = float(theory.kl_regularized_objective(tilt, base, mu, beta))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    for _ in range(5):
+        other = ref.random_table(rng, 6, 7)
+        other = np.where(np.isneginf(base), -np.inf, other)
+        other = other - ref.logsumexp(other)[:, None]
+        assert float(theory.kl_regularized_objective(other, base, mu, beta)) < got
+
+
+def test_objective_is_minus_inf_off_support():
+    base = np.array([[0.0, -np.inf]])
+    pi = np.log(np.array([[0.5, 0.5]]))
+    assert float(theory.kl_regularized_objective(pi, base, np.ones(1), 1.0)) == -np.inf
+
+
+@pytest.mark.parametrize("beta", [0.3, 1.0])
+def test_kl_tilt_matches_numerical_maximization(rng, beta):
+    """Adam on logits maximizes J_beta over the simplex and recovers pi*_beta (Sec. 6 item 7)."""
+    logp = np.log(rng.dirichlet(np.ones(5)))
+    mu = np.ones(1)
+    base = jnp.asarray(logp)[None]
+    reward = jnp.asarray(rng.normal(size=(1, 5)))
+
+    def loss(theta):
+        logp_pi = jax.nn.log_softmax(theta)[None]
+        pi = jnp.exp(logp_pi)
+        return -jnp.sum(pi * (reward - beta * (logp_pi - base)))
+
+    opt = optax.adam(optax.exponential_decay(0.1, 500, 0.5))
+
+    @jax.jit
+    def run(theta):
+        def step(carry, _):
+            theta, state = carry
+            g = jax.grad(loss)(theta)
+            updates, state = opt.update(g, state)
+            return (optax.apply_updates(theta, updates), state), None
+
+        (theta, _), _ = jax.lax.scan(step, (theta, opt.init(theta)), None, length=4000)
+        return theta
+
+    theta = run(jnp.zeros(5))
+    found = np.asarray(jax.nn.log_softmax(theta))[None]
+    exact = np.asarray(theory.kl_tilt(base, beta, reward))
+    np.testing.assert_allclose(np.exp(found), np.exp(exact), atol=1e-6)
+    j_found = float(theory.kl_regularized_objective(found, base, mu, beta, reward))
+    j_exact = float(theory.kl_regularized_objective(exact, base, mu, beta, reward))
+    assert j_found <= j_exact + 1e-12
+    np.testing.assert_allclose(j_found, j_exact, atol=1e-9)
+
+
+@pytest.mark.parametrize("beta", [0.01, 0.2, 1.0, 5.0])
+def test_lemma_4_1(rng, ref, beta):
+    """C_{pi*_beta} <= C_cov and C_{pi_base/pi*_beta;beta} <= |Y| (Lemma 4.1)."""
+    for _ in range(5):
+        base = ref.random_table(rng, 6, 7)
+        mu = ref.random_mu(rng, 6)
+        tilt = theory.kl_tilt(base, beta)
+        c_tilt = float(theory.concentrability(tilt, base, mu))
+        assert c_tilt <= float(theory.coverage(base, mu)) * (1 + 1e-12)
+        c_loss = float(theory.concentrability_ratio(base, tilt, mu, beta))
+        assert c_loss <= 7 * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("beta", [0.02, 0.1, 0.5])
+def test_tilt_mass_on_argmax_under_margin(rng, ref, beta):
+    """pi*_beta(y*) >= 1 - (|Y| - 1)(1 + gamma_m)^-(1 + 1/beta) (Sec. 6 item 7), and with
+    beta = gamma_m / (2 log(2|Y|/delta)) the mass is >= 1 - delta/2 (Thm. J.2 proof)."""
+    num = 7
+    for _ in range(5):
+        base = ref.random_table(rng, 6, num, tiny=False)
+        gamma_m = np.asarray(theory.margin(base))
+        log_mass = np.asarray(theory.log_mass_on_argmax(theory.kl_tilt(base, beta), base))
+        bound = 1 - (num - 1) * (1 + gamma_m) ** -(1 + 1 / beta)
+        assert np.all(np.exp(log_mass) >= bound - 1e-12)
+        delta = 0.1
+        for x in range(6):
+            if not np.isfinite(gamma_m[x]):
+                continue
+            beta_x = gamma_m[x] / (2 * math.log(2 * num / delta))
+            tilt_x = theory.kl_tilt(base[x : x + 1], beta_x)
+            mass = math.exp(float(theory.log_mass_on_argmax(tilt_x, base[x : x + 1])[0]))
+            assert mass >= 1 - delta / 2
+
+
+def test_margin_matches_definition(rng, ref):
+    base = ref.random_table(rng, 6, 7)
+    got = np.asarray(theory.margin(base))
+    for x in range(6):
+        mask = ref.argmax_set(base[x], 0.0)
+        top = np.max(base[x])
+        rest = base[x][~mask]
+        if rest.size == 0 or np.all(np.isneginf(rest)):
+            assert got[x] == np.inf
+        else:
+            want = math.exp(top) / math.exp(rest.max()) - 1
+            np.testing.assert_allclose(got[x], want, rtol=1e-12)
+    assert float(theory.margin(np.log(np.full((1, 3), 1 / 3)))[0]) == np.inf
