@@ -73,8 +73,8 @@ def _c1(quick: bool) -> Outcome:
     trials = 4_000 if quick else 40_000
     ns = (1, 2, 5, 10, 20, 50, 100)
     gamma, rho = 0.5, 0.05
-    # One prompt, 80 responses: y*_gamma = the top 3 (within factor 1/2 of the max), p* = 0.09.
-    probs = np.r_[0.04, 0.03, 0.02, np.full(77, 0.91 / 77)]
+    # One prompt, 80 responses: y*_gamma = the top 3 (within factor 1/2 of the max), p* = 0.095.
+    probs = np.r_[0.04, 0.03, 0.025, np.full(77, 0.905 / 77)]
     policy = sim.TabularPolicy.from_table(jnp.log(jnp.asarray(probs))[None])
     logp = policy.logp
     in_set = np.asarray(theory.argmax_set(logp, gamma))[0]

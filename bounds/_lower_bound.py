@@ -213,30 +213,59 @@ def _table_length(M: int, gamma: float, tol: float = ERROR_TABLE_TOL) -> int:
     return max(1, math.ceil(math.log(tol) / math.log1p(-q)))
 
 
-def _error_table(M: int, gamma: float, k_max: int) -> np.ndarray:
-    """``err[k]`` for ``k = 0..k_max``: the Bayes error at a hard prompt after ``k`` draws.
+class _ErrorCache:
+    """``err[k]``, the Bayes error at a hard prompt after ``k`` draws, for one (M, gamma).
 
     Dynamic programme over ``D``, the number of distinct wrong indices seen while ``j*`` is not:
-    each draw reveals ``j*`` w.p. ``q``, repeats a seen wrong index w.p. ``D r`` and shows a new one
-    w.p. ``(M - 1 - D) r``, with ``r = (1 - q)/(M - 1)`` (the wrong indices are equally likely).
-    ``err[k] = sum_D P[not revealed, D after k draws] * (1 - 1/(M - D))``.
+    each draw reveals ``j*`` w.p. ``q``, repeats a seen wrong index w.p. ``D r`` and shows a new
+    one w.p. ``(M - 1 - D) r``, with ``r = (1 - q)/(M - 1)`` (the wrong indices are equally
+    likely), and ``err[k] = sum_D P[not revealed, D after k draws] * (1 - 1/(M - D))``. The table
+    is grown on demand up to ``k_max``, beyond which ``err <= (1 - q)^k < ERROR_TABLE_TOL`` is
+    taken as 0.
     """
-    q = _hit_probability(M, gamma)
-    r = (1.0 - q) / (M - 1)
-    D = np.arange(M, dtype=np.float64)
-    cond_err = 1.0 - 1.0 / (M - D)  # posterior uniform over the M - D unseen indices
-    stay = D * r
-    move = (M - 1 - D) * r
-    P = np.zeros(M)
-    P[0] = 1.0
-    err = np.empty(k_max + 1)
-    err[0] = cond_err @ P
-    for k in range(1, k_max + 1):
-        new = P * stay
-        new[1:] += (P * move)[:-1]
-        P = new
-        err[k] = cond_err @ P
-    return err
+
+    def __init__(self, M: int, gamma: float):
+        self.M, self.gamma = M, gamma
+        self.k_max = _table_length(M, gamma)
+        q = _hit_probability(M, gamma)
+        r = (1.0 - q) / (M - 1)
+        D = np.arange(M, dtype=np.float64)
+        self._cond_err = 1.0 - 1.0 / (M - D)  # posterior uniform over the M - D unseen indices
+        self._stay = D * r
+        self._move = (M - 1 - D) * r
+        self._P = np.zeros(M)
+        self._P[0] = 1.0
+        self._table = [float(self._cond_err @ self._P)]
+
+    def table(self, upto: int | None = None) -> np.ndarray:
+        """``err[0..upto]`` (default ``k_max``), capped at ``k_max``."""
+        upto = self.k_max if upto is None else min(int(upto), self.k_max)
+        P, stay, move, cond_err = self._P, self._stay, self._move, self._cond_err
+        for _ in range(len(self._table), upto + 1):
+            new = P * stay
+            new[1:] += (P * move)[:-1]
+            P = new
+            self._table.append(float(cond_err @ P))
+        self._P = P
+        return np.asarray(self._table[: upto + 1])
+
+    def errors(self, k: np.ndarray) -> np.ndarray:
+        """``err[k]`` for an int array ``k`` (0 beyond ``k_max``)."""
+        k = np.asarray(k)
+        table = self.table(int(k.max(initial=0)))
+        return np.where(k <= self.k_max, table[np.minimum(k, len(table) - 1)], 0.0)
+
+    def nonadaptive(self, n: int, N: int, p_visit: float) -> float:
+        """``sum_v Binomial(v; n, p) err(v N)``.
+
+        Only ``v <= k_max / N`` contribute, and visits beyond ``n p + 12 sd + 30`` carry binomial
+        mass below 1e-30, so the sum stops there.
+        """
+        sd = math.sqrt(n * p_visit * (1.0 - p_visit))
+        v_max = min(n, self.k_max // N + 1, math.ceil(n * p_visit + 12.0 * sd + 30.0))
+        v = np.arange(v_max + 1)
+        pmf = stats.binom.pmf(v, n, p_visit)
+        return float(pmf @ self.errors(v * N))
 
 
 def bayes_error_after_draws(k: Any, M: int, *, gamma: float = 0.5) -> np.ndarray:
@@ -261,34 +290,12 @@ def bayes_error_after_draws(k: Any, M: int, *, gamma: float = 0.5) -> np.ndarray
     k = np.asarray(k)
     if not np.issubdtype(k.dtype, np.integer) or (k < 0).any():
         raise ValueError(f"k must be non-negative integers, got {k}")
-    k_max = _table_length(M, gamma)
-    table = _error_table(M, gamma, min(int(k.max(initial=0)), k_max))
-    return np.where(k <= k_max, table[np.minimum(k, len(table) - 1)], 0.0)
+    return _ErrorCache(M, gamma).errors(k)
 
 
 # ---------------------------------------------------------------------------------------------
 # Non-adaptive oracle (Definition 3.2): n prompts x N responses.
 # ---------------------------------------------------------------------------------------------
-
-
-class _ErrorCache:
-    """The error table of one (M, gamma), grown on demand."""
-
-    def __init__(self, M: int, gamma: float):
-        self.M, self.gamma = M, gamma
-        self.k_max = _table_length(M, gamma)
-        self.table = _error_table(M, gamma, self.k_max)
-
-    def error_given_visits(self, v: np.ndarray, N: int) -> np.ndarray:
-        k = v * N
-        return np.where(k <= self.k_max, self.table[np.minimum(k, self.k_max)], 0.0)
-
-    def nonadaptive(self, n: int, N: int, p_visit: float) -> float:
-        # Visits to x_i ~ Binomial(n, Delta/d); only v <= k_max / N contribute.
-        v_max = min(n, self.k_max // N + 1)
-        v = np.arange(v_max + 1)
-        pmf = stats.binom.pmf(v, n, p_visit)
-        return float(pmf @ self.error_given_visits(v, N))
 
 
 def _check_nonadaptive(M, d, Delta, gamma):
@@ -525,9 +532,12 @@ def adaptive_threshold(
     if strategy != "cap":
         raise ValueError(f"strategy must be 'optimal' or 'cap', got {strategy!r}")
     cache = _ErrorCache(M, gamma)
-    err = cache.table
-    if err[0] <= target:
+    if cache.errors(0) <= target:
         return 0.0
+    # err(K) <= (1 - q)^K, so the first K with err <= target is at most log(target)/log(1 - q).
+    q = _hit_probability(M, gamma)
+    K_hi = cache.k_max if q >= 1 else math.ceil(math.log(target) / math.log1p(-q)) + 1
+    err = cache.table(K_hi)
     below = np.nonzero(err <= target)[0]
     if below.size == 0:
         raise ValueError(f"target={target} is below the tabulated error tolerance")
@@ -597,8 +607,8 @@ def hard_instance_thresholds(
 
 def _poisson_error(cache: _ErrorCache, lam: float) -> float:
     """Bayes error when the number of draws at the prompt is Poisson(lam) (the d -> inf limit)."""
-    k = np.arange(cache.k_max + 1)
-    return float(stats.poisson.pmf(k, lam) @ cache.table)
+    table = cache.table()
+    return float(stats.poisson.pmf(np.arange(len(table)), lam) @ table)
 
 
 class LemmaH3Constant(NamedTuple):
@@ -655,9 +665,10 @@ def lemma_h3_constant(
     M = _check_M(M, gamma)
     check_open_unit(target, "target")
     cache = _ErrorCache(M, gamma)
-    if cache.table[0] < target:
+    table = cache.table()
+    if table[0] < target:
         raise ValueError(f"target={target} is above the error without data, 1 - 1/M")
-    m0 = int(np.nonzero(cache.table < target)[0][0])  # least m with e(m, 1) < target
+    m0 = int(np.nonzero(table < target)[0][0])  # least m with e(m, 1) < target
     m_max = 2 * m0 + 10 if m_max is None else check_count(m_max, "m_max")
     lam = optimize.brentq(lambda t: _poisson_error(cache, t) - target, 0.0, cache.k_max, xtol=1e-14)
     best = (lam / M, None, 0.0)

@@ -24,9 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from simulators._api import greedy, log_prob, sample, sequence_argmax, to_table
+from simulators._api import log_prob, sample, sequence_argmax, to_table
 from simulators._best_of_n import best_of_n
-from simulators._multilayer_softmax import MultiLayerSoftmaxPolicy, multilayer_softmax_logp
+from simulators._multilayer_softmax import MultiLayerSoftmaxPolicy
 from simulators._rewards import majority_vote
 from simulators._rollouts import Rollouts
 from simulators._tabular import TabularPolicy, check_prompts
@@ -184,7 +184,7 @@ class MaxCutReport(NamedTuple):
       restricted_evaluations: ``2^(H-2)``: the enumeration a solver needs knowing the last two
         tokens (still exponential).
       sampling_cost: ``H`` next-token draws per sample.
-      greedy_tokens: ``[H]`` token-wise greedy decoding.
+      greedy_tokens: ``[H]`` token-wise greedy decoding (ties: lowest token).
       greedy_is_argmax: whether greedy decoding finds the argmax.
     """
 
@@ -204,6 +204,28 @@ class MaxCutReport(NamedTuple):
     greedy_is_argmax: bool
 
 
+def _next_token_logp(policy: MultiLayerSoftmaxPolicy) -> np.ndarray:
+    """Eq. 11's next-token log-probabilities ``[X, S, V]`` in float64 numpy (the same contraction
+    as :func:`simulators.multilayer_softmax_logp`, without compiling it for every horizon)."""
+    features = np.asarray(policy.features, dtype=np.float64)
+    theta = np.asarray(policy.theta, dtype=np.float64)
+    V, H = features.shape[2], theta.shape[0]
+    level = np.repeat(np.arange(H), [V**h for h in range(H)])
+    logits = np.einsum("xsvd,sd->xsv", features, theta[level])
+    return logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+
+
+def _greedy_tokens(lp: np.ndarray, H: int) -> np.ndarray:
+    """Token-wise greedy decoding of prompt 0 (ties: lowest token), as :func:`simulators.greedy`."""
+    V = lp.shape[-1]
+    node, toks = 0, []
+    for _ in range(H):
+        t = int(np.argmax(lp[0, node]))
+        toks.append(t)
+        node = node * V + 1 + t
+    return np.asarray(toks, dtype=np.int64)
+
+
 def sequence_log_probs(policy: MultiLayerSoftmaxPolicy) -> np.ndarray:
     """Brute force: ``log pi_theta(y | x)`` of every ``y in V^H`` for every prompt, ``[X, V^H]``.
 
@@ -214,7 +236,7 @@ def sequence_log_probs(policy: MultiLayerSoftmaxPolicy) -> np.ndarray:
     """
     if not isinstance(policy, MultiLayerSoftmaxPolicy):
         raise TypeError(f"policy must be a MultiLayerSoftmaxPolicy, got {type(policy).__name__}")
-    lp = np.asarray(multilayer_softmax_logp(policy.features, policy.theta), dtype=np.float64)
+    lp = _next_token_logp(policy)
     X, _, V = lp.shape
     H = policy.H
     check_table_size(X * V**H, f"the {V}^{H} sequences of a MultiLayerSoftmaxPolicy")
@@ -246,11 +268,11 @@ def maxcut_report(adjacency: Any, *, check_dp: bool = False) -> MaxCutReport:
     toks = np.array([(col >> (H - 1 - h)) & 1 for h in range(H)], dtype=np.int64)
     argmax_cut = int(cut_value(A, toks[: H - 2]))
     max_cut, _ = brute_force_max_cut(A)
-    x0 = jnp.zeros((1,), jnp.int32)
     dp_agrees = None
     if check_dp:
+        x0 = jnp.zeros((1,), jnp.int32)
         dp_agrees = bool(np.array_equal(np.asarray(sequence_argmax(policy, x0))[0], toks))
-    gr = np.asarray(greedy(policy, x0))[0]
+    gr = _greedy_tokens(_next_token_logp(policy), H)
     return MaxCutReport(
         H=H,
         dim=policy.theta.shape[1],
@@ -345,9 +367,10 @@ class NonClosureReport(NamedTuple):
       first_token_tie: every sampled ``theta`` has ``pi_theta(y_1 = 1) = pi_theta(y_1 = 2)``.
       temperatures: ``[K]`` the inverse temperatures ``1/tau`` tried on ``pi_base``.
       tempered_mass_21: ``[K]`` ``pi_{theta*/tau}(2, 1)`` (tends to 1/2, never above).
-      greedy_tokens: ``[2]`` greedy decoding of ``pi_base`` (tokens; ``(0, 0)`` is ``(1, 1)``).
-      bon_hit: ``[K']`` exact ``P[BoN_N = (2, 1)]`` for ``N`` in ``bon_sizes`` (inference-time BoN
-        can sharpen beyond 1/2 where no model of the class can).
+      greedy_tokens: ``[2]`` greedy decoding of ``pi_base``, ties to the lowest token (tokens;
+        ``(0, 0)`` is ``(1, 1)``).
+      bon_hit: ``[K']`` exact ``P[BoN_N = (2, 1)] = 1 - (1 - pi_base(2, 1))^N`` for ``N`` in
+        ``bon_sizes`` (inference-time BoN sharpens beyond 1/2 where no model of the class can).
       bon_sizes: ``[K']`` the N's.
     """
 
@@ -395,10 +418,12 @@ def nonclosure_report(
         ties.append(bool(np.isclose(first[0], first[1], rtol=0, atol=1e-12)))
     inv_temps = np.array([1.0, 2.0, 5.0, 10.0, 50.0])
     tempered = np.array([np.exp(nonclosure_table(n, theta_star * s)[1, 0]) for s in inv_temps])
-    gr = np.asarray(greedy(nonclosure_policy(n, theta_star), jnp.zeros((1,), jnp.int32)))[0]
+    lt = nonclosure_table(n, theta_star)
+    g1 = int(np.argmax(np.logaddexp.reduce(lt, axis=1)))  # ties: lowest token, as greedy()
+    gr = np.array([g1, int(np.argmax(lt[g1]))])
     sizes = np.array([1, 4, 16, 64])
-    log_table = jnp.log(jnp.asarray(table))
-    hit = np.array([float(np.exp(np.asarray(bon_law(log_table, int(N)))[col21])) for N in sizes])
+    # (2, 1) is the unique argmax, so BoN misses it iff no sample is (2, 1) (Prop. C.1).
+    hit = -np.expm1(sizes * np.log1p(-table[col21]))
     return NonClosureReport(
         n=n,
         base_mass_21=float(table[col21]),

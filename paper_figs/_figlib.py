@@ -167,3 +167,17 @@ def mean_and_ci(df: pd.DataFrame, by: list[str], value: str, *, level: float = 0
         rows.append({**dict(zip(by, group, strict=True)), "mean": m, "lo": float(lo), "hi": float(hi), "n": len(v)})
     return pd.DataFrame(rows)
 
+
+
+def set_log_ticks(axis, values, fmt: str = "{:g}") -> None:
+    """Major ticks of a log-scale ``axis`` (``ax.xaxis`` / ``ax.yaxis``) at ``values``, plain labels.
+
+    Matplotlib labels minor ticks on log axes spanning less than a decade, which overlap; this
+    puts labels only where the data are.
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    values = sorted({float(v) for v in values})
+    axis.set_major_locator(FixedLocator(values))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: fmt.format(v)))
+    axis.set_minor_formatter(NullFormatter())

@@ -1,16 +1,17 @@
 """Autoregressive tabular policies over ``V^H`` with an optional end-of-sequence token.
 
 The paper's autoregressive setting (THEORY.md section 1.1) is ``Y = V^H`` with
-``pi(y_{1:H} | x) = prod_h pi_h(y_h | y_{1:h-1}, x)``. Here every conditional next-token distribution
-is stored explicitly, one row per (prompt, prefix), so small ``V`` and ``H`` can be enumerated
-exactly and compared with sampling, greedy decoding and the sequence-level argmax
+``pi(y_{1:H} | x) = prod_h pi_h(y_h | y_{1:h-1}, x)``. Here every conditional next-token
+distribution is stored explicitly, one row per (prompt, prefix), so small ``V`` and ``H`` can be
+enumerated exactly and compared with sampling, greedy decoding and the sequence-level argmax
 (Proposition 3.1).
 
 **Prefix indexing.** Prefixes are numbered as the nodes of the complete ``V``-ary tree in level
 order: the empty prefix is node 0 and the prefix ``y_{1:h}`` is node
-``node(y_{1:h-1}) * V + 1 + y_h``, i.e. ``(V^h - 1)/(V - 1) + sum_i y_i V^(h-i)``. Prefixes of length
-``0..H-1`` give ``S = (V^H - 1)/(V - 1)`` rows, and ``logp[x, s, v] = log pi(v | x, prefix s)``.
-Rows of prefixes that contain the end-of-sequence token are never used.
+``node(y_{1:h-1}) * V + 1 + y_h``, i.e. ``(V^h - 1)/(V - 1) + sum_i y_i V^(h-i)``. Prefixes of
+length ``0..H-1`` give ``S = (V^H - 1)/(V - 1)`` rows, and
+``logp[x, s, v] = log pi(v | x, prefix s)``. Rows of prefixes that contain the end-of-sequence
+token are never used.
 
 **Response encoding.** A response is a token array ``[H]``. With ``eos = None`` every response has
 exactly ``H`` tokens (``Y = V^H``). With an ``eos`` token, a response ends at its first ``eos``
@@ -84,7 +85,9 @@ def _check_eos(eos: Any, V: int) -> int | None:
 
 def _check_conditionals_shape(arr: jax.Array, name: str, H: int | None) -> int:
     if arr.ndim != 3:
-        raise ValueError(f"{name} must have shape [X, S, V] (prompt, prefix, token), got {arr.shape}")
+        raise ValueError(
+            f"{name} must have shape [X, S, V] (prompt, prefix, token), got {arr.shape}"
+        )
     V = arr.shape[-1]
     if V < 2:
         raise ValueError(f"{name} must have a vocabulary of V >= 2 tokens, got shape {arr.shape}")
@@ -96,9 +99,7 @@ def _check_conditionals_shape(arr: jax.Array, name: str, H: int | None) -> int:
     return inferred
 
 
-@functools.partial(
-    jax.tree_util.register_dataclass, data_fields=["logp"], meta_fields=["H", "eos"]
-)
+@functools.partial(jax.tree_util.register_dataclass, data_fields=["logp"], meta_fields=["H", "eos"])
 @dataclasses.dataclass(frozen=True)
 class AutoregressivePolicy:
     """``pi(y_{1:H} | x) = prod_h pi(y_h | x, y_{1:h-1})`` with one stored row per prefix.
@@ -138,7 +139,9 @@ class AutoregressivePolicy:
         """Builds a policy from ``[X, S, V]`` next-token probabilities (rows summing to 1)."""
         arr = as_array(probs, "probs")
         if arr.ndim != 3:
-            raise ValueError(f"probs must have shape [X, S, V] (prompt, prefix, token), got {arr.shape}")
+            raise ValueError(
+                f"probs must have shape [X, S, V] (prompt, prefix, token), got {arr.shape}"
+            )
         H = _check_conditionals_shape(arr, "probs", None)
         logp = check_probs(arr, "probs", min_ndim=3)
         return cls(logp, H, _check_eos(eos, arr.shape[-1]))
@@ -168,7 +171,7 @@ def random_autoregressive(
     eos: int | None = None,
     concentration: float = 1.0,
 ) -> AutoregressivePolicy:
-    """A random autoregressive policy: every next-token row is drawn from ``Dirichlet(concentration)``.
+    """A random autoregressive policy: every next-token row is ``Dirichlet(concentration)``.
 
     Args:
       key: PRNG key.
@@ -361,7 +364,9 @@ def _tree_next(V: int) -> Callable[[jax.Array, jax.Array], jax.Array]:
 def _check_tokens(y: Any, policy_V: int, T: int, name: str = "y") -> jax.Array:
     y = as_array(y, name)
     if y.ndim < 1 or y.shape[-1] != T:
-        raise ValueError(f"{name} must be a [..., {T}] token array (one row per response), got {y.shape}")
+        raise ValueError(
+            f"{name} must be a [..., {T}] token array (one row per response), got {y.shape}"
+        )
     if not jnp.issubdtype(y.dtype, jnp.integer):
         raise TypeError(f"{name} must hold integer token ids, got dtype {y.dtype}")
     if is_concrete(y) and y.size:

@@ -2,8 +2,8 @@
 
 * :func:`dirichlet_tabular`: random tabular ``pi_base`` with a concentration knob.
 * :func:`coverage_tabular`: a tabular ``pi_base`` whose coverage coefficient
-  ``C_cov = E_x[1 / pi(y*(x) | x)]`` (Eq. 6) is exactly the requested value, optionally with an exact
-  margin ``gamma_margin`` (Assumption 4.2).
+  ``C_cov = E_x[1 / pi(y*(x) | x)]`` (Eq. 6) is exactly the requested value, optionally with an
+  exact margin ``gamma_margin`` (Assumption 4.2).
 * :func:`greedy_counterexample`: the ``H = 2`` autoregressive policy on which greedy decoding misses
   the sequence argmax (THEORY.md section 6 item 6; Proposition 3.1 is tight).
 * :data:`BUILTIN_INSTANCES`: named small instances (``sharpen inspect NAME``).
@@ -96,8 +96,8 @@ def coverage_tabular(
 ) -> tuple[TabularPolicy, jax.Array]:
     """A tabular ``pi_base`` with coverage coefficient exactly ``c_cov`` under uniform ``mu``.
 
-    Every prompt has ``pi(y*(x) | x) = 1/c_cov``, so ``C_cov = E_x[1/pi(y*(x)|x)] = c_cov`` (Eq. 6) and
-    also ``C_cov,gamma,p = c_cov`` for ``gamma`` below the margin. The other responses share the
+    Every prompt has ``pi(y*(x) | x) = 1/c_cov``, so ``C_cov = E_x[1/pi(y*(x)|x)] = c_cov`` (Eq. 6)
+    and also ``C_cov,gamma,p = c_cov`` for ``gamma`` below the margin. The other responses share the
     remaining mass ``1 - 1/c_cov`` strictly below ``1/c_cov`` (so ``y*(x)`` is unique).
 
     With ``margin = gamma_margin > 0`` (Assumption 4.2), the second most likely response has exactly
@@ -145,7 +145,8 @@ def coverage_tabular(
         if Y < 2 or not lo - tol <= c <= hi + tol:
             raise ValueError(
                 f"c_cov = {c_cov} is infeasible with margin = {margin} and Y = {Y}: need "
-                f"{lo:.12g} <= c_cov <= {hi:.12g} (pi(y*) = 1/c_cov, runner-up = pi(y*)/(1 + margin), "
+                f"{lo:.12g} <= c_cov <= {hi:.12g} (pi(y*) = 1/c_cov, runner-up = "
+                "pi(y*)/(1 + margin), "
                 "the rest at most the runner-up)"
             )
         rest = max(0.0, 1.0 - p_star - second)
@@ -170,8 +171,8 @@ def greedy_counterexample() -> tuple[AutoregressivePolicy, jax.Array]:
 
     ``H = 2``, ``V = {a, b}`` as tokens ``{0, 1}``, one prompt, and
     ``P(ab) = .40, P(aa) = .05, P(ba) = .30, P(bb) = .25`` (THEORY.md section 6 item 6). Then
-    ``P(first = a) = .45 < P(first = b) = .55``, so greedy returns ``ba`` (tokens ``[1, 0]``, mass .30)
-    while the sequence argmax is ``ab`` (tokens ``[0, 1]``, mass .40 < 1/2).
+    ``P(first = a) = .45 < P(first = b) = .55``, so greedy returns ``ba`` (tokens ``[1, 0]``,
+    mass .30) while the sequence argmax is ``ab`` (tokens ``[0, 1]``, mass .40 < 1/2).
     """
     joint = np.array([[0.05, 0.40], [0.30, 0.25]])  # joint[y1, y2]
     logits = np.log(np.stack([joint.sum(axis=1), joint[0], joint[1]]))[None]  # [1, 3, 2]

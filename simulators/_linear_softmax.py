@@ -1,10 +1,11 @@
 """Linear softmax policies ``pi_theta(y | x) ∝ pi_0(y | x) exp(<phi(x, y), theta>)`` (Theorem J.3).
 
 The model class of Theorem J.3 (Theorem 4.4 in arXiv v2) and Example J.1: features ``phi(x, y)`` in
-``R^d`` (the theorem assumes ``||phi|| <= 1``), a parameter ``theta`` (``||theta|| <= B`` in the class
-``Pi_{phi, B}``) and a reference ``pi_0`` (uniform in the theorem). Responses are single indices
-``y in [Y]``, as for :class:`~simulators.TabularPolicy`. With a uniform ``pi_0``, KL-regularized
-sharpening stays in the class: ``pi*_beta = pi_{(1 + 1/beta) theta}`` (Theorem J.3's proof).
+``R^d`` (the theorem assumes ``||phi|| <= 1``), a parameter ``theta`` (``||theta|| <= B`` in the
+class ``Pi_{phi, B}``) and a reference ``pi_0`` (uniform in the theorem). Responses are single
+indices ``y in [Y]``, as for :class:`~simulators.TabularPolicy`. With a uniform ``pi_0``,
+KL-regularized sharpening stays in the class: ``pi*_beta = pi_{(1 + 1/beta) theta}`` (Theorem J.3's
+proof).
 """
 
 from __future__ import annotations
@@ -15,8 +16,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import as_array, check_count, check_logp, check_table_size, is_concrete
-from theory._validation import MAX_TABLE_ENTRIES
+from theory._validation import (
+    MAX_TABLE_ENTRIES,
+    as_array,
+    check_count,
+    check_logp,
+    check_table_size,
+    is_concrete,
+)
 
 from ._api import greedy, log_prob, sample, sequence_argmax, to_table
 from ._autoregressive import enumerate_responses
@@ -133,7 +140,7 @@ def _check_finite(arr: jax.Array, name: str) -> jax.Array:
 def random_linear_softmax(
     key: jax.Array, num_prompts: int, num_responses: int, dim: int, *, scale: float = 1.0
 ) -> LinearSoftmaxPolicy:
-    """Random unit-norm features ``[X, Y, d]`` (``||phi|| = 1``, Thm J.3) and ``theta`` of norm ``scale``."""
+    """Random unit-norm features ``[X, Y, d]`` (``||phi|| = 1``, Thm J.3), ``||theta|| = scale``."""
     num_prompts = check_count(num_prompts, "num_prompts")
     num_responses = check_count(num_responses, "num_responses")
     dim = check_count(dim, "dim")

@@ -3,8 +3,8 @@
 ``pi(y_{1:H} | x) = pi_1(y_1 | x) prod_{h >= 2} pi(y_h | x, y_{h-1})``: an autoregressive model
 (THEORY.md section 1.1) whose next-token distribution depends on the prompt and the previous token
 only. Unlike :class:`~simulators.AutoregressivePolicy` its parameters do not grow with ``H``, so
-horizons of hundreds of tokens are fine: sampling is a ``lax.scan`` over ``H``, ``log_prob`` a sum in
-log space (sequence masses far below float range stay exact), and the sequence argmax ``y*(x)``
+horizons of hundreds of tokens are fine: sampling is a ``lax.scan`` over ``H``, ``log_prob`` a sum
+in log space (sequence masses far below float range stay exact), and the sequence argmax ``y*(x)``
 is exact by the Viterbi recursion. Responses are token arrays ``[H]`` of fixed length ``H``
 (``Y = V^H``); :func:`~simulators.to_table` enumerates them in lexicographic order (response ``y``
 is column ``sum_h y_h V^(H-h)``) and refuses when that is too large.
@@ -36,7 +36,9 @@ from ._tabular import check_logits, check_prompts
 
 def _check_markov_shapes(init, trans, names: tuple[str, str]) -> None:
     if init.ndim != 2:
-        raise ValueError(f"{names[0]} must have shape [X, V] (prompt, first token), got {init.shape}")
+        raise ValueError(
+            f"{names[0]} must have shape [X, V] (prompt, first token), got {init.shape}"
+        )
     X, V = init.shape
     if trans.shape != (X, V, V):
         raise ValueError(
@@ -178,9 +180,9 @@ def markov_viterbi(policy: MarkovPolicy, x) -> tuple[jax.Array, jax.Array]:
 
     Backward pass in log space: ``b_H(v) = 0`` and ``b_h(v) = max_w [log T(v, w) + b_{h+1}(w)]``
     (the best log-mass of a completion after token ``v`` at position ``h``); then a forward decode
-    ``y_1 = argmax_v [log pi_1(v) + b_1(v)]``, ``y_h = argmax_w [log T(y_{h-1}, w) + b_h(w)]`` with the
-    lowest maximizing token, i.e. the maximizer of lowest enumeration index. Cost ``O(P H V^2)`` time
-    and ``O(P H V)`` memory; sequence masses far below float range are exact in log space.
+    ``y_1 = argmax_v [log pi_1(v) + b_1(v)]``, ``y_h = argmax_w [log T(y_{h-1}, w) + b_h(w)]`` with
+    the lowest maximizing token, i.e. the maximizer of lowest enumeration index. Cost ``O(P H V^2)``
+    time and ``O(P H V)`` memory; sequence masses far below float range are exact in log space.
 
     Args:
       policy: the policy.

@@ -5,8 +5,9 @@
 the class. For small ``V`` and ``H`` the per-step features are stored for every prefix, in the
 prefix-tree layout of :class:`~simulators.AutoregressivePolicy`: ``features[x, s, v]`` is
 ``phi_h(x, y_{1:h})`` where ``s`` is the node of the prefix ``y_{1:h-1}`` (length ``h - 1``) and
-``v = y_h``. This is enough to encode Proposition E.1 (MAX-CUT, ``V = {-1, 1}`` as tokens ``{0, 1}``,
-features ``y_i``, ``y_i y_j``, ``y_i y_j y_k``) and Proposition E.2 (``H = d = 2``, ``V = [n]``); use
+``v = y_h``. This is enough to encode Proposition E.1 (MAX-CUT, ``V = {-1, 1}`` as tokens
+``{0, 1}``, features ``y_i``, ``y_i y_j``, ``y_i y_j y_k``) and Proposition E.2 (``H = d = 2``,
+``V = [n]``); use
 :meth:`MultiLayerSoftmaxPolicy.from_step_features` to build one from one feature table per step.
 Responses have fixed length ``H`` (no end-of-sequence token), ``Y = V^H``.
 """
@@ -51,7 +52,8 @@ def multilayer_softmax_logp(features: jax.Array, theta: jax.Array) -> jax.Array:
     level = np.repeat(np.arange(H), [V**h for h in range(H)])
     if len(level) != S:
         raise ValueError(
-            f"features has S = {S} prefixes but theta has H = {H} rows (needs S = {num_prefixes(V, H)})"
+            f"features has S = {S} prefixes but theta has H = {H} rows "
+            f"(needs S = {num_prefixes(V, H)})"
         )
     logits = jnp.einsum("xsvd,sd->xsv", features, theta[level])
     return logits - jax.scipy.special.logsumexp(logits, axis=-1, keepdims=True)
@@ -213,6 +215,9 @@ def _greedy_multilayer(policy: MultiLayerSoftmaxPolicy, x) -> jax.Array:
 
 @sequence_argmax.register(MultiLayerSoftmaxPolicy)
 def _sequence_argmax_multilayer(policy: MultiLayerSoftmaxPolicy, x) -> jax.Array:
-    """Exact argmax by dynamic programming over the prefix tree (``O(X S V)``, i.e. enumeration
-    cost for these explicitly stored models; Prop. E.1 says no efficient method exists in general)."""
+    """Exact argmax by dynamic programming over the prefix tree (``O(X S V)``).
+
+    That is enumeration cost for these explicitly stored models; Prop. E.1 says no efficient
+    method exists in general.
+    """
     return autoregressive_argmax(as_autoregressive(policy), x)[0]

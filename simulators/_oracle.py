@@ -14,6 +14,7 @@ Every algorithm of the toolkit reaches ``pi_base`` only through :func:`draw`,
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -113,10 +114,14 @@ def draw(key: jax.Array, oracle: SampleEvaluateOracle, n: int, N: int) -> tuple[
     oracle = check_oracle(oracle)
     n = check_count(n, "n")
     N = check_count(N, "N")
+    return _draw(key, oracle, n=n, N=N), n * N
+
+
+@functools.partial(jax.jit, static_argnames=("n", "N"))
+def _draw(key, oracle, *, n, N):
     k_x, k_y = jax.random.split(key)
     x = draw_prompts(k_x, oracle, n)
-    rollouts = sample(k_y, oracle.policy, x, N)
-    return rollouts, n * N
+    return sample(k_y, oracle.policy, x, N)
 
 
 def evaluate(oracle: SampleEvaluateOracle, x: Any, y: Any) -> tuple[jax.Array, int]:

@@ -228,9 +228,11 @@ def coverage_plugin(rollouts: Rollouts) -> dict[str, float]:
         log_inv_lower[p] = -max(m, log_rest)
     log_plugin = float(np.logaddexp.reduce(log_inv_plugin) - np.log(P))
     log_lower = float(np.logaddexp.reduce(log_inv_lower) - np.log(P))
+    with np.errstate(over="ignore"):  # beyond float range the coverage is reported as inf
+        plugin, lower = float(np.exp(log_plugin)), float(np.exp(log_lower))
     return dict(
-        plugin=float(np.exp(log_plugin)),
-        lower=float(np.exp(log_lower)),
+        plugin=plugin,
+        lower=lower,
         log_plugin=log_plugin,
         log_lower=log_lower,
     )
@@ -287,9 +289,10 @@ def bon_curve(
 
     Returns:
       Tidy DataFrame with columns ``reward, N, subsample, metric, value``. Metrics: ``accuracy``
-      (when ``correct`` is known), ``lift_pct`` (relative lift over greedy accuracy, section 5.1),
-      ``logp`` (mean ``log pi_base`` of the chosen responses, Fig. 4), ``logp_lift`` (minus the
-      greedy responses' mean), ``length`` (mean length of the chosen responses).
+      (when ``correct`` is known), ``logp`` (mean ``log pi_base`` of the chosen responses, Fig. 4),
+      ``length`` (mean length of the chosen responses) and, when ``greedy`` is given,
+      ``lift_pct`` (relative lift over greedy accuracy, section 5.1) and ``logp_lift`` (minus the
+      greedy responses' mean log-likelihood).
     """
     rollouts = check_rollouts(rollouts)
     num_subsamples = check_count(num_subsamples, "num_subsamples")
@@ -302,26 +305,37 @@ def bon_curve(
         raise ValueError("rewards must name at least one self-reward")
     acc_greedy, logp_greedy = _greedy_stats(greedy)
     has_correct = rollouts.correct is not None
-    rows = []
+    names = list(rewards)
     rows_p = jnp.arange(P)
-    for s, key_s in enumerate(jax.random.split(key, num_subsamples)):
-        for n, key_n in zip(ns, jax.random.split(key_s, len(ns)), strict=True):
-            key_sub, key_tie = jax.random.split(key_n)
-            sub = take_per_prompt(rollouts, subsample_indices(key_sub, P, n_max, n))
-            for name, key_r in zip(rewards, jax.random.split(key_tie, len(rewards)), strict=True):
-                choice = best_of_n(key_r, sub, rewards[name])
-                logp = float(jnp.mean(sub.logp_base[rows_p, choice]))
-                metrics = {
-                    "logp": logp,
-                    "logp_lift": logp - logp_greedy,
-                    "length": float(jnp.mean(sub.lengths[rows_p, choice])),
-                }
+    # keys[s, i]: subsample s of the i-th N; all subsamples of one N run as one vmapped batch.
+    keys = jax.vmap(lambda k: jax.random.split(k, len(ns)))(jax.random.split(key, num_subsamples))
+
+    def one(key_n, n):
+        key_sub, key_tie = jax.random.split(key_n)
+        sub = take_per_prompt(rollouts, subsample_indices(key_sub, P, n_max, n))
+        out = {}
+        for name, key_r in zip(names, jax.random.split(key_tie, len(names)), strict=True):
+            choice = best_of_n(key_r, sub, rewards[name])
+            out[name] = {
+                "logp": jnp.mean(sub.logp_base[rows_p, choice]),
+                "length": jnp.mean(sub.lengths[rows_p, choice].astype(float)),
+            }
+            if has_correct:
+                out[name]["accuracy"] = jnp.mean(sub.correct[rows_p, choice].astype(float))
+        return out
+
+    rows = []
+    for i, n in enumerate(ns):
+        # One compiled program per N (jit) instead of one compilation per primitive and shape.
+        batched = jax.jit(jax.vmap(lambda k, n=n: one(k, n)))(keys[:, i])
+        for name in names:
+            values = {m: np.asarray(v, np.float64) for m, v in batched[name].items()}
+            if greedy is not None:
+                values["logp_lift"] = values["logp"] - logp_greedy
                 if has_correct:
-                    acc = float(jnp.mean(sub.correct[rows_p, choice].astype(float)))
-                    metrics["accuracy"] = acc
-                    metrics["lift_pct"] = float(lift_percent(acc, acc_greedy))
-                for metric, value in metrics.items():
-                    rows.append((name, n, s, metric, value))
+                    values["lift_pct"] = lift_percent(values["accuracy"], acc_greedy)
+            for metric, v in values.items():
+                rows += [(name, n, s, metric, float(v[s])) for s in range(num_subsamples)]
     return pd.DataFrame(rows, columns=["reward", "N", "subsample", "metric", "value"])
 
 
@@ -353,15 +367,14 @@ def bon_expected(
         for n in ns:
             w = bon_subset_weights(scores, int(n))
             m_logp = float(np.mean(np.sum(w * np.where(w > 0, logp, 0.0), axis=1)))
-            metrics = {
-                "logp": m_logp,
-                "logp_lift": m_logp - logp_greedy,
-                "length": float(np.mean(np.sum(w * lengths, axis=1))),
-            }
+            metrics = {"logp": m_logp, "length": float(np.mean(np.sum(w * lengths, axis=1)))}
             if rollouts.correct is not None:
                 acc = float(np.mean(np.sum(w * np.asarray(rollouts.correct, np.float64), axis=1)))
                 metrics["accuracy"] = acc
-                metrics["lift_pct"] = float(lift_percent(acc, acc_greedy))
+            if greedy is not None:
+                metrics["logp_lift"] = m_logp - logp_greedy
+                if rollouts.correct is not None:
+                    metrics["lift_pct"] = float(lift_percent(metrics["accuracy"], acc_greedy))
             for metric, value in metrics.items():
                 rows.append((name, int(n), metric, value))
     return pd.DataFrame(rows, columns=["reward", "N", "metric", "value"])

@@ -17,6 +17,24 @@ from ._validation import (
     check_scalar,
 )
 
+# Below this, log(t) stands for log(1 - exp(-t)) and log(softplus(d)) for d (errors < 1e-17).
+_TINY_LOG = -40.0
+
+
+def _log1m_ratio_pow(d: jax.Array, n: jax.Array) -> jax.Array:
+    """``log(1 - (L/S)^n)`` from ``d = log Q - log L`` where ``S = L + Q``.
+
+    ``(L/S)^n = exp(-t)`` with ``t = n log1p(Q/L) = n softplus(d)``. When ``Q/L`` is tiny
+    (``1e-300``, or ``1e-30`` in float32) ``softplus(d)`` underflows, so ``log t`` is formed as
+    ``log n + d`` and ``log(1 - exp(-t)) = log t`` to first order, which is then exact.
+    """
+    log_softplus = jnp.where(
+        d < _TINY_LOG, d, jnp.log(jax.nn.softplus(jnp.where(d < _TINY_LOG, 0.0, d)))
+    )
+    log_t = jnp.log(n) + log_softplus
+    small = log_t < _TINY_LOG
+    return jnp.where(small, log_t, log1mexp(-jnp.exp(jnp.where(small, 0.0, log_t))))
+
 
 def _bon_law_row(logp: jax.Array, key: jax.Array, n: jax.Array) -> jax.Array:
     """Log-law of best-of-n for one row ``logp[Y]`` with sort keys ``key[Y]`` (see bon_law)."""
@@ -48,8 +66,7 @@ def _bon_law_row(logp: jax.Array, key: jax.Array, n: jax.Array) -> jax.Array:
     # log Q - log L), exact when Q/L is 1e-300 or when L = 0 (then (L/S)^n = 0).
     empty = log_q == -jnp.inf
     safe_q = jnp.where(empty, 0.0, log_q)
-    log_ratio = -jax.nn.softplus(safe_q - log_l)
-    log_p_group = n * log_s + log1mexp(n * log_ratio)
+    log_p_group = n * log_s + _log1m_ratio_pow(safe_q - log_l, n)
     log_p_group = jnp.where(empty, -jnp.inf, log_p_group)
 
     # Within a group the chosen sample is pi_base restricted to the group (exchangeability).

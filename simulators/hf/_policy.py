@@ -310,7 +310,14 @@ def encode_responses(
 
 
 def _model_call(model: Any, **kwargs: Any):
-    """Forward pass, naming the key-value cache as this transformers version does."""
+    """Forward pass, naming the key-value cache as this transformers version does.
+
+    A ``peft`` wrapper is unwrapped: its adapters live inside the underlying model's layers (and
+    follow ``disable_adapter``), and the underlying model takes ``position_ids`` and the cache.
+    """
+    unwrap = getattr(model, "get_base_model", None)
+    if unwrap is not None:
+        model = unwrap()
     if "cache" in kwargs:
         params = inspect.signature(type(model).forward).parameters
         if "cache" not in params and "past_key_values" in params:

@@ -98,40 +98,48 @@ def test_objective_is_minus_inf_off_support():
     assert float(theory.kl_regularized_objective(pi, base, np.ones(1), 1.0)) == -np.inf
 
 
-@pytest.mark.parametrize("beta", [0.3, 1.0])
-def test_kl_tilt_matches_numerical_maximization(rng, beta):
-    """Adam on logits maximizes J_beta over the simplex and recovers pi*_beta (Sec. 6 item 7)."""
-    logp = np.log(rng.dirichlet(np.ones(5)))
+_LBFGS = optax.lbfgs()
+
+
+def _negative_objective(theta, base, reward, beta):
+    logp_pi = jax.nn.log_softmax(theta)[None]
+    return -jnp.sum(jnp.exp(logp_pi) * (reward - beta * (logp_pi - base)))
+
+
+@jax.jit
+def _maximize_on_simplex(base, reward, beta):
+    """L-BFGS on unconstrained logits; one compilation serves every (beta, reward)."""
+
+    def f(theta):
+        return _negative_objective(theta, base, reward, beta)
+
+    def step(carry, _):
+        theta, state = carry
+        value, grad = jax.value_and_grad(f)(theta)
+        updates, state = _LBFGS.update(grad, state, theta, value=value, grad=grad, value_fn=f)
+        return (optax.apply_updates(theta, updates), state), None
+
+    theta = jnp.zeros(base.shape[-1])
+    (theta, _), _ = jax.lax.scan(step, (theta, _LBFGS.init(theta)), None, length=100)
+    return jax.nn.log_softmax(theta)[None]
+
+
+@pytest.mark.parametrize(
+    "beta, custom_reward", [(0.1, False), (0.3, False), (1.0, True), (0.05, True)]
+)
+def test_kl_tilt_matches_numerical_maximization(rng, beta, custom_reward):
+    """Numerical maximization of J_beta over the simplex (L-BFGS on logits) recovers the closed
+    form pi*_beta (Eq. 3, Sec. 6 item 7)."""
+    base = jnp.asarray(np.log(rng.dirichlet(np.ones(5))))[None]
+    reward = jnp.asarray(rng.normal(size=(1, 5))) if custom_reward else base
     mu = np.ones(1)
-    base = jnp.asarray(logp)[None]
-    reward = jnp.asarray(rng.normal(size=(1, 5)))
-
-    def loss(theta):
-        logp_pi = jax.nn.log_softmax(theta)[None]
-        pi = jnp.exp(logp_pi)
-        return -jnp.sum(pi * (reward - beta * (logp_pi - base)))
-
-    opt = optax.adam(optax.exponential_decay(0.1, 500, 0.5))
-
-    @jax.jit
-    def run(theta):
-        def step(carry, _):
-            theta, state = carry
-            g = jax.grad(loss)(theta)
-            updates, state = opt.update(g, state)
-            return (optax.apply_updates(theta, updates), state), None
-
-        (theta, _), _ = jax.lax.scan(step, (theta, opt.init(theta)), None, length=4000)
-        return theta
-
-    theta = run(jnp.zeros(5))
-    found = np.asarray(jax.nn.log_softmax(theta))[None]
-    exact = np.asarray(theory.kl_tilt(base, beta, reward))
+    found = np.asarray(_maximize_on_simplex(base, reward, beta))
+    exact = np.asarray(theory.kl_tilt(base, beta, reward if custom_reward else None))
     np.testing.assert_allclose(np.exp(found), np.exp(exact), atol=1e-6)
     j_found = float(theory.kl_regularized_objective(found, base, mu, beta, reward))
     j_exact = float(theory.kl_regularized_objective(exact, base, mu, beta, reward))
     assert j_found <= j_exact + 1e-12
-    np.testing.assert_allclose(j_found, j_exact, atol=1e-9)
+    np.testing.assert_allclose(j_found, j_exact, atol=1e-10)
 
 
 @pytest.mark.parametrize("beta", [0.01, 0.2, 1.0, 5.0])
@@ -181,3 +189,12 @@ def test_margin_matches_definition(rng, ref):
             want = math.exp(top) / math.exp(rest.max()) - 1
             np.testing.assert_allclose(got[x], want, rtol=1e-12)
     assert float(theory.margin(np.log(np.full((1, 3), 1 / 3)))[0]) == np.inf
+    # gamma > 0: the runner-up is the best response outside y*_gamma
+    got = np.asarray(theory.margin(base, 0.3))
+    for x in range(6):
+        outside = base[x][~ref.argmax_set(base[x], 0.3)]
+        if outside.size == 0 or np.all(np.isneginf(outside)):
+            assert got[x] == np.inf
+        else:
+            want = math.exp(np.max(base[x]) - outside.max()) - 1
+            np.testing.assert_allclose(got[x], want, rtol=1e-12)

@@ -1,0 +1,135 @@
+"""The sample-and-evaluate oracle (Def. 3.2), its adaptive (Def. D.1) and generalized variants."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import simulators as sim
+
+
+@pytest.fixture(scope="module")
+def oracle():
+    logits = jax.random.normal(jax.random.key(0), (4, 6)) * 1.5
+    mu = jnp.array([0.1, 0.2, 0.3, 0.4])
+    return sim.make_oracle(sim.TabularPolicy.from_logits(logits), mu)
+
+
+def test_draw_counts_and_values(oracle):
+    n, N = 2000, 3
+    rollouts, m = sim.draw(jax.random.key(1), oracle, n, N)
+    assert m == n * N and isinstance(m, int)
+    assert rollouts.tokens.shape == (n, N, 1)
+    # Observed likelihoods are exactly pi_base(y|x).
+    want = oracle.policy.logp[rollouts.prompts[:, None], rollouts.tokens[..., 0]]
+    np.testing.assert_array_equal(rollouts.logp_base, want)
+    # Prompts follow mu (Monte Carlo, 5 standard errors).
+    freq = np.bincount(np.asarray(rollouts.prompts), minlength=4) / n
+    mu = np.asarray(oracle.mu)
+    se = np.sqrt(mu * (1 - mu) / n)
+    assert np.all(np.abs(freq - mu) < 5 * se)
+
+
+def test_draw_jit_invariance(oracle):
+    key = jax.random.key(2)
+    eager, _ = sim.draw(key, oracle, 16, 4)
+    jitted = jax.jit(lambda k, o: sim.draw(k, o, 16, 4)[0])(key, oracle)
+    np.testing.assert_array_equal(eager.tokens, jitted.tokens)
+
+
+def test_evaluate_counts_pairs(oracle):
+    x = jnp.array([[0, 1, 2], [3, 3, 0]])
+    y = jnp.array([[5, 0, 1], [2, 2, 4]])
+    logp, m = sim.evaluate(oracle, x, y)
+    assert m == 6
+    np.testing.assert_array_equal(logp, oracle.policy.logp[x, y])
+
+
+@pytest.mark.parametrize("n,N", [(0, 3), (3, 0), (-1, 2)])
+def test_draw_refuses_empty_budgets(oracle, n, N):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
+        sim.draw(jax.random.key(0), oracle, n, N)
+
+
+def test_oracle_validation():
+    pol = sim.TabularPolicy.from_logits(jnp.zeros((3, 4)))
+    with pytest.raises(ValueError, match="mu"):
+        sim.make_oracle(pol, jnp.array([0.5, 0.5]))
+    with pytest.raises(ValueError, match="mu"):
+        sim.make_oracle(pol, jnp.array([0.5, 0.6, -0.1]))
+    with pytest.raises(TypeError, match="SampleEvaluateOracle"):
+        sim.draw(jax.random.key(0), pol, 2, 2)
+    uniform = sim.make_oracle(pol)
+    np.testing.assert_allclose(uniform.mu, np.full(3, 1 / 3))
+
+
+def _first_stop_bruteforce(logp, mu_stop):
+    """N_mu by the definition of Eq. 10, in numpy: first k with k max_{j<=k} p_j >= mu."""
+    p = np.exp(np.asarray(logp))
+    out = []
+    for row in p:
+        best, k_stop = 0.0, len(row)
+        for k, pk in enumerate(row, start=1):
+            best = max(best, pk)
+            if k * best >= mu_stop:
+                k_stop = k
+                break
+        out.append(k_stop)
+    return np.array(out)
+
+
+def test_adaptive_draw_matches_definition(oracle):
+    mu_stop = 2.0
+    ada = sim.draw_adaptive(
+        jax.random.key(3), oracle, 300, sim.likelihood_stopping_rule(mu_stop), cap=200
+    )
+    want = _first_stop_bruteforce(ada.rollouts.logp_base, mu_stop)
+    np.testing.assert_array_equal(ada.num_draws, want)
+    assert int(ada.m) == want.sum()
+    assert not bool(ada.cap_hit)
+    np.testing.assert_array_equal(ada.used.sum(axis=1), want)
+
+
+def test_adaptive_draw_refuses_truncation(oracle):
+    rule = sim.likelihood_stopping_rule(50.0)
+    with pytest.raises(ValueError, match="cap"):
+        sim.draw_adaptive(jax.random.key(4), oracle, 50, rule, cap=3)
+    flagged = sim.draw_adaptive(jax.random.key(4), oracle, 50, rule, cap=3, on_cap="flag")
+    assert bool(flagged.cap_hit)
+    # Inside jit the truncation cannot raise; it is flagged.
+    jitted = jax.jit(lambda k: sim.draw_adaptive(k, oracle, 50, rule, cap=3).cap_hit)
+    assert bool(jitted(jax.random.key(4)))
+    with pytest.raises(ValueError, match="mu_stop"):
+        sim.likelihood_stopping_rule(0.0)
+
+
+@pytest.mark.parametrize(
+    "probs,mu_stop",
+    [
+        ([0.3, 0.2, 0.2, 0.15, 0.15], 2.0),  # |y*| = 1
+        ([0.25, 0.25, 0.2, 0.1, 0.1, 0.1], 1.0),  # |y*| = 2
+        ([0.05] + [0.95 / 40] * 40, np.log(2 / 0.1)),  # C_bar_cov = 20, mu = ln(2/delta)
+    ],
+)
+def test_lemma_i1(probs, mu_stop):
+    """Lemma I.1: E[N_mu] <= (mu + 1/|y*|)/P* and P[y_hat not in y*] <= exp(-|y*| mu)."""
+    probs = np.asarray(probs)
+    p_star = probs.max()
+    k = int(np.sum(probs == p_star))
+    oracle = sim.make_oracle(sim.TabularPolicy.from_probs(probs[None]))
+    S = 20_000
+    # N_mu <= ceil(mu / min_y P(y)) surely (k p(y_1) >= mu by then), so this cap is never hit.
+    cap = int(np.ceil(mu_stop / probs.min()))
+    ada = sim.draw_adaptive(
+        jax.random.key(5), oracle, S, sim.likelihood_stopping_rule(mu_stop), cap=cap
+    )
+    assert not bool(ada.cap_hit)
+    draws = np.asarray(ada.num_draws, dtype=float)
+    mean, se = draws.mean(), draws.std(ddof=1) / np.sqrt(S)
+    bound = (mu_stop + 1 / k) / p_star
+    assert mean <= bound + 5 * se, (mean, bound)
+    # The best response seen among the counted draws misses y* with probability <= e^{-k mu}.
+    seen = np.where(np.asarray(ada.used), np.asarray(ada.rollouts.logp_base), -np.inf)
+    miss = seen.max(axis=1) < np.log(p_star) - 1e-12
+    q = np.exp(-k * mu_stop)
+    assert miss.mean() <= q + 5 * np.sqrt(q * (1 - q) / S), (miss.mean(), q)
