@@ -232,6 +232,10 @@ def sft_num_responses(C_cov: Any, eps: Any, delta: Any, *, c: float = 1.0) -> An
 
         N* = c * C_cov * log(2 / delta) / eps
 
+    (Theorem 4.1 calls this N* and uses it as the number of responses; Theorem 4.1' instead
+    draws ``N = N* log(2/delta)`` with ``N* = C_{4.1} C_cov,gamma / eps``: the same N up to
+    the constant. :func:`sft_failure_bound` follows Theorem 4.1'.)
+
     Args:
       C_cov: the coverage coefficient (Eq. 6, >= 1).
       eps, delta: in (0, 1).

@@ -64,17 +64,31 @@ def success_grid(
     seed: str = "seed",
     success: str = "success",
     metric: str | None = None,
+    at_most: float | None = None,
     metric_column: str = "metric",
     value_column: str = "value",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Turns a DataFrame of runs into the ``(budgets[B], success[B, S])`` grid.
 
-    Two layouts are accepted: wide (one row per budget x seed with a boolean column ``success``)
-    or tidy (one row per budget x seed x metric; pass ``metric`` to select the rows whose
-    ``metric_column`` equals it, the indicator being in ``value_column``).
+    Two layouts are accepted: wide (one row per budget x seed with a column ``success``) or tidy
+    (one row per budget x seed x metric, as :func:`simulators.sweep` returns; pass ``metric`` to
+    select the rows whose ``metric_column`` equals it, the value being in ``value_column``). The
+    success indicator is the column itself (booleans or 0/1), or ``value <= at_most`` when
+    ``at_most`` is given, e.g. ``metric="sharpening_error", at_most=eps`` for Definition 3.1.
+
+    Args:
+      frame: the DataFrame, restricted to one setting (filter e.g. on ``setting`` first).
+      budget: the budget column (e.g. ``"budget"``, ``"N_used"``, or a column ``m = n N`` added
+        beforehand).
+      seed: the seed column.
+      success: the success column of a wide frame.
+      metric: the metric to select in a tidy frame.
+      at_most: success threshold on the value (``None``: the value is the indicator).
+      metric_column, value_column: the tidy frame's column names.
 
     Raises:
-      ValueError: missing columns, duplicate (budget, seed) rows, or a budget without all seeds.
+      ValueError: missing columns, duplicate (budget, seed) rows, a budget without all seeds, or
+        non-indicator values without ``at_most``.
     """
     import pandas as pd
 
@@ -100,7 +114,17 @@ def success_grid(
     wide = df.pivot(index=budget, columns=seed, values=col).sort_index()
     if wide.isna().any().any():
         raise ValueError("every budget must have a result for every seed")
-    return wide.index.to_numpy(dtype=np.float64), wide.to_numpy().astype(bool)
+    values = wide.to_numpy()
+    if at_most is not None:
+        ok = values.astype(np.float64) <= at_most
+    else:
+        if not np.isin(values.astype(np.float64), (0.0, 1.0)).all():
+            raise ValueError(
+                f"column {col!r} must hold success indicators (booleans or 0/1); pass at_most "
+                "to threshold a metric such as the sharpening error"
+            )
+        ok = values.astype(bool)
+    return wide.index.to_numpy(dtype=np.float64), ok
 
 
 def _minimal_budget(s: np.ndarray, b: np.ndarray, rho: float, monotone: bool) -> float:
@@ -338,14 +362,17 @@ def scaling_slope(
     seed: str = "seed",
     success: str = "success",
     metric: str | None = None,
+    at_most: float | None = None,
     divide_by: Callable[[np.ndarray], np.ndarray] | None = None,
     level: float = 0.95,
 ) -> tuple[SlopeFit, Any]:
     """Minimal budgets per value of ``by`` in a sweep frame, and their fitted scaling exponent.
 
     Groups ``frame`` by the column ``by`` (e.g. ``"C_cov"``, ``"eps"``, ``"delta"``, ``"d"``),
-    computes :func:`minimal_budget` in each group from its (budget x seed) success grid, and fits
-    :func:`fit_scaling` over the groups that reached ``1 - rho`` within their grid.
+    computes :func:`minimal_budget` in each group from its (budget x seed) success grid
+    (:func:`success_grid`, with the same ``budget``, ``seed``, ``success``, ``metric`` and
+    ``at_most``), and fits :func:`fit_scaling` over the groups that reached ``1 - rho`` within
+    their grid.
 
     Returns:
       ``(fit, table)``: the :class:`SlopeFit` and a DataFrame with columns ``by`` and
@@ -357,7 +384,9 @@ def scaling_slope(
         raise ValueError(f"frame has no column {by!r} (columns: {list(frame.columns)})")
     rows = []
     for value, group in frame.groupby(by, sort=True):
-        b, s = success_grid(group, budget=budget, seed=seed, success=success, metric=metric)
+        b, s = success_grid(
+            group, budget=budget, seed=seed, success=success, metric=metric, at_most=at_most
+        )
         rows.append({by: value, "minimal_budget": minimal_budget(s, b, rho)})
     table = pd.DataFrame(rows)
     finite = table[np.isfinite(table["minimal_budget"])]

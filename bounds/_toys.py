@@ -342,6 +342,12 @@ def nonclosure_table(n: int, theta: Any) -> np.ndarray:
     ``pi(y_2 | y_1) = softmax_{y_2}(<phi_2(y_1, y_2), theta_2>)``; rows are ``y_1``, columns ``y_2``
     (tokens ``0..n-1`` stand for ``1..n``). Agrees with ``to_table(nonclosure_policy(n, theta))``.
     """
+    l1, l2 = _nonclosure_steps(n, theta)
+    return l1[:, None] + l2
+
+
+def _nonclosure_steps(n: int, theta: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``log pi_theta(y_1)`` ``[n]`` and ``log pi_theta(y_2 | y_1)`` ``[n, n]``."""
     n = check_count(n, "n", minimum=3)
     theta = np.asarray(theta, dtype=np.float64)
     if theta.shape != (2, 2) or not np.all(np.isfinite(theta)):
@@ -351,7 +357,7 @@ def nonclosure_table(n: int, theta: Any) -> np.ndarray:
     l1 = l1 - np.logaddexp.reduce(l1)
     l2 = (phi2 @ theta[1]).reshape(n, n)
     l2 = l2 - np.logaddexp.reduce(l2, axis=1, keepdims=True)
-    return l1[:, None] + l2
+    return l1, l2
 
 
 class NonClosureReport(NamedTuple):
@@ -412,15 +418,14 @@ def nonclosure_report(
     corners = np.array(list(itertools.product((-scale, scale), repeat=4))).reshape(-1, 2, 2)
     masses, ties = [], []
     for th in np.concatenate([thetas, corners]):
-        lt = nonclosure_table(n, th)
-        masses.append(np.exp(lt[1, 0]))
-        first = np.logaddexp.reduce(lt, axis=1)
-        ties.append(bool(np.isclose(first[0], first[1], rtol=0, atol=1e-12)))
+        l1, l2 = _nonclosure_steps(n, th)
+        masses.append(np.exp(l1[1] + l2[1, 0]))
+        ties.append(bool(l1[0] == l1[1]))  # phi_1(1) = phi_1(2): equal logits, exactly
     inv_temps = np.array([1.0, 2.0, 5.0, 10.0, 50.0])
     tempered = np.array([np.exp(nonclosure_table(n, theta_star * s)[1, 0]) for s in inv_temps])
-    lt = nonclosure_table(n, theta_star)
-    g1 = int(np.argmax(np.logaddexp.reduce(lt, axis=1)))  # ties: lowest token, as greedy()
-    gr = np.array([g1, int(np.argmax(lt[g1]))])
+    l1, l2 = _nonclosure_steps(n, theta_star)
+    g1 = int(np.argmax(l1))  # ties: lowest token, as simulators.greedy
+    gr = np.array([g1, int(np.argmax(l2[g1]))])
     sizes = np.array([1, 4, 16, 64])
     # (2, 1) is the unique argmax, so BoN misses it iff no sample is (2, 1) (Prop. C.1).
     hit = -np.expm1(sizes * np.log1p(-table[col21]))

@@ -151,19 +151,23 @@ def make_task(policy, answers: np.ndarray, correct_answer: np.ndarray, label: st
     return TaskData(toy, idx, answers[idx] == correct_answer, label)
 
 
+def policy_task(key: jax.Array, policy, task: str, noise: float, label: str) -> TaskData:
+    """``policy`` with answers extracted by ``task`` and a ``noise``-tilted truth drawn with ``key``."""
+    import simulators
+
+    tokens, lengths = (np.asarray(a) for a in simulators.enumerate_responses(policy))
+    answers = task_answers(task, tokens, lengths)
+    logp = np.asarray(simulators.to_table(policy), dtype=np.float64)
+    return make_task(policy, answers, tilted_truth(key, logp, answers, noise), label)
+
+
 def family_task(
     key: jax.Array, family: str, task: str, num_prompts: int, noise: float, *, sharpness=1.0
 ) -> TaskData:
     """A random ``family`` policy with answers from ``task`` and a ``noise``-tilted truth."""
-    import simulators
-
     k_pol, k_truth = jax.random.split(key)
     policy = family_policy(k_pol, family, num_prompts, sharpness=sharpness)
-    tokens, lengths = (np.asarray(a) for a in simulators.enumerate_responses(policy))
-    answers = task_answers(task, tokens, lengths)
-    logp = np.asarray(simulators.to_table(policy), dtype=np.float64)
-    truth = tilted_truth(k_truth, logp, answers, noise)
-    return make_task(policy, answers, truth, f"{family}, {task}")
+    return policy_task(k_truth, policy, task, noise, f"{family}, {task}")
 
 
 def length_bias_policy(key: jax.Array, num_prompts: int, *, misleading: float = 0.5):

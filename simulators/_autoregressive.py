@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -193,7 +192,11 @@ def random_autoregressive(
 
 # --------------------------------------------------------------------------------------------------
 # Chains: shared machinery for policies whose next-token row is a function of a discrete state.
-# AutoregressivePolicy uses state = prefix node, MarkovPolicy state = previous token.
+# AutoregressivePolicy uses state = prefix node (tree=True), MarkovPolicy state = previous token.
+
+
+def _next_state(state: jax.Array, tok: jax.Array, V: int, tree: bool) -> jax.Array:
+    return state * V + 1 + tok if tree else tok
 
 
 def search_rows(cdf: jax.Array, rows: jax.Array, u: jax.Array) -> jax.Array:
@@ -226,12 +229,13 @@ def search_rows(cdf: jax.Array, rows: jax.Array, u: jax.Array) -> jax.Array:
     return lo
 
 
+@functools.partial(jax.jit, static_argnames=("init_state", "tree", "eos"))
 def _chain_log_prob(
     table: jax.Array,
     x: jax.Array,
     y: jax.Array,
     init_state: int,
-    next_state: Callable[[jax.Array, jax.Array], jax.Array],
+    tree: bool,
     eos: int | None,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Per-token log-probs, lengths and the sequence log-prob of ``y [..., T]`` under a chain.
@@ -255,7 +259,7 @@ def _chain_log_prob(
         total = total + lp
         if eos is not None:
             done = done | (y_t == eos)
-        state = jnp.where(done, state, jnp.minimum(next_state(state, y_t), S - 1))
+        state = jnp.where(done, state, jnp.minimum(_next_state(state, y_t, V, tree), S - 1))
         return (state, done, total), (lp, active)
 
     init = (
@@ -268,6 +272,7 @@ def _chain_log_prob(
     return jnp.moveaxis(token_logp, 0, -1), lengths, total
 
 
+@functools.partial(jax.jit, static_argnames=("n", "T", "init_state", "tree", "eos"))
 def _chain_sample(
     key: jax.Array,
     table: jax.Array,
@@ -275,7 +280,7 @@ def _chain_sample(
     n: int,
     T: int,
     init_state: int,
-    next_state: Callable[[jax.Array, jax.Array], jax.Array],
+    tree: bool,
     eos: int | None,
 ) -> Rollouts:
     """Draws ``n`` responses per prompt, one ``lax.scan`` step per token, by inverse CDF."""
@@ -306,7 +311,7 @@ def _chain_sample(
         if eos is not None:
             tok = jnp.where(done, eos, tok)
             done = done | (tok == eos)
-        state = jnp.where(done, state, jnp.minimum(next_state(state, tok), S - 1))
+        state = jnp.where(done, state, jnp.minimum(_next_state(state, tok, V, tree), S - 1))
         return (state, done, total), (tok, lp, ent, klu, active)
 
     init = (
@@ -330,12 +335,13 @@ def _chain_sample(
     )
 
 
+@functools.partial(jax.jit, static_argnames=("T", "init_state", "tree", "eos"))
 def _chain_greedy(
     table: jax.Array,
     x: jax.Array,
     T: int,
     init_state: int,
-    next_state: Callable[[jax.Array, jax.Array], jax.Array],
+    tree: bool,
     eos: int | None,
 ) -> jax.Array:
     """Token-wise greedy decoding ``y_t = argmax_v pi(v | x, y_<t)`` (ties: lowest token)."""
@@ -349,16 +355,12 @@ def _chain_greedy(
         if eos is not None:
             tok = jnp.where(done, eos, tok)
             done = done | (tok == eos)
-        state = jnp.where(done, state, jnp.minimum(next_state(state, tok), S - 1))
+        state = jnp.where(done, state, jnp.minimum(_next_state(state, tok, V, tree), S - 1))
         return (state, done), tok
 
     init = (jnp.full(x.shape, init_state, jnp.int32), jnp.zeros(x.shape, bool))
     _, toks = jax.lax.scan(step, init, None, length=T)
     return jnp.moveaxis(toks, 0, -1)
-
-
-def _tree_next(V: int) -> Callable[[jax.Array, jax.Array], jax.Array]:
-    return lambda state, tok: state * V + 1 + tok
 
 
 def _check_tokens(y: Any, policy_V: int, T: int, name: str = "y") -> jax.Array:
@@ -454,13 +456,13 @@ def table_from_enumeration(
 def _sample_autoregressive(key, policy: AutoregressivePolicy, x, n: int) -> Rollouts:
     n = check_count(n, "n")
     x = check_prompts(x, policy.num_prompts)
-    return _chain_sample(key, policy.logp, x, n, policy.H, 0, _tree_next(policy.V), policy.eos)
+    return _chain_sample(key, policy.logp, x, n, policy.H, 0, True, policy.eos)
 
 
 @log_prob.register(AutoregressivePolicy)
 def _log_prob_autoregressive(policy: AutoregressivePolicy, x, y) -> jax.Array:
     y = _check_tokens(y, policy.V, policy.H)
-    return _chain_log_prob(policy.logp, x, y, 0, _tree_next(policy.V), policy.eos)[2]
+    return _chain_log_prob(policy.logp, x, y, 0, True, policy.eos)[2]
 
 
 @to_table.register(AutoregressivePolicy)
@@ -473,9 +475,10 @@ def _to_table_autoregressive(policy: AutoregressivePolicy, *, max_entries: int |
 
 @greedy.register(AutoregressivePolicy)
 def _greedy_autoregressive(policy: AutoregressivePolicy, x) -> jax.Array:
-    return _chain_greedy(policy.logp, x, policy.H, 0, _tree_next(policy.V), policy.eos)
+    return _chain_greedy(policy.logp, x, policy.H, 0, True, policy.eos)
 
 
+@jax.jit
 def autoregressive_argmax(policy: AutoregressivePolicy, x) -> tuple[jax.Array, jax.Array]:
     """The exact sequence argmax ``y*(x)`` and ``log pi(y*(x) | x)`` by dynamic programming.
 

@@ -252,14 +252,16 @@ class LinearSoftmaxClass:
       radius: ``B``, the norm bound.
       logp0: ``[X, Y]`` log ``pi_zero`` (``None`` = uniform, as in Theorem J.3).
       steps: static int, projected-gradient steps for the MLE and XPO fits.
-      learning_rate: initial Adam step size of the projected gradient (cosine-decayed to 0).
+      learning_rate: initial Adam step size of the projected gradient (cosine-decayed to 0);
+        ``None`` means ``0.05 B``, so the iterates can cross the ball in the step budget (the
+        likelihood of a sharp target keeps increasing up to the boundary ``||theta|| = B``).
     """
 
     features: jax.Array
     radius: Any
     logp0: jax.Array | None = None
     steps: int = _static(default=300)
-    learning_rate: Any = 0.1
+    learning_rate: Any = None
 
     @property
     def num_prompts(self) -> int:
@@ -373,6 +375,8 @@ def _project_ball(theta: jax.Array, radius) -> jax.Array:
 
 def _projected_gradient(loss, theta0: jax.Array, radius, steps: int, learning_rate) -> jax.Array:
     """Projected Adam on ``{||theta|| <= radius}`` with a cosine-decayed step size."""
+    if learning_rate is None:
+        learning_rate = 0.05 * radius
     schedule = optax.cosine_decay_schedule(learning_rate, steps)
     opt = optax.adam(schedule)
     grad = jax.grad(loss)

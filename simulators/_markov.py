@@ -139,21 +139,17 @@ def _chain_table(policy: MarkovPolicy) -> jax.Array:
     return jnp.concatenate([policy.trans_logp, policy.init_logp[:, None, :]], axis=1)
 
 
-def _markov_next(state: jax.Array, tok: jax.Array) -> jax.Array:
-    return tok
-
-
 @sample.register(MarkovPolicy)
 def _sample_markov(key, policy: MarkovPolicy, x, n: int) -> Rollouts:
     n = check_count(n, "n")
     x = check_prompts(x, policy.num_prompts)
-    return _chain_sample(key, _chain_table(policy), x, n, policy.H, policy.V, _markov_next, None)
+    return _chain_sample(key, _chain_table(policy), x, n, policy.H, policy.V, False, None)
 
 
 @log_prob.register(MarkovPolicy)
 def _log_prob_markov(policy: MarkovPolicy, x, y) -> jax.Array:
     y = _check_tokens(y, policy.V, policy.H)
-    return _chain_log_prob(_chain_table(policy), x, y, policy.V, _markov_next, None)[2]
+    return _chain_log_prob(_chain_table(policy), x, y, policy.V, False, None)[2]
 
 
 @enumerate_responses.register(MarkovPolicy)
@@ -172,9 +168,10 @@ def _to_table_markov(policy: MarkovPolicy, *, max_entries: int | None = None) ->
 
 @greedy.register(MarkovPolicy)
 def _greedy_markov(policy: MarkovPolicy, x) -> jax.Array:
-    return _chain_greedy(_chain_table(policy), x, policy.H, policy.V, _markov_next, None)
+    return _chain_greedy(_chain_table(policy), x, policy.H, policy.V, False, None)
 
 
+@jax.jit
 def markov_viterbi(policy: MarkovPolicy, x) -> tuple[jax.Array, jax.Array]:
     """Exact sequence argmax ``y*(x) = argmax_y log pi(y | x)`` by the Viterbi recursion.
 

@@ -13,6 +13,7 @@ policy and a transformer. It uses numpy and JAX, never torch. Tables are tidy pa
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 
@@ -69,16 +70,17 @@ def default_rewards(rollouts: Rollouts) -> dict[str, Reward]:
 def subsample_indices(key: jax.Array, num_prompts: int, n_max: int, n: int) -> jax.Array:
     """``[P, n]`` indices of ``n`` distinct draws out of ``n_max``, independently per prompt.
 
-    A uniformly random ``n``-subset of the ``N_max`` i.i.d. draws is itself ``n`` i.i.d. draws, which
-    is how the paper simulates smaller ``N`` (App. A.1).
+    A uniformly random ``n``-subset of ``N_max`` i.i.d. draws is itself ``n`` i.i.d. draws, which is
+    how the paper simulates smaller ``N`` (App. A.1).
     """
     num_prompts = check_count(num_prompts, "num_prompts")
     n_max = check_count(n_max, "n_max")
     n = check_count(n, "n")
     if n > n_max:
         raise ValueError(f"n must be at most n_max={n_max}, got {n}")
-    keys = jax.random.split(key, num_prompts)
-    return jax.vmap(lambda k: jax.random.permutation(k, n_max)[:n])(keys)
+    # The ranks of i.i.d. uniforms form a uniformly random permutation (ties have probability 0).
+    u = np.asarray(jax.random.uniform(key, (num_prompts, n_max)))
+    return jnp.asarray(np.argsort(u, axis=1, kind="stable")[:, :n])
 
 
 def take_per_prompt(rollouts: Rollouts, index: jax.Array) -> Rollouts:
@@ -90,12 +92,14 @@ def take_per_prompt(rollouts: Rollouts, index: jax.Array) -> Rollouts:
             f"index must have shape [P, n] with P = {rollouts.num_prompts}, got {index.shape}"
         )
 
+    index = np.asarray(index)
+
     def pick(a):
         if a is None:
             return None
-        a = jnp.asarray(a)
+        a = np.asarray(a)
         idx = index.reshape(index.shape + (1,) * (a.ndim - 2))
-        return jnp.take_along_axis(a, idx, axis=1)
+        return jnp.asarray(np.take_along_axis(a, idx, axis=1))
 
     return Rollouts(
         prompts=rollouts.prompts,
@@ -107,6 +111,21 @@ def take_per_prompt(rollouts: Rollouts, index: jax.Array) -> Rollouts:
         token_logp=pick(rollouts.token_logp),
         token_entropy=pick(rollouts.token_entropy),
         token_kl_uniform=pick(rollouts.token_kl_uniform),
+    )
+
+
+def _tile(rollouts: Rollouts, times: int) -> Rollouts:
+    """The rollouts repeated ``times`` times along the prompt axis (``[times * P, ...]``)."""
+
+    def rep(a):
+        return (
+            None
+            if a is None
+            else jnp.asarray(np.tile(np.asarray(a), (times,) + (1,) * (a.ndim - 1)))
+        )
+
+    return Rollouts(
+        **{f.name: rep(getattr(rollouts, f.name)) for f in dataclasses.fields(Rollouts)}
     )
 
 
@@ -177,15 +196,19 @@ def bon_subset_weights(scores, n: int) -> np.ndarray:
     s = np.where(np.isnan(s), -np.inf, s)
     total = math.comb(N, n)
     w = np.zeros((P, N), np.float64)
+    cache: dict[tuple[int, int], float] = {}
     for p in range(P):
-        row = s[p]
+        row = np.sort(s[p])
+        below = np.searchsorted(row, s[p], side="left")  # a: draws scoring strictly less
+        tied = np.searchsorted(row, s[p], side="right") - below  # t: draws scoring the same
         for j in range(N):
-            a = int(np.sum(row < row[j]))
-            t = int(np.sum(row == row[j]))
-            acc = 0.0
-            for k in range(1, min(t, n) + 1):
-                acc += math.comb(t - 1, k - 1) * math.comb(a, n - k) / k
-            w[p, j] = acc / total
+            a, t = int(below[j]), int(tied[j])
+            if (a, t) not in cache:
+                acc = 0.0
+                for k in range(1, min(t, n) + 1):
+                    acc += math.comb(t - 1, k - 1) * math.comb(a, n - k) / k
+                cache[(a, t)] = acc / total
+            w[p, j] = cache[(a, t)]
     return w
 
 
@@ -306,36 +329,32 @@ def bon_curve(
     acc_greedy, logp_greedy = _greedy_stats(greedy)
     has_correct = rollouts.correct is not None
     names = list(rewards)
-    rows_p = jnp.arange(P)
-    # keys[s, i]: subsample s of the i-th N; all subsamples of one N run as one vmapped batch.
-    keys = jax.vmap(lambda k: jax.random.split(k, len(ns)))(jax.random.split(key, num_subsamples))
-
-    def one(key_n, n):
+    S = num_subsamples
+    # All S subsamples of one N are stacked along the prompt axis ([S * P, N] rollouts), so each
+    # self-reward and each best-of-N runs once per N.
+    tiled = _tile(rollouts, S)
+    rows = []
+    for n, key_n in zip(ns, jax.random.split(key, len(ns)), strict=True):
         key_sub, key_tie = jax.random.split(key_n)
-        sub = take_per_prompt(rollouts, subsample_indices(key_sub, P, n_max, n))
-        out = {}
+        sub = take_per_prompt(tiled, subsample_indices(key_sub, S * P, n_max, n))
+        logp = np.asarray(sub.logp_base, np.float64)
+        lengths = np.asarray(sub.lengths, np.float64)
+        correct = np.asarray(sub.correct, np.float64) if has_correct else None
+        rows_sp = np.arange(S * P)
         for name, key_r in zip(names, jax.random.split(key_tie, len(names)), strict=True):
-            choice = best_of_n(key_r, sub, rewards[name])
-            out[name] = {
-                "logp": jnp.mean(sub.logp_base[rows_p, choice]),
-                "length": jnp.mean(sub.lengths[rows_p, choice].astype(float)),
+            choice = np.asarray(best_of_n(key_r, sub, rewards[name]))
+            values = {
+                "logp": logp[rows_sp, choice].reshape(S, P).mean(1),
+                "length": lengths[rows_sp, choice].reshape(S, P).mean(1),
             }
             if has_correct:
-                out[name]["accuracy"] = jnp.mean(sub.correct[rows_p, choice].astype(float))
-        return out
-
-    rows = []
-    for i, n in enumerate(ns):
-        # One compiled program per N (jit) instead of one compilation per primitive and shape.
-        batched = jax.jit(jax.vmap(lambda k, n=n: one(k, n)))(keys[:, i])
-        for name in names:
-            values = {m: np.asarray(v, np.float64) for m, v in batched[name].items()}
+                values["accuracy"] = correct[rows_sp, choice].reshape(S, P).mean(1)
             if greedy is not None:
                 values["logp_lift"] = values["logp"] - logp_greedy
                 if has_correct:
                     values["lift_pct"] = lift_percent(values["accuracy"], acc_greedy)
             for metric, v in values.items():
-                rows += [(name, n, s, metric, float(v[s])) for s in range(num_subsamples)]
+                rows += [(name, n, s, metric, float(v[s])) for s in range(S)]
     return pd.DataFrame(rows, columns=["reward", "N", "subsample", "metric", "value"])
 
 
@@ -467,7 +486,7 @@ def summary(
       ``coverage_plugin`` and ``coverage_lower`` (:func:`coverage_plugin`) with their logarithms.
     """
     rollouts = check_rollouts(rollouts)
-    P, n_max = rollouts.num_prompts, rollouts.num_samples
+    n_max = rollouts.num_samples
     ns = [n_max] if ns is None else [check_count(int(n), "ns") for n in ns]
     rows: list[tuple[str, float, float]] = []
     nan = math.nan

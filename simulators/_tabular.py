@@ -9,6 +9,7 @@ responses costs O(n log Y) time and O(n + Y) memory, never the ``n x Y`` Gumbel 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -127,7 +128,7 @@ _SEARCH_BLOCK = 2**16
 
 
 def _search_blocked(cdf: jax.Array, u: jax.Array) -> jax.Array:
-    """``searchsorted(cdf, u, side='right')`` for ``u [n]``, in cache-sized blocks when n is large."""
+    """``searchsorted(cdf, u, side='right')`` for ``u [n]``, in cache-sized blocks for large n."""
     n = u.shape[0]
     if n <= _SEARCH_BLOCK:
         return jnp.searchsorted(cdf, u, side="right", method=_SEARCH_METHOD)
@@ -151,8 +152,8 @@ def sample_indices(key: jax.Array, logp: jax.Array, n: int) -> jax.Array:
     cdf = jnp.cumsum(p)
     u = jax.random.uniform(key, (n,), dtype=cdf.dtype) * cdf[-1]
     idx = _search_blocked(cdf, u)
-    # u can round up to cdf[-1] (about 1 draw in 2^24 in float32); fall back to the last index with
-    # positive mass rather than Y - 1, which may have none.
+    # Should u ever round up to cdf[-1], fall back to the last index with positive mass rather than
+    # Y - 1, which may have none.
     last = logp.shape[-1] - 1 - jnp.argmax((p > 0)[::-1])
     return jnp.minimum(idx, last).astype(jnp.int32)
 
@@ -161,8 +162,13 @@ def sample_indices(key: jax.Array, logp: jax.Array, n: int) -> jax.Array:
 def _sample_tabular(key: jax.Array, policy: TabularPolicy, x: jax.Array, n: int) -> Rollouts:
     n = check_count(n, "n")
     x = check_prompts(x, policy.logp.shape[0])
+    return _sample_rows(key, policy.logp, x, n)
+
+
+@functools.partial(jax.jit, static_argnames="n")
+def _sample_rows(key: jax.Array, logp: jax.Array, x: jax.Array, n: int) -> Rollouts:
     keys = jax.random.split(key, x.shape[0])
-    rows = policy.logp[x]
+    rows = logp[x]
     y = jax.vmap(sample_indices, in_axes=(0, 0, None))(keys, rows, n)  # [P, N]
     logp_base = jnp.take_along_axis(rows, y, axis=1)
     entropy, kl_uniform = row_stats(rows)

@@ -1,8 +1,99 @@
-"""The transformer adapter (optional ``hf`` extra): real causal language models as policies."""
+"""The transformer adapter (optional ``hf`` extra): real causal language models as policies.
+
+:class:`HFPolicy` registers with the generic ``simulators.sample``, ``simulators.log_prob`` and
+``simulators.greedy``, and produces :class:`~simulators.Rollouts`, so every estimator of the toolkit
+(self-rewards, best-of-N, the inference-time protocol of ``simulators._protocol``) runs unchanged on
+a real model. Tasks give prompts and answer checking; the learners fit LoRA adapters for
+SFT-Sharpening, squared-loss RLHF-Sharpening (Eq. 8) and XPO (Algorithm 1).
+
+torch, transformers and peft are imported here and only here (``import simulators`` never does).
+"""
 
 import os
 
 # The adapter never downloads: models are local folders, GGUF files or built-ins on disk.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from ._policy import BUILTIN_MODELS as BUILTIN_MODELS  # noqa: E402
 from ._policy import HFPolicy as HFPolicy  # noqa: E402
+from ._policy import base_model as base_model  # noqa: E402
+from ._policy import decode as decode  # noqa: E402
+from ._policy import encode_prompts as encode_prompts  # noqa: E402
+from ._policy import encode_responses as encode_responses  # noqa: E402
+from ._policy import greedy_rollouts as greedy_rollouts  # noqa: E402
+from ._policy import rescore as rescore  # noqa: E402
+from ._policy import sample_rollouts as sample_rollouts  # noqa: E402
+from ._policy import score_texts as score_texts  # noqa: E402
+from ._policy import score_tokens as score_tokens  # noqa: E402
+from ._policy import tiny_gpt2 as tiny_gpt2  # noqa: E402
+from ._tasks import BUILTIN_TASKS as BUILTIN_TASKS  # noqa: E402
+from ._tasks import Task as Task  # noqa: E402
+from ._tasks import answers_match as answers_match  # noqa: E402
+from ._tasks import arithmetic as arithmetic  # noqa: E402
+from ._tasks import compare as compare  # noqa: E402
+from ._tasks import extract_final_answer as extract_final_answer  # noqa: E402
+from ._tasks import extract_first_number as extract_first_number  # noqa: E402
+from ._tasks import extract_true_false as extract_true_false  # noqa: E402
+from ._tasks import format_prompt as format_prompt  # noqa: E402
+from ._tasks import get_task as get_task  # noqa: E402
+from ._tasks import gold_answer as gold_answer  # noqa: E402
+from ._tasks import grade as grade  # noqa: E402
+from ._tasks import label_rollouts as label_rollouts  # noqa: E402
+from ._tasks import load_jsonl as load_jsonl  # noqa: E402
+from ._tasks import logic as logic  # noqa: E402
+from ._tasks import normalize_answer as normalize_answer  # noqa: E402
+from ._tasks import subset as subset  # noqa: E402
+from ._tasks import task_prompts as task_prompts  # noqa: E402
+from ._train import TrainConfig as TrainConfig  # noqa: E402
+from ._train import add_lora as add_lora  # noqa: E402
+from ._train import evaluate as evaluate  # noqa: E402
+from ._train import rlhf_sharpening as rlhf_sharpening  # noqa: E402
+from ._train import sequence_log_probs as sequence_log_probs  # noqa: E402
+from ._train import sft_loss as sft_loss  # noqa: E402
+from ._train import sft_sharpening as sft_sharpening  # noqa: E402
+from ._train import squared_loss as squared_loss  # noqa: E402
+from ._train import xpo_loss as xpo_loss  # noqa: E402
+from ._train import xpo_sharpening as xpo_sharpening  # noqa: E402
+
+__all__ = [
+    "BUILTIN_MODELS",
+    "BUILTIN_TASKS",
+    "HFPolicy",
+    "Task",
+    "TrainConfig",
+    "add_lora",
+    "answers_match",
+    "arithmetic",
+    "base_model",
+    "compare",
+    "decode",
+    "encode_prompts",
+    "encode_responses",
+    "evaluate",
+    "extract_final_answer",
+    "extract_first_number",
+    "extract_true_false",
+    "format_prompt",
+    "get_task",
+    "gold_answer",
+    "grade",
+    "greedy_rollouts",
+    "label_rollouts",
+    "load_jsonl",
+    "logic",
+    "normalize_answer",
+    "rescore",
+    "rlhf_sharpening",
+    "sample_rollouts",
+    "score_texts",
+    "score_tokens",
+    "sequence_log_probs",
+    "sft_loss",
+    "sft_sharpening",
+    "squared_loss",
+    "subset",
+    "task_prompts",
+    "tiny_gpt2",
+    "xpo_loss",
+    "xpo_sharpening",
+]

@@ -19,7 +19,8 @@ Conventions (the "evaluate" half of the sample-and-evaluate oracle, Definition 3
 * **End of sequence.** ``log pi(y | x)`` of a complete response includes the end-of-sequence token:
   it is the probability of emitting ``y`` *and then stopping*. Sampled responses keep their EOS
   token (counted in ``lengths``); everything after it is padding with zero log-probability.
-  Responses cut at ``max_new_tokens`` have no EOS and score the probability of their prefix.
+  Responses cut at ``max_new_tokens`` or at a stop string have no EOS and score the probability
+  of that prefix.
 * **Exact log-probs.** Sampling runs its own key-value-cached decoding loop at temperature 1 with
   no logits processors (no top-k/top-p, repetition penalty or minimum length that a model's
   ``generation_config`` could switch on), so the recorded ``log_softmax`` of the raw logits is the
@@ -76,6 +77,9 @@ class HFPolicy:
         micro-batch would exceed ``memory_budget_bytes``).
       memory_budget_bytes: bound on the logits memory of one scoring micro-batch.
       max_new_tokens: default response length limit ``T``.
+      stop: default stop strings: a response also ends right after the token that completes one
+        of them (kept in the response, no EOS), e.g. ``"\nQuestion:"`` when a model goes on to
+        invent the next question of a few-shot prompt.
       chat: wrap prompts in the tokenizer's chat template (as one user turn).
       eos_token_ids: ids that end a response.
       pad_token_id: id written into padding positions of ``Rollouts.tokens``.
@@ -90,6 +94,7 @@ class HFPolicy:
     score_batch_size: int = 16
     memory_budget_bytes: int = 2**30
     max_new_tokens: int = 128
+    stop: tuple[str, ...] = ()
     chat: bool = False
     eos_token_ids: tuple[int, ...] = ()
     pad_token_id: int = 0
@@ -445,7 +450,7 @@ def score_tokens(
 
 
 @log_prob.register(HFPolicy)
-def _log_prob_hf(
+def score_texts(
     policy: HFPolicy,
     x: str | Sequence[str],
     y: str | Sequence[str],
@@ -473,7 +478,9 @@ def _log_prob_hf(
             f"{len(responses)}"
         )
     scored = score_tokens(
-        policy, encode_prompts(policy, prompts), encode_responses(policy, responses, add_eos=add_eos)
+        policy,
+        encode_prompts(policy, prompts),
+        encode_responses(policy, responses, add_eos=add_eos),
     )
     return scored["logp"]
 
@@ -529,14 +536,15 @@ def decode_tokens(
     *,
     max_new_tokens: int,
     seed: int | None,
+    stop: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
     """Decodes one micro-batch at temperature 1 (``seed`` an int) or greedily (``seed=None``).
 
     Prompts are left-padded, with an attention mask and position ids that count real tokens only,
     so each sequence is decoded as if alone. The next-token law is ``softmax`` of the raw logits
     (nothing else is applied); the drawn token's log-probability, the entropy and the
-    ``KL(uniform || p_t)`` of that law are recorded. A response ends at its first EOS token (kept);
-    later positions are padding.
+    ``KL(uniform || p_t)`` of that law are recorded. A response ends at its first EOS token (kept),
+    or right after the token that completes a ``stop`` string; later positions are padding.
 
     Returns:
       dict of numpy arrays ``tokens [B, T]`` (int32), ``lengths [B]``, ``token_logp``,
@@ -569,6 +577,9 @@ def decode_tokens(
     token_kl = np.zeros((B, T), np.float64)
     lengths = np.zeros(B, dtype=np.int64)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
+    # Stop strings are searched in the decoded tail of each response, long enough to hold the
+    # longest stop string (every token decodes to at least one character or is special).
+    tail = max((len(x) for x in stop), default=0) + 4
     with torch.inference_mode():
         out = _model_call(
             model, input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=True
@@ -591,6 +602,13 @@ def decode_tokens(
             token_kl[act, t] = kl[active].double().cpu().numpy()
             lengths += act
             finished = finished | (active & torch.isin(tok, eos))
+            if stop:
+                for row in np.nonzero(act & ~finished.cpu().numpy())[0]:
+                    text = policy.tokenizer.decode(
+                        tokens[row, max(0, t + 1 - tail) : t + 1].tolist()
+                    )
+                    if any(x in text for x in stop):
+                        finished[row] = True
             if bool(finished.all()) or t == T - 1:
                 break
             mask = torch.cat([mask, torch.ones((B, 1), dtype=mask.dtype, device=device)], dim=1)
@@ -620,14 +638,19 @@ def _generate(
     prompts: str | Sequence[str],
     n: int,
     max_new_tokens: int | None,
+    stop: Sequence[str] | None,
     desc: str,
 ) -> Rollouts:
     texts = _as_texts(prompts, "prompts")
     if not texts:
         raise ValueError("prompts must contain at least one prompt")
     n = check_count(n, "n")
-    T = check_count(policy.max_new_tokens if max_new_tokens is None else max_new_tokens,
-                    "max_new_tokens")
+    T = check_count(
+        policy.max_new_tokens if max_new_tokens is None else max_new_tokens, "max_new_tokens"
+    )
+    stop = policy.stop if stop is None else tuple(_as_texts(stop, "stop"))
+    if any(not x for x in stop):
+        raise ValueError("stop strings must be non-empty")
     encoded = encode_prompts(policy, texts)
     P = len(texts)
     flat = [encoded[p] for p in range(P) for _ in range(n)]
@@ -638,7 +661,7 @@ def _generate(
         seed = None if keys is None else _seed_from_key(keys[b])
         parts.append(
             decode_tokens(
-                policy, flat[s : s + policy.batch_size], max_new_tokens=T, seed=seed
+                policy, flat[s : s + policy.batch_size], max_new_tokens=T, seed=seed, stop=stop
             )
         )
     cat = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
@@ -654,13 +677,14 @@ def _generate(
 
 
 @sample.register(HFPolicy)
-def _sample_hf(
+def sample_rollouts(
     key: jax.Array,
     policy: HFPolicy,
     x: str | Sequence[str],
     n: int,
     *,
     max_new_tokens: int | None = None,
+    stop: Sequence[str] | None = None,
 ) -> Rollouts:
     """Draws ``n`` responses per prompt string at temperature 1 (Definition 3.2's "sample").
 
@@ -670,25 +694,30 @@ def _sample_hf(
       x: ``P`` prompt strings; ``Rollouts.prompts`` holds their indices ``0..P-1``.
       n: responses per prompt (``N``).
       max_new_tokens: response length limit ``T`` (default ``policy.max_new_tokens``).
+      stop: stop strings (default ``policy.stop``).
 
     Returns:
       :class:`~simulators.Rollouts` ``[P, N, T]`` with the exact temperature-1 ``logp_base`` of
       each response (EOS included when emitted), ``token_logp``, ``token_entropy`` and
       ``token_kl_uniform``. Texts: :func:`decode`.
     """
-    return _generate(key, policy, x, n, max_new_tokens, "sampling")
+    return _generate(key, policy, x, n, max_new_tokens, stop, "sampling")
 
 
 @greedy.register(HFPolicy)
-def _greedy_hf(
-    policy: HFPolicy, x: str | Sequence[str], *, max_new_tokens: int | None = None
+def greedy_rollouts(
+    policy: HFPolicy,
+    x: str | Sequence[str],
+    *,
+    max_new_tokens: int | None = None,
+    stop: Sequence[str] | None = None,
 ) -> Rollouts:
     """Token-wise greedy decoding (Proposition 3.1's ``y_hat``) of each prompt string.
 
     Returns:
       :class:`~simulators.Rollouts` with ``N = 1`` and the greedy responses' log-likelihoods.
     """
-    return _generate(None, policy, x, 1, max_new_tokens, "greedy")
+    return _generate(None, policy, x, 1, max_new_tokens, stop, "greedy")
 
 
 def decode(policy: HFPolicy, rollouts: Rollouts, *, skip_special_tokens: bool = True):

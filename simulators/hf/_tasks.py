@@ -134,6 +134,17 @@ def extract_final_answer(text: str) -> str | None:
     return nums[-1] if nums else None
 
 
+def extract_first_number(text: str) -> str | None:
+    """The number after the last "answer is", else the first number in the text."""
+    matches = list(re.finditer(r"answer is\s*:?\s*", text, flags=re.IGNORECASE))
+    if matches:
+        num = re.search(_NUMBER, text[matches[-1].end() :])
+        if num:
+            return num.group(0)
+    num = re.search(_NUMBER, text)
+    return num.group(0) if num else None
+
+
 def extract_true_false(text: str) -> str | None:
     """``"true"``/``"false"``: the word after the last "answer is", else the last one mentioned."""
     matches = list(re.finditer(r"answer is\s*:?\s*\W*(true|false)\b", text, flags=re.IGNORECASE))
@@ -160,6 +171,8 @@ class Task:
       instruction: optional text put first in every prompt.
       extract_answer: response text -> final answer string, or None when there is none.
       is_correct: ``(predicted answer or None, gold answer) -> bool``.
+      stop: stop strings for decoding (a model that has answered often goes on to write the next
+        "Question:" of the few-shot pattern; its text is not part of the answer).
     """
 
     name: str
@@ -170,6 +183,7 @@ class Task:
     instruction: str = ""
     extract_answer: Callable[[str], str | None] = extract_final_answer
     is_correct: Callable[[str | None, str], bool] = answers_match
+    stop: tuple[str, ...] = ("\nQuestion:",)
 
     def __post_init__(self):
         if len(self.questions) != len(self.answers):
@@ -234,7 +248,9 @@ def grade(
     P = len(texts)
     questions = list(range(P)) if questions is None else [int(q) for q in questions]
     if len(questions) != P:
-        raise ValueError(f"questions must have one entry per row of texts ({P}), got {len(questions)}")
+        raise ValueError(
+            f"questions must have one entry per row of texts ({P}), got {len(questions)}"
+        )
     N = len(texts[0]) if P else 0
     if any(len(row) != N for row in texts):
         raise ValueError("texts must be a rectangular [P][N] list of strings")
@@ -312,10 +328,17 @@ def _solution(numbers: Sequence[int], ops: Sequence[str]) -> str:
 
 
 def arithmetic(
-    num_questions: int = 256, seed: int = 0, *, num_steps: int = 2, max_operand: int = 20,
-    ops: str = "+-",
+    num_questions: int = 256,
+    seed: int = 0,
+    *,
+    num_steps: int = 2,
+    max_operand: int = 20,
+    ops: str = "+",
 ) -> Task:
-    """Multi-step integer arithmetic with exact answers: "What is 12 + 7 - 5?" -> "14".
+    """Multi-step integer arithmetic with exact answers: "What is 12 + 7 + 5?" -> "24".
+
+    The default (two additions of operands up to 20) is within reach of a 135M-parameter model
+    with a worked example; ``ops="+-*"`` and more steps make it harder.
 
     Args:
       num_questions: number of questions.
@@ -371,6 +394,7 @@ def compare(num_questions: int = 256, seed: int = 0, *, max_value: int = 100) ->
         questions=tuple(questions[:-1]),
         answers=tuple(answers[:-1]),
         example=(questions[-1], f"The answer is {answers[-1]}."),
+        extract_answer=extract_first_number,
     )
 
 
@@ -453,6 +477,7 @@ def load_jsonl(
     name: str | None = None,
     example: tuple[str, str] | None | str = "first",
     template: str = "Question: {question}\nAnswer:",
+    stop: tuple[str, ...] = ("\nQuestion:",),
 ) -> Task:
     """A task from a JSON-lines file of ``{"question": ..., "answer": ...}`` records.
 
@@ -467,6 +492,7 @@ def load_jsonl(
         drops it from the questions; a ``(question, solution)`` pair is used as given; None for
         0-shot prompting.
       template: the prompt format.
+      stop: decoding stop strings (match them to ``template``).
     """
     if not os.path.isfile(path):
         raise ValueError(f"path must be an existing JSON-lines file, got {path!r}")
@@ -498,6 +524,7 @@ def load_jsonl(
         answers=tuple(gold_answer(a) for _, a in records),
         template=template,
         example=example,
+        stop=tuple(stop),
     )
 
 

@@ -42,15 +42,15 @@ from .._rewards import log_likelihood
 from .._rollouts import Rollouts
 from ._policy import (
     HFPolicy,
-    _greedy_hf,
     _model_call,
     _responses_of,
-    _sample_hf,
     _seed_from_key,
     base_model,
     decode,
     encode_prompts,
+    greedy_rollouts,
     rescore,
+    sample_rollouts,
 )
 from ._tasks import Task, label_rollouts, task_prompts
 
@@ -99,8 +99,9 @@ def sft_loss(logp_pi):
     return -logp_pi.mean()
 
 
-def squared_loss(logp_pi_y, logp_pi_y2, logp_base_y, logp_base_y2, beta, reward_y=None,
-                 reward_y2=None):
+def squared_loss(
+    logp_pi_y, logp_pi_y2, logp_base_y, logp_base_y2, beta, reward_y=None, reward_y2=None
+):
     """The squared loss of Eq. 8 (REBEL / DPO-style RLHF-Sharpening), per pair::
 
         ( beta log(pi(y|x)/pi_base(y|x)) - beta log(pi(y'|x)/pi_base(y'|x)) - (r(y) - r(y')) )^2
@@ -266,7 +267,7 @@ def sft_sharpening(
     """
     n = check_count(n, "n")
     k_sample, k_bon, k_lora, k_order = jax.random.split(key, 4)
-    rollouts = _sample_hf(k_sample, policy, prompts, n, max_new_tokens=max_new_tokens)
+    rollouts = sample_rollouts(k_sample, policy, prompts, n, max_new_tokens=max_new_tokens)
     choice = np.asarray(best_of_n(k_bon, rollouts, log_likelihood))
     prompt_ids = encode_prompts(policy, prompts)
     P = rollouts.num_prompts
@@ -283,7 +284,9 @@ def sft_sharpening(
         order = _permutation(k_epoch, P)
         for s in range(0, P, config.batch_size):
             batch = order[s : s + config.batch_size]
-            logp = sequence_log_probs(trained, [data_x[i] for i in batch], [data_y[i] for i in batch])
+            logp = sequence_log_probs(
+                trained, [data_x[i] for i in batch], [data_y[i] for i in batch]
+            )
             loss = sft_loss(logp)
             norm = _step(loss, params, opt, sched, config)
             history.append((step, epoch, float(loss), norm))
@@ -325,7 +328,7 @@ def rlhf_sharpening(
     """
     check_positive(beta, "beta")
     k_sample, k_lora, k_order = jax.random.split(key, 3)
-    rollouts = _sample_hf(k_sample, policy, prompts, 2, max_new_tokens=max_new_tokens)
+    rollouts = sample_rollouts(k_sample, policy, prompts, 2, max_new_tokens=max_new_tokens)
     prompt_ids = encode_prompts(policy, prompts)
     xs, ys, base = _flat_pairs(prompt_ids, rollouts, 2)
     P = rollouts.num_prompts
@@ -385,9 +388,10 @@ def xpo_sharpening(
         return argmax_t J_beta(pi^(t))
 
     Each round draws ``prompts_per_round`` prompts (one pair each); the argmin is approximated by
-    ``steps_per_round`` AdamW steps on minibatches of ``D`` (warm-started). ``J_beta(pi) =
-    E_pi[log pi_base] - beta KL(pi || pi_base)`` is estimated without extra queries from the
-    round's own draws ``y ~ pi^(t)``: ``mean(log pi_base(y) - beta (log pi^(t)(y) - log pi_base(y)))``.
+    ``steps_per_round`` AdamW steps on minibatches of ``D`` (warm-started).
+    ``J_beta(pi) = E_pi[log pi_base] - beta KL(pi || pi_base)`` is estimated without extra queries
+    from the round's own draws ``y ~ pi^(t)``, as the mean of
+    ``log pi_base(y) - beta (log pi^(t)(y) - log pi_base(y))``.
 
     Args:
       beta: KL weight (theory: ``beta = gamma_margin / (2 log(2|Y|/delta))``, Thm 4.3).
@@ -427,7 +431,7 @@ def xpo_sharpening(
         k_x, k_y, k_y2, k_steps = jax.random.split(keys[t], 4)
         pick = np.asarray(jax.random.choice(k_x, len(prompts), (prompts_per_round,)))
         xs = [prompts[int(i)] for i in pick]
-        on_policy = _sample_hf(k_y, trained, xs, 1, max_new_tokens=max_new_tokens)
+        on_policy = sample_rollouts(k_y, trained, xs, 1, max_new_tokens=max_new_tokens)
         with base_model(trained):
             scored = rescore(trained, xs, on_policy)  # generalized oracle: log pi_base(y|x)
         queries += prompts_per_round
@@ -440,7 +444,7 @@ def xpo_sharpening(
         if t == rounds:
             break
         with base_model(trained):
-            ref = _sample_hf(k_y2, trained, xs, 1, max_new_tokens=max_new_tokens)
+            ref = sample_rollouts(k_y2, trained, xs, 1, max_new_tokens=max_new_tokens)
         queries += prompts_per_round
         y_on, y_ref = _responses_of(on_policy), _responses_of(ref)
         for j, i in enumerate(pick):
@@ -498,9 +502,9 @@ def evaluate(
     """
     n = check_count(n, "n")
     prompts = task_prompts(task)
-    g = _greedy_hf(policy, prompts, max_new_tokens=max_new_tokens)
+    g = greedy_rollouts(policy, prompts, max_new_tokens=max_new_tokens, stop=task.stop)
     g = label_rollouts(task, g, decode(policy, g))
-    s = _sample_hf(key, policy, prompts, n, max_new_tokens=max_new_tokens)
+    s = sample_rollouts(key, policy, prompts, n, max_new_tokens=max_new_tokens, stop=task.stop)
     s = label_rollouts(task, s, decode(policy, s))
     with base_model(policy):
         g_base = rescore(policy, prompts, g)

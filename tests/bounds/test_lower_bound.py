@@ -329,3 +329,23 @@ def test_threshold_tracks_theorem_3_1_formula():
         t = bounds.hard_instance_thresholds(C, eps, D)
         ratios.append(t.nonadaptive / bounds.lower_bound_sample_complexity(t.log_card, C, eps))
     assert max(ratios) / min(ratios) < 1.5
+
+
+def test_lemma_h4_as_transcribed_fails_for_stop_when_found():
+    # THEORY.md transcribes Lemma H.4 as E[1{j_hat != j*}] >= P[m_i <= M/3] / (4e). The rule "draw
+    # until y_{j*} is seen" has error 0 (up to the 1e-17 table tolerance) while
+    # P[m_i <= M/3] = 1 - (1 - 2/M)^floor(M/3) ~ 1 - e^(-2/3): the statement needs the
+    # probability under a reference law (the "infinite tape"), not the learner's own.
+    M = 30
+    K = 10_000  # effectively unbounded
+    _, err = bounds.adaptive_cap_bayes_error(K, M)
+    p_small = 1 - (1 - 2 / M) ** (M // 3)
+    assert err < 1e-15 and p_small / (4 * math.e) > 0.04
+    # What survives is E[m_i] ~ M: by Wald, every rule that stops once y_{j*} is seen has
+    # P[found] = q E[tau], and the frontier's rule s errs exactly when not found, w.p.
+    # 1 - 1/(M - s); so q E[tau_s] + error_s / (1 - 1/(M - s)) = 1.
+    f = bounds.adaptive_optimal_frontier(M)
+    s = np.arange(M - 1)
+    np.testing.assert_allclose(
+        (2 / M) * f.expected_draws[s] + f.error[s] / (1 - 1 / (M - s)), 1.0, rtol=1e-12
+    )

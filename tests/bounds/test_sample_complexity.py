@@ -128,3 +128,25 @@ def test_scaling_slope_on_a_frame():
 def test_bad_input(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_success_grid_thresholds_a_metric():
+    # A sweep-style tidy frame: the sharpening error per (budget, seed); success = error <= eps.
+    rows = [
+        {
+            "setting": "a",
+            "seed": s,
+            "N_used": b,
+            "metric": "sharpening_error",
+            "value": 1.0 / b + s / 100,
+        }
+        for b in (1, 2, 4, 8, 16, 32)
+        for s in range(5)
+    ]
+    df = pd.DataFrame(rows)
+    b, ok = bounds.success_grid(df, budget="N_used", metric="sharpening_error", at_most=0.2)
+    np.testing.assert_array_equal(b, [1, 2, 4, 8, 16, 32])
+    np.testing.assert_array_equal(ok, (1.0 / b[:, None] + np.arange(5) / 100) <= 0.2)
+    assert bounds.minimal_budget(ok, b, 0.1) == 8.0
+    with pytest.raises(ValueError, match="at_most"):
+        bounds.success_grid(df, budget="N_used", metric="sharpening_error")

@@ -141,7 +141,14 @@ def test_majority_vs_likelihood_exact_curve():
 MAJORITY_N, MAJORITY_DRAWS = 25, 800
 
 
-@pytest.mark.parametrize("make", [bounds.length_bias_toy, bounds.majority_vs_likelihood_toy])
+@pytest.mark.parametrize(
+    "make",
+    [
+        bounds.length_bias_toy,
+        # Same [X, Y] = [4, 21] shapes as the length-bias toy, so sampling compiles once.
+        lambda: bounds.majority_vs_likelihood_toy(4, num_correct_paths=10, num_other_paths=10),
+    ],
+)
 def test_majority_vote_improves_with_N(make):
     toy = make()
     # N = 1 is plain sampling: its accuracy is the base mass on correct answers, 0.5 in both toys

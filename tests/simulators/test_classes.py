@@ -192,7 +192,7 @@ def test_linear_mle_projected_gradient():
     pol = sim.LinearSoftmaxPolicy.create(feats, theta_star)
     r, _ = sim.draw(jax.random.key(15), sim.make_oracle(pol), 400, 1)
     y = r.tokens[:, 0, 0]
-    cls = sim.LinearSoftmaxClass(feats, 10.0, steps=600)
+    cls = sim.LinearSoftmaxClass(feats, 10.0, steps=600, learning_rate=0.1)
     fit = sim.mle(cls, r.prompts, y)
 
     def nll(theta):

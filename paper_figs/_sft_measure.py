@@ -1,0 +1,160 @@
+"""Measured sample complexities of SFT-Sharpening on Theorem 3.1''s hard instance (Thm 4.1, D.1).
+
+The instance (``bounds.hard_instance``): d hard prompts of total mass Delta = 16 eps whose argmax
+has mass 2/M, M = ceil(1 + C/eps), and an easy prompt with a deterministic answer. Its coverage
+coefficient is C_cov = (1 - Delta) + (M/2) Delta, about 1 + 8C whatever eps, so C, eps and delta
+can be varied one at a time. (eps, delta)-sharpening needs every hard prompt sharpened (its mass
+Delta/d exceeds eps when d < 16), which makes the instance a worst case for SFT-Sharpening's
+coverage (the Markov step of Theorem 4.1's proof is tight on it).
+
+* :func:`fixed_success`: SFT-Sharpening (``simulators.sft_sharpening`` through the sample-and-evaluate
+  oracle, the unrestricted tabular class) on a grid of budgets (n prompts x N responses), every
+  budget reusing one draw of n_max x N_max samples per seed, evaluated exactly
+  (``theory.sharpening_error``). The measured sample complexity is the least m = nN of the grid
+  whose success frequency over seeds is at least 1 - rho.
+* :func:`adaptive_success`: adaptive SFT-Sharpening (``simulators.adaptive_sft_sharpening``, the
+  stopping rule of Eq. 10 with mu = ln(2/delta)) for a given n; its cost is the realized m.
+
+Tables are padded with zero-mass responses to a common width, so every instance of a figure shares
+one compiled program.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Responses of every padded table (M + 1 <= Y_PAD).
+Y_PAD = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class HardInstance:
+    """The padded hard instance and its exact constants."""
+
+    logp: jax.Array  # [d + 1, Y_PAD]
+    mu: jax.Array  # [d + 1]
+    M: int
+    Delta: float
+    c_cov: float
+    c_bar_cov: float
+    log_card: float
+
+
+def hard_sft_instance(C: float, eps: float, d: int) -> HardInstance:
+    """Theorem 3.1''s instance for (C, eps, d), padded to ``Y_PAD`` responses."""
+    import bounds
+    import theory
+
+    M, Delta = bounds.hard_instance_params(C, eps)
+    if M + 1 > Y_PAD:
+        raise ValueError(f"C/eps too large: M + 1 = {M + 1} exceeds the padded width {Y_PAD}")
+    # By symmetry the argmax index of each hard prompt does not matter.
+    logp, mu = bounds.hard_instance(np.ones(d, dtype=np.int64), M, Delta)
+    pad = jnp.full((logp.shape[0], Y_PAD - logp.shape[1]), -jnp.inf, dtype=logp.dtype)
+    return HardInstance(
+        logp=jnp.concatenate([logp, pad], axis=1),
+        mu=mu,
+        M=M,
+        Delta=Delta,
+        c_cov=float(theory.coverage(logp, mu)),
+        c_bar_cov=float(theory.adaptive_coverage(logp, mu)),
+        log_card=float(bounds.hard_instance_log_cardinality(M, d)),
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("n_max", "N_max"))
+def _fixed_errors(keys, logp, mu, delta, n_used, N_used, *, n_max, N_max):
+    """Exact sharpening error ``[S, B]`` of SFT-Sharpening per seed and budget (n_used, N_used)."""
+    import simulators
+    import theory
+
+    X, Y = logp.shape
+    oracle = simulators.SampleEvaluateOracle(simulators.TabularPolicy(logp), mu)
+    model_class = simulators.TabularClass(X, Y)
+
+    def one(key, n_u, N_u):
+        res = simulators.sft_sharpening(
+            key, oracle, model_class, n_max, N_max, n_used=n_u, N_used=N_u, realizability="skip"
+        )
+        return theory.sharpening_error(res.policy.logp, logp, mu, delta)
+
+    # The same key for every budget: the n_max x N_max draw is shared (computed once per seed).
+    per_seed = lambda key: jax.vmap(one, in_axes=(None, 0, 0))(key, n_used, N_used)
+    return jax.vmap(per_seed)(keys)
+
+
+def fixed_success(
+    inst: HardInstance, eps: float, delta: float, n_grid, N_grid, num_seeds: int, seed: int
+) -> np.ndarray:
+    """Success frequency ``[len(n_grid), len(N_grid)]`` of SFT-Sharpening over ``num_seeds`` seeds:
+    the fraction of runs with sharpening error ``P_x[pi_hat(y*|x) <= 1 - delta] <= eps``."""
+    n_grid, N_grid = np.asarray(n_grid), np.asarray(N_grid)
+    nn, NN = np.meshgrid(n_grid, N_grid, indexing="ij")
+    keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
+    err = _fixed_errors(
+        keys,
+        inst.logp,
+        inst.mu,
+        jnp.asarray(delta, dtype=inst.logp.dtype),
+        jnp.asarray(nn.ravel()),
+        jnp.asarray(NN.ravel()),
+        n_max=int(n_grid.max()),
+        N_max=int(N_grid.max()),
+    )
+    ok = np.asarray(err, dtype=np.float64) <= eps  # [S, B]
+    return ok.mean(axis=0).reshape(nn.shape)
+
+
+def least_budget(freq: np.ndarray, n_grid, N_grid, rho: float) -> tuple[float, int, int]:
+    """The least ``m = n N`` on the grid with success frequency ``>= 1 - rho``: ``(m, n, N)``.
+
+    ``(inf, 0, 0)`` when no budget of the grid succeeds.
+    """
+    nn, NN = np.meshgrid(np.asarray(n_grid), np.asarray(N_grid), indexing="ij")
+    m = np.where(freq >= 1.0 - rho, nn * NN, np.inf)
+    i = np.unravel_index(np.argmin(m), m.shape)
+    if not np.isfinite(m[i]):
+        return float("inf"), 0, 0
+    return float(m[i]), int(nn[i]), int(NN[i])
+
+
+@functools.partial(jax.jit, static_argnames=("n", "cap"))
+def _adaptive_runs(keys, logp, mu, delta, *, n, cap):
+    import simulators
+    import theory
+
+    X, Y = logp.shape
+    oracle = simulators.SampleEvaluateOracle(simulators.TabularPolicy(logp), mu)
+    model_class = simulators.TabularClass(X, Y)
+
+    def one(key):
+        res = simulators.adaptive_sft_sharpening(
+            key, oracle, model_class, n, cap=cap, delta=delta, on_cap="flag"
+        )
+        err = theory.sharpening_error(res.policy.logp, logp, mu, delta)
+        return err, res.queries, res.diagnostics["cap_hit"]
+
+    return jax.vmap(one)(keys)
+
+
+def adaptive_success(
+    inst: HardInstance, eps: float, delta: float, n: int, num_seeds: int, seed: int
+) -> tuple[float, float]:
+    """Adaptive SFT-Sharpening with ``n`` prompts: ``(success frequency, mean queries E[m])``.
+
+    The per-prompt cap is 20 times Lemma I.1's bound (mu + 1) M / 2 on the expected draws at a
+    hard prompt, so truncation is negligible; runs that still hit it count as failures.
+    """
+    mu_stop = float(np.log(2.0 / delta))
+    cap = int(20 * (mu_stop + 1) * inst.M / 2) + 1
+    keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
+    err, m, cap_hit = _adaptive_runs(
+        keys, inst.logp, inst.mu, jnp.asarray(delta, dtype=inst.logp.dtype), n=n, cap=cap
+    )
+    ok = (np.asarray(err, dtype=np.float64) <= eps) & ~np.asarray(cap_hit)
+    return float(ok.mean()), float(np.mean(np.asarray(m, dtype=np.float64)))

@@ -1,0 +1,50 @@
+"""Plots of the heatmap figure (paper Fig. 1a analogue); they never save or show."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from paper_figs._figlib import get_ax
+
+FAMILY_LABELS = {
+    "tabular": "tabular",
+    "linear_softmax": "linear softmax",
+    "markov": "Markov chain",
+    "autoregressive": "autoregressive",
+    "multilayer": "multi-layer softmax",
+}
+TASK_LABELS = {
+    "first_token": "first token",
+    "last_token": "last token",
+    "sum_mod": "sum mod 3",
+    "count_top": "count mod 3",
+}
+
+
+def lift_table(df):
+    """Mean % lift per (family, task) over seeds, as a families x tasks frame."""
+    t = df.groupby(["family", "task"])["lift_pct"].mean().unstack("task")
+    fams = [f for f in FAMILY_LABELS if f in t.index]
+    cols = [c for c in TASK_LABELS if c in t.columns]
+    return t.loc[fams, cols]
+
+
+def plot_heatmap(df, ax=None):
+    """Families x tasks heatmap of best-of-N's % lift over greedy, annotated, centred at 0."""
+    ax = get_ax(ax)
+    t = lift_table(df)
+    v = t.to_numpy(dtype=float)
+    lim = max(1.0, float(np.nanmax(np.abs(v))))
+    im = ax.imshow(v, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    for i in range(v.shape[0]):
+        for j in range(v.shape[1]):
+            ax.text(j, i, f"{v[i, j]:+.1f}".replace("-0.0", "0.0").replace("+0.0", "0.0"), ha="center", va="center", fontsize=9,
+                    color="white" if abs(v[i, j]) > 0.6 * lim else "black")
+    ax.set_xticks(range(v.shape[1]), [TASK_LABELS[c] for c in t.columns])
+    ax.set_yticks(range(v.shape[0]), [FAMILY_LABELS[f] for f in t.index])
+    ax.set_xlabel("toy task (answer extracted from the response)")
+    ax.set_ylabel("toy model family")
+    N = int(df["N"].iloc[0]) if "N" in df else 50
+    ax.set_title(f"% lift of BoN (log-likelihood, N={N}) over greedy")
+    ax.figure.colorbar(im, ax=ax, label="% lift in accuracy over greedy")
+    return ax

@@ -1,0 +1,222 @@
+"""The transformer adapter: exact log-probs at sampling time, prompt/EOS boundaries, batching."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import simulators  # noqa: E402
+from simulators.hf import (  # noqa: E402
+    HFPolicy,
+    decode,
+    encode_prompts,
+    encode_responses,
+    rescore,
+    sample_rollouts,
+    score_tokens,
+)
+from simulators.hf._policy import resolve_model_path  # noqa: E402
+
+PROMPTS = ["1+2=", "ab ab 12+34=", "9"]
+
+
+def direct_logp(policy, prompt_ids, response_ids):
+    """log pi(response | prompt) from one unbatched forward pass of the raw model."""
+    ids = torch.tensor([prompt_ids + response_ids])
+    with torch.no_grad():
+        logits = policy.model(input_ids=ids).logits[0].double()
+    logp = torch.log_softmax(logits, -1)
+    n = len(prompt_ids)
+    return float(sum(logp[n - 1 + t, tok] for t, tok in enumerate(response_ids)))
+
+
+def random_strings(key, count, max_len, alphabet="0123456789+=ab "):
+    k1, k2 = jax.random.split(key)
+    lengths = np.asarray(jax.random.randint(k1, (count,), 0, max_len + 1))
+    chars = np.asarray(jax.random.randint(k2, (count, max_len), 0, len(alphabet)))
+    return ["".join(alphabet[c] for c in chars[i, : lengths[i]]) for i in range(count)]
+
+
+def test_sampling_logp_equals_a_separate_scoring_pass(tiny):
+    r = sample_rollouts(jax.random.key(0), tiny, PROMPTS, 8)
+    lengths = np.asarray(r.lengths)
+    # both kinds of responses occur: stopped by EOS and cut at max_new_tokens
+    assert (lengths < tiny.max_new_tokens).any() and (lengths == tiny.max_new_tokens).any()
+    again = rescore(tiny, PROMPTS, r)
+    for field in ("logp_base", "token_logp", "token_entropy", "token_kl_uniform"):
+        np.testing.assert_allclose(
+            np.asarray(getattr(again, field)),
+            np.asarray(getattr(r, field)),
+            atol=1e-4,
+            err_msg=field,
+        )
+    np.testing.assert_allclose(
+        np.asarray(r.logp_base), np.asarray(r.token_logp).sum(-1), rtol=1e-12, atol=1e-12
+    )
+
+
+def test_eos_is_kept_counted_and_followed_by_padding(tiny):
+    r = sample_rollouts(jax.random.key(1), tiny, PROMPTS, 8)
+    tokens, lengths = np.asarray(r.tokens), np.asarray(r.lengths)
+    tlogp = np.asarray(r.token_logp)
+    eos = tiny.eos_token_ids[0]
+    stopped = lengths < tiny.max_new_tokens
+    for p, n in zip(*np.nonzero(stopped), strict=True):
+        L = lengths[p, n]
+        assert tokens[p, n, L - 1] == eos  # EOS included in the response and in |y|
+        assert eos not in tokens[p, n, : L - 1].tolist()  # the first EOS ends the response
+        assert tlogp[p, n, L - 1] < 0  # its log-probability is counted
+        assert np.all(tlogp[p, n, L:] == 0) and np.all(tokens[p, n, L:] == tiny.pad_token_id)
+    # the recorded log-likelihood equals a direct forward pass over prompt + response (EOS incl.)
+    prompt_ids = encode_prompts(tiny, PROMPTS)
+    p, n = map(int, np.argwhere(stopped)[0])
+    response = tokens[p, n, : lengths[p, n]].tolist()
+    np.testing.assert_allclose(
+        float(r.logp_base[p, n]), direct_logp(tiny, prompt_ids[p], response), atol=1e-4
+    )
+
+
+def test_a_sequence_scores_the_same_alone_and_in_a_padded_batch(tiny):
+    prompts = encode_prompts(tiny, ["1", "ab ab ab ab 1234+", "12+"])
+    responses = encode_responses(tiny, ["a", "", "9999 ab 12"], add_eos=True)
+    batch = score_tokens(tiny, prompts, responses)
+    for i in range(3):
+        alone = score_tokens(tiny, [prompts[i]], [responses[i]], width=batch["token_logp"].shape[1])
+        for field in ("logp", "token_logp", "token_entropy", "token_kl_uniform"):
+            np.testing.assert_allclose(alone[field][0], batch[field][i], atol=1e-5, rtol=0)
+
+
+def test_score_micro_batching_does_not_change_scores(tiny):
+    prompts = encode_prompts(tiny, random_strings(jax.random.key(2), 9, 10))
+    responses = encode_responses(tiny, random_strings(jax.random.key(3), 9, 8))
+    full = score_tokens(tiny, prompts, responses)
+    small = dataclasses.replace(tiny, score_batch_size=2, memory_budget_bytes=12 * 17 * 20)
+    chunked = score_tokens(small, prompts, responses)
+    np.testing.assert_allclose(chunked["logp"], full["logp"], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("add_eos", [True, False])
+def test_log_prob_agrees_with_a_direct_forward_pass(tiny, add_eos):
+    prompts = random_strings(jax.random.key(4), 6, 12)
+    responses = random_strings(jax.random.key(5), 6, 10)
+    got = simulators.log_prob(tiny, prompts, responses, add_eos=add_eos)
+    assert got.shape == (6,)
+    prompt_ids = encode_prompts(tiny, prompts)
+    response_ids = encode_responses(tiny, responses, add_eos=add_eos)
+    want = [direct_logp(tiny, x, y) for x, y in zip(prompt_ids, response_ids, strict=True)]
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+
+
+def test_prompt_tokens_are_never_counted(tiny):
+    # an empty response without EOS is certain: log-probability exactly 0, whatever the prompt
+    got = simulators.log_prob(tiny, ["12+34=", "a"], ["", ""], add_eos=False)
+    np.testing.assert_array_equal(got, [0.0, 0.0])
+    # with EOS it is log pi(EOS | prompt) alone
+    x = encode_prompts(tiny, ["12+34="])[0]
+    got = simulators.log_prob(tiny, "12+34=", "", add_eos=True)
+    np.testing.assert_allclose(got[0], direct_logp(tiny, x, [tiny.eos_token_ids[0]]), atol=1e-5)
+    # an empty prompt is conditioned on BOS
+    assert encode_prompts(tiny, [""]) == [[tiny.tokenizer.bos_token_id]]
+
+
+def test_sampling_is_a_deterministic_function_of_the_key(tiny):
+    a = sample_rollouts(jax.random.key(7), tiny, PROMPTS, 3)
+    b = sample_rollouts(jax.random.key(7), tiny, PROMPTS, 3)
+    c = sample_rollouts(jax.random.key(8), tiny, PROMPTS, 3)
+    np.testing.assert_array_equal(np.asarray(a.tokens), np.asarray(b.tokens))
+    assert not np.array_equal(np.asarray(a.tokens), np.asarray(c.tokens))
+    state = torch.random.get_rng_state()
+    sample_rollouts(jax.random.key(9), tiny, PROMPTS, 2)
+    assert torch.equal(state, torch.random.get_rng_state())  # the global torch RNG is untouched
+
+
+def test_sampling_frequencies_match_the_model_law(tiny):
+    # first-token frequencies over many draws vs the exact next-token law (5 standard errors)
+    tiny1 = dataclasses.replace(tiny, batch_size=512)
+    r = sample_rollouts(jax.random.key(10), tiny1, ["12"], 2000, max_new_tokens=1)
+    first = np.asarray(r.tokens)[0, :, 0]
+    ids = torch.tensor([encode_prompts(tiny, ["12"])[0]])
+    with torch.no_grad():
+        p = torch.softmax(tiny.model(input_ids=ids).logits[0, -1].double(), -1).numpy()
+    freq = np.bincount(first, minlength=p.size) / first.size
+    se = np.sqrt(p * (1 - p) / first.size)
+    assert np.all(np.abs(freq - p) <= 5 * se + 1e-12)
+
+
+def test_greedy_is_the_stepwise_argmax_and_independent_of_batching(tiny):
+    g = simulators.greedy(tiny, PROMPTS)
+    assert g.tokens.shape == (3, 1, tiny.max_new_tokens)
+    for p, prompt in enumerate(PROMPTS):
+        ids = encode_prompts(tiny, [prompt])[0]
+        out = []
+        for _ in range(int(g.lengths[p, 0])):
+            with torch.no_grad():
+                nxt = int(tiny.model(input_ids=torch.tensor([ids + out])).logits[0, -1].argmax())
+            out.append(nxt)
+            if nxt in tiny.eos_token_ids:
+                break
+        assert out == np.asarray(g.tokens)[p, 0, : len(out)].tolist()
+        alone = simulators.greedy(tiny, [prompt])
+        np.testing.assert_array_equal(np.asarray(alone.tokens)[0], np.asarray(g.tokens)[p])
+    np.testing.assert_allclose(
+        np.asarray(rescore(tiny, PROMPTS, g).logp_base), np.asarray(g.logp_base), atol=1e-4
+    )
+
+
+def test_decode_returns_the_response_texts(tiny):
+    r = sample_rollouts(jax.random.key(11), tiny, PROMPTS, 4)
+    texts = decode(tiny, r)
+    assert len(texts) == 3 and all(len(row) == 4 for row in texts)
+    tokens, lengths = np.asarray(r.tokens), np.asarray(r.lengths)
+    for p in range(3):
+        for n in range(4):
+            ids = [t for t in tokens[p, n, : lengths[p, n]].tolist() if t not in (0, 1)]
+            # character tokenizer: decoding then re-encoding gives the same tokens, minus EOS
+            assert tiny.tokenizer(texts[p][n], add_special_tokens=False)["input_ids"] == ids
+
+
+def test_generic_sample_dispatches_to_the_adapter(tiny):
+    r = simulators.sample(jax.random.key(12), tiny, PROMPTS, 2)
+    direct = sample_rollouts(jax.random.key(12), tiny, PROMPTS, 2)
+    np.testing.assert_array_equal(np.asarray(r.tokens), np.asarray(direct.tokens))
+
+
+def test_bad_input_is_rejected(tiny):
+    with pytest.raises(TypeError, match="prompts"):
+        simulators.log_prob(tiny, [1, 2], ["a", "b"])
+    with pytest.raises(ValueError, match="same length"):
+        simulators.log_prob(tiny, ["a", "b"], ["a"])
+    with pytest.raises(ValueError, match="n must be"):
+        sample_rollouts(jax.random.key(0), tiny, PROMPTS, 0)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        sample_rollouts(jax.random.key(0), tiny, PROMPTS, 1, max_new_tokens=0)
+    with pytest.raises(ValueError, match="nothing is"):
+        resolve_model_path("/no/such/model")
+    with pytest.raises(TypeError, match="built-in"):
+        HFPolicy.from_pretrained(None)
+    with pytest.raises(ValueError, match="index"):
+        rescore(tiny, ["only one"], sample_rollouts(jax.random.key(0), tiny, PROMPTS, 1))
+
+
+def test_from_model_reads_settings_off_model_and_tokenizer(tiny):
+    assert tiny.device == "cpu" and tiny.dtype == torch.float32
+    assert tiny.eos_token_ids == (0,) and tiny.pad_token_id == 0 and not tiny.chat
+    other = HFPolicy.from_model(tiny.model, tiny.tokenizer, max_new_tokens=3)
+    assert other.max_new_tokens == 3
+
+
+@pytest.mark.slow
+def test_smollm2_loads_offline_and_sampling_logp_is_exact():
+    policy = HFPolicy.from_pretrained("smollm2-135m", max_new_tokens=16, progress=False)
+    assert policy.chat and policy.eos_token_ids[0] == policy.tokenizer.convert_tokens_to_ids(
+        "<|im_end|>"
+    )
+    prompts = ["What is 2 + 3?", "Name a colour."]
+    r = sample_rollouts(jax.random.key(0), policy, prompts, 2)
+    again = rescore(policy, prompts, r)
+    np.testing.assert_allclose(np.asarray(again.logp_base), np.asarray(r.logp_base), atol=1e-3)
+    lp = simulators.log_prob(policy, prompts, ["5", "Blue."])
+    assert np.all(np.isfinite(lp)) and np.all(lp < 0)
