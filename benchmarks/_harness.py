@@ -166,6 +166,12 @@ def measure(
             break
     peak = peak_rss_bytes() if have_peak else None
     delta = None if (peak is None or base is None) else max(peak - base, 0)
+    print(
+        f"[benchmarks]   {label}: median {fmt_s(statistics.median(times))} "
+        f"(first {fmt_s(first)}, {len(times)} repeats)",
+        file=sys.stderr,
+        flush=True,
+    )
     return Measurement(
         label=label,
         first_s=first,

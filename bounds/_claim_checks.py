@@ -9,6 +9,7 @@ the pass rules.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -264,4 +265,399 @@ def _c7(quick: bool) -> Outcome:
         f"{violations}/{checked}; margin bound holds: {margin_bound_ok}; "
         f"min_x pi*_0.001(y*) = {mass_small_beta:.6f}",
         predicted="TV < 1e-4; 0 violations; bound holds; pi*_beta(y*) -> 1 as beta -> 0",
+    )
+
+
+# -------------------------------------------------------------------------------------------------
+# Shared helpers for the rate claims.
+
+
+def _slope(x, y) -> float:
+    """Least-squares log-log slope (``bounds.fit_loglog_slope``)."""
+    from ._sample_complexity import fit_loglog_slope
+
+    return fit_loglog_slope(np.asarray(x, float), np.asarray(y, float)).slope
+
+
+def _in_band(value: float, band: tuple[float, float]) -> bool:
+    return bool(np.isfinite(value) and band[0] <= value <= band[1])
+
+
+def _fmt_band(band: tuple[float, float]) -> str:
+    return f"[{band[0]:g}, {band[1]:g}]"
+
+
+# -------------------------------------------------------------------------------------------------
+# C4. The lower-bound instance.
+
+
+@claim(
+    "C4",
+    "hard instance: Bayes error >= 1/8 below c d M/Delta; thresholds ~ d C/eps^2 vs d C/eps adaptive",
+    "Thm 3.1 / 3.1' / D.2, Lemmas H.2-H.4",
+)
+def _c4(quick: bool) -> Outcome:
+    from ._lower_bound import (
+        hard_instance_params,
+        hard_instance_thresholds,
+        lemma_h3_constant,
+        nonadaptive_bayes_error,
+    )
+
+    target = 1.0 / 8.0
+    # Lemma H.3's constant, measured exactly on M = 8 .. 128 (the lemma asks M >= 8); the
+    # universal constant is the least of them.
+    Ms = (8, 16, 32, 64) if quick else (8, 16, 32, 64, 128, 256)
+    c_by_M = {M: lemma_h3_constant(M, target=target).c_star for M in Ms}
+    c = min(c_by_M.values())
+    # Check the lemma with that constant on instances whose M is mostly NOT among those above.
+    cases = [(C, eps, d) for C in (1.0, 4.0, 16.0) for eps in (0.01, 0.04) for d in (1, 4, 16)]
+    worst, below_ok, above = math.inf, True, []
+    for C, eps, d in cases:
+        M, Delta = hard_instance_params(C, eps)
+        m_lemma = math.floor(c * d * M / Delta)
+        grid = np.unique(np.r_[np.geomspace(1, max(m_lemma, 1), 6).astype(int), m_lemma])
+        err = np.asarray(nonadaptive_bayes_error(grid, M, d, Delta))
+        worst = min(worst, float(err.min()))
+        below_ok &= bool((err >= target).all())
+        # Tightness: at 4x the lemma's budget the error is already below 1/8 (m ~ d M / Delta).
+        above.append(float(nonadaptive_bayes_error(4 * max(m_lemma, 1), M, d, Delta)))
+    # Thresholds of (eps, 1/2)-sharpening: exact minimax budgets, non-adaptive and adaptive.
+    d = 4
+    Cs = (2.0, 4.0, 8.0, 16.0, 32.0)
+    epss = (0.004, 0.006, 0.01, 0.015, 0.025, 0.04, 0.06)
+    if quick:
+        Cs, epss = (2.0, 8.0, 32.0), (0.004, 0.01, 0.025, 0.06)
+    by_C = [hard_instance_thresholds(C, 0.01, d) for C in Cs]
+    by_eps = [hard_instance_thresholds(2.0, e, d) for e in epss]
+    s_C = _slope(Cs, [t.nonadaptive for t in by_C])
+    s_C_ada = _slope(Cs, [t.adaptive for t in by_C])
+    s_eps = _slope(1 / np.asarray(epss), [t.nonadaptive for t in by_eps])
+    s_eps_ada = _slope(1 / np.asarray(epss), [t.adaptive for t in by_eps])
+    band_1, band_2 = (0.8, 1.2), (1.8, 2.2)
+    holds = (
+        c > 0
+        and below_ok
+        and _in_band(s_C, band_1)
+        and _in_band(s_eps, band_2)
+        and _in_band(s_eps_ada, band_1)
+    )
+    return Outcome(
+        holds=holds,
+        measured=f"c* = {c:.3f} (min over M in {list(Ms)}); min error at m <= c d M/Delta over "
+        f"{len(cases)} instances: {worst:.3f}; slopes: C {s_C:.2f}, 1/eps {s_eps:.2f} "
+        f"(non-adaptive), 1/eps {s_eps_ada:.2f} (adaptive)",
+        predicted=f"c* > 0 and error >= 1/8; slope in C in {_fmt_band(band_1)}, in 1/eps "
+        f"{_fmt_band(band_2)} non-adaptive and {_fmt_band(band_1)} adaptive",
+        details={
+            "c_star_by_M": {str(k): v for k, v in c_by_M.items()},
+            "error_at_4x_lemma_budget_max": max(above),
+            "slope_C_adaptive": s_C_ada,
+            "C": list(Cs),
+            "nonadaptive_by_C": [t.nonadaptive for t in by_C],
+            "adaptive_by_C": [t.adaptive for t in by_C],
+            "eps": list(epss),
+            "nonadaptive_by_eps": [t.nonadaptive for t in by_eps],
+            "adaptive_by_eps": [t.adaptive for t in by_eps],
+            "nonadaptive_over_dC_eps2": [
+                t.nonadaptive * e**2 / (d * 2.0) for t, e in zip(by_eps, epss, strict=True)
+            ],
+        },
+    )
+
+
+# -------------------------------------------------------------------------------------------------
+# C10. Non-closure under sharpening.
+
+
+@claim(
+    "C10",
+    "no model of the class puts more than 1/2 on the argmax (2,1); BoN reaches it; low temperature "
+    "gives greedy",
+    "Prop. E.2",
+)
+def _c10(quick: bool) -> Outcome:
+    from ._toys import nonclosure_report
+
+    ns = (4, 16, 64) if quick else (4, 16, 64, 256, 1024)
+    key = jax.random.PRNGKey(10)
+    reports = []
+    for n in ns:
+        key, k = jax.random.split(key)
+        reports.append(nonclosure_report(k, n, num_random=128 if quick else 1024))
+    tol = 1e-12  # the 1/2 of a tied first token, up to rounding
+    class_ok = all(r.class_sup_21 <= 0.5 + tol and r.first_token_tie for r in reports)
+    tempered_ok = all((r.tempered_mass_21 <= 0.5 + tol).all() for r in reports)
+    base_min = min(r.base_mass_21 for r in reports)
+    # Omega(1) vs O(1/n): the argmax keeps constant mass while every other pair has O(1/n).
+    other_n = [r.base_max_other * r.n for r in reports]
+    argmax_ok = all(r.base_argmax_is_21 for r in reports)
+    greedy_wrong = all(tuple(r.greedy_tokens) != (1, 0) for r in reports)
+    bon_ok = all(r.bon_hit[-1] > 0.5 + tol for r in reports)
+    holds = class_ok and tempered_ok and argmax_ok and greedy_wrong and bon_ok and base_min > 0.1
+    return Outcome(
+        holds=holds,
+        measured=f"sup_theta pi(2,1) = {max(r.class_sup_21 for r in reports):.6f}; "
+        f"pi_base(2,1) >= {base_min:.3f}, n * max other = {max(other_n):.2f} (n in {list(ns)}); "
+        f"P[BoN_{int(reports[0].bon_sizes[-1])} = (2,1)] >= "
+        f"{min(r.bon_hit[-1] for r in reports):.4f}; "
+        f"tempered pi(2,1) <= {max(r.tempered_mass_21.max() for r in reports):.6f}; greedy "
+        f"{'misses' if greedy_wrong else 'finds'} (2,1)",
+        predicted="class <= 1/2; pi_base(2,1) = Omega(1) (> 0.1), others O(1/n); BoN > 1/2; "
+        "temperature -> 0 stays <= 1/2; greedy != (2,1)",
+        details={
+            "n": list(ns),
+            "base_mass_21": [r.base_mass_21 for r in reports],
+            "class_sup_21": [r.class_sup_21 for r in reports],
+            "inverse_temperatures": reports[0].temperatures.tolist(),
+            "tempered_mass_21": [r.tempered_mass_21.tolist() for r in reports],
+        },
+    )
+
+
+# -------------------------------------------------------------------------------------------------
+# C11. The MLE guarantee in squared Hellinger distance.
+
+
+def _mixture_class(key: jax.Array, X: int, Y: int, K: int) -> tuple[jax.Array, jax.Array]:
+    """A finite class on a fine grid of a one-parameter family, ``(1 - t) P + t Q``.
+
+    A class whose members are well separated makes the MLE exact after a few samples (the error
+    then decays exponentially, not like 1/n); a fine grid of a smooth family gives the parametric
+    regime, ``E D_H^2 ~ 1/n``, where Lemma F.1's rate is attained up to its constant.
+    """
+    kp, kq = jax.random.split(key)
+    p, _ = sim.dirichlet_tabular(kp, X, Y, concentration=1.0)
+    q, mu = sim.dirichlet_tabular(kq, X, Y, concentration=1.0)
+    t = jnp.linspace(0.0, 1.0, K)[:, None, None]
+    return jnp.log((1 - t) * jnp.exp(p.logp) + t * jnp.exp(q.logp)), mu
+
+
+@claim(
+    "C11",
+    "MLE over a finite class: E_x D_H^2(pi_hat, pi*) <= 2 log(|Pi|/rho)/n w.p. >= 1-rho, rate 1/n",
+    "Lemma F.1",
+)
+def _c11(quick: bool) -> Outcome:
+    from scipy import stats
+
+    from ._rates import mle_hellinger_bound
+
+    X, Y, K, rho = 4, 6, 401, 0.1
+    seeds = 100 if quick else 400
+    ns = np.array([32, 64, 128, 256, 512, 1024, 2048] + ([] if quick else [4096]))
+    tables, mu = _mixture_class(jax.random.PRNGKey(11), X, Y, K)
+    star = K * 3 // 10  # pi* = the member t = 0.3
+    model_class = sim.FiniteClass(tables)
+    oracle = sim.make_oracle(sim.TabularPolicy(tables[star]), mu)
+    n_max = int(ns.max())
+
+    @jax.jit
+    def hellinger(keys):
+        def per_seed(key):
+            rollouts, _ = sim.draw(key, oracle, n_max, 1)  # (x_i, y_i) ~ mu x pi*
+            x, y = rollouts.prompts, rollouts.tokens[:, 0, 0]
+
+            def at(n):  # the MLE on the first n pairs (one draw serves every n)
+                w = (jnp.arange(n_max) < n).astype(tables.dtype)
+                fit = sim.mle(model_class, x, y, w)
+                return theory.hellinger_sq(fit.logp, tables[star], mu)
+
+            return jax.vmap(at)(jnp.asarray(ns))
+
+        return jax.vmap(per_seed)(keys)
+
+    h2 = np.asarray(hellinger(jax.random.split(jax.random.PRNGKey(111), seeds)))  # [S, n]
+    bound = np.asarray(mle_hellinger_bound(math.log(K), ns, rho))
+    violations = (h2 > bound[None, :]).sum(axis=0)
+    # Lemma F.1: P[violation] <= rho at each n; a count this large has binomial tail probability
+    # below the Bonferroni level only if the lemma fails.
+    p_values = stats.binom.sf(violations - 1, seeds, rho)
+    level = FAMILYWISE_LEVEL / ns.size
+    mean = h2.mean(axis=0)
+    slope = _slope(ns, mean)
+    band = (-1.2, -0.8)
+    holds = bool((p_values >= level).all()) and _in_band(slope, band)
+    return Outcome(
+        holds=holds,
+        measured=f"violations of the bound: {int(violations.max())}/{seeds} seeds at worst "
+        f"(rho = {rho}); E D_H^2 from {mean[0]:.2e} (n={ns[0]}) to {mean[-1]:.2e} "
+        f"(n={ns[-1]}), slope {slope:.2f}; max E D_H^2 / bound = {(mean / bound).max():.3f}",
+        predicted=f"violation rate <= rho (binomial tail >= {level:.1e}); log-log slope in "
+        f"{_fmt_band(band)}",
+        details={
+            "n": ns.tolist(),
+            "mean_hellinger_sq": mean.tolist(),
+            "bound": bound.tolist(),
+            "violations": violations.tolist(),
+            "log_class_size": math.log(K),
+        },
+    )
+
+
+# -------------------------------------------------------------------------------------------------
+# C12, C13. Length bias and majority vote on answer-bearing toys.
+
+
+def majority_accuracy_prefixes(
+    key: jax.Array, toy, ns: tuple[int, ...], num_draws: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-draw accuracy ``[len(ns), num_draws]`` of best-of-N under majority vote, every N at once.
+
+    One batch of ``max(ns)`` responses per prompt and draw; BoN_N votes among the first N only:
+    the answers of the later responses are hidden (``-1``, which ``simulators.majority_vote``
+    neither counts nor scores above a real vote), so the prefix is an i.i.d. sample of size N.
+    Accuracies are averaged over the prompts (uniform). Paired across N (the same draws).
+    """
+    X = toy.num_prompts
+    k_draw, k_tie = jax.random.split(key)
+    x = jnp.repeat(jnp.arange(X), num_draws)
+    rollouts = sim.sample(k_draw, toy, x, max(ns))
+    keys = jax.random.split(k_tie, len(ns))
+
+    @jax.jit
+    @jax.vmap
+    def acc(k, n):
+        hide = jnp.arange(rollouts.answers.shape[-1]) >= n
+        r = dataclasses.replace(rollouts, answers=jnp.where(hide, -1, rollouts.answers))
+        pick = sim.best_of_n(k, r, sim.majority_vote)
+        ok = jnp.take_along_axis(r.correct, pick[:, None], axis=1)[:, 0]
+        return ok.reshape(X, num_draws).mean(axis=0)
+
+    return np.asarray(acc(keys, jnp.asarray(ns)), dtype=np.float64)
+
+
+def _paired_z(per_draw: np.ndarray, i: int, j: int) -> float:
+    """z-score of ``mean(per_draw[j] - per_draw[i])`` (paired over draws)."""
+    diff = per_draw[j] - per_draw[i]
+    se = diff.std(ddof=1) / math.sqrt(diff.size)
+    return float(diff.mean() / se) if se > 0 else (0.0 if diff.mean() == 0 else math.inf)
+
+
+@claim(
+    "C12",
+    "length bias: BoN(log pi) accuracy falls with N, length-normalized and majority do not",
+    "App. A.1/A.2 (THEORY.md 6.12, toy)",
+)
+def _c12(quick: bool) -> Outcome:
+    from ._toys import bon_accuracy, length_bias_toy
+
+    toy = length_bias_toy()
+    ns = (1, 2, 4, 8, 16, 32, 64)
+    ll = bon_accuracy(toy, np.asarray(ns), "log_likelihood")
+    ln = bon_accuracy(toy, np.asarray(ns), "length_normalized")
+    per_draw = majority_accuracy_prefixes(
+        jax.random.PRNGKey(12), toy, ns, 2_000 if quick else 20_000
+    )
+    maj = per_draw.mean(axis=1)
+    z_steps = [_paired_z(per_draw, i, i + 1) for i in range(len(ns) - 1)]
+    crit = z_critical(len(z_steps))
+    tol = 1e-12
+    ll_falls = bool((np.diff(ll) <= tol).all() and ll[-1] < ll[0])
+    ln_ok = bool((np.diff(ln) >= -tol).all())
+    maj_ok = min(z_steps) >= -crit
+    return Outcome(
+        holds=ll_falls and ln_ok and maj_ok,
+        measured=f"accuracy at N = 1 -> {ns[-1]}: log pi {ll[0]:.3f} -> {ll[-1]:.3f}, "
+        f"log pi/|y| {ln[0]:.3f} -> {ln[-1]:.3f}, majority {maj[0]:.3f} -> {maj[-1]:.3f} "
+        f"(min paired z of a step {min(z_steps):.2f})",
+        predicted=f"log pi: non-increasing and lower at N={ns[-1]}; log pi/|y| non-decreasing "
+        f"(exact); majority: no step with z < -{crit:.2f}",
+        details={
+            "N": list(ns),
+            "log_likelihood": ll.tolist(),
+            "length_normalized": ln.tolist(),
+            "majority": maj.tolist(),
+            "majority_step_z": z_steps,
+        },
+    )
+
+
+@claim(
+    "C13",
+    "majority vote's accuracy rises with N while likelihood BoN's falls (answer spread thin)",
+    "App. A.2 (THEORY.md 6.13, toy)",
+)
+def _c13(quick: bool) -> Outcome:
+    from ._toys import bon_accuracy, majority_vs_likelihood_toy
+
+    toy = majority_vs_likelihood_toy()
+    ns = (1, 2, 4, 8, 16, 32, 64)
+    ll = bon_accuracy(toy, np.asarray(ns), "log_likelihood")
+    per_draw = majority_accuracy_prefixes(
+        jax.random.PRNGKey(13), toy, ns, 2_000 if quick else 20_000
+    )
+    maj = per_draw.mean(axis=1)
+    z_steps = [_paired_z(per_draw, i, i + 1) for i in range(len(ns) - 1)]
+    z_rise = _paired_z(per_draw, 0, len(ns) - 1)
+    crit = z_critical(len(z_steps) + 1)
+    tol = 1e-12
+    ll_falls = bool((np.diff(ll) <= tol).all() and ll[-1] < ll[0])
+    maj_rises = z_rise > crit and min(z_steps) >= -crit
+    return Outcome(
+        holds=ll_falls and maj_rises,
+        measured=f"accuracy at N = 1 -> {ns[-1]}: likelihood BoN {ll[0]:.3f} -> {ll[-1]:.2e}, "
+        f"majority {maj[0]:.3f} -> {maj[-1]:.3f} (paired z {z_rise:.1f})",
+        predicted=f"likelihood BoN non-increasing and lower at N={ns[-1]} (exact); majority "
+        f"higher at N={ns[-1]} (z > {crit:.2f}) with no step z < -{crit:.2f}",
+        details={
+            "N": list(ns),
+            "log_likelihood": ll.tolist(),
+            "majority": maj.tolist(),
+            "majority_step_z": z_steps,
+        },
+    )
+
+
+# -------------------------------------------------------------------------------------------------
+# C14. MAX-CUT.
+
+
+def _graphs(quick: bool) -> dict[str, np.ndarray]:
+    def cycle(n):
+        A = np.zeros((n, n), int)
+        for i in range(n):
+            A[i, (i + 1) % n] = A[(i + 1) % n, i] = 1
+        return A
+
+    def complete(n):
+        return np.ones((n, n), int) - np.eye(n, dtype=int)
+
+    graphs = {"triangle": complete(3), "C4": cycle(4), "C5": cycle(5), "K4": complete(4)}
+    # Random G(n, 1/2) graphs from a fixed key (no global RNG).
+    for i, n in enumerate((5, 6) if quick else (5, 6, 7, 8)):
+        u = np.asarray(jax.random.uniform(jax.random.PRNGKey(140 + i), (n, n)))
+        A = np.triu((u < 0.5).astype(int), 1)
+        graphs[f"G({n},1/2)#{i}"] = A + A.T
+    return graphs
+
+
+@claim(
+    "C14",
+    "MAX-CUT model: the sequence argmax is a maximum cut, found by 2^(H-2) evaluations; greedy fails",
+    "Prop. E.1",
+)
+def _c14(quick: bool) -> Outcome:
+    from ._toys import maxcut_report
+
+    reports = {name: maxcut_report(A) for name, A in _graphs(quick).items()}
+    argmax_ok = all(r.argmax_is_max_cut for r in reports.values())
+    norms_ok = all((r.theta_norms <= r.H + 1e-12).all() for r in reports.values())
+    costs_ok = all(
+        r.restricted_evaluations == 2 ** (r.H - 2) and r.sampling_cost == r.H
+        for r in reports.values()
+    )
+    greedy_fail = [name for name, r in reports.items() if not r.greedy_is_argmax]
+    H_max = max(r.H for r in reports.values())
+    return Outcome(
+        holds=argmax_ok and norms_ok and costs_ok and len(greedy_fail) > 0,
+        measured=f"argmax = max cut on {sum(r.argmax_is_max_cut for r in reports.values())}/"
+        f"{len(reports)} graphs (H <= {H_max}: {2 ** (H_max - 2)} evaluations vs {H_max} "
+        f"per sample); greedy misses it on {len(greedy_fail)}/{len(reports)}",
+        predicted="argmax is a maximum cut on every graph; ||theta_h|| <= B = H; greedy fails "
+        "on at least one",
+        details={
+            name: {"H": r.H, "max_cut": r.max_cut, "argmax_cut": r.argmax_cut}
+            for name, r in reports.items()
+        },
     )

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 
 import jax
@@ -30,6 +32,18 @@ def _default_key(key: jax.Array | None) -> jax.Array:
     return jax.random.key(0) if key is None else key
 
 
+# Gamma variates are drawn in fixed-size chunks by one compiled function, so building instances of
+# many shapes compiles the (slow to compile) rejection sampler once per dtype, not once per shape.
+# Large draws (more than _GAMMA_MAX_CHUNKS chunks) are drawn in one call instead.
+_GAMMA_CHUNK = 4096
+_GAMMA_MAX_CHUNKS = 64
+
+
+@jax.jit
+def _loggamma_chunk(key: jax.Array, a: jax.Array) -> jax.Array:
+    return jax.random.loggamma(key, a, (_GAMMA_CHUNK,), dtype=a.dtype)
+
+
 def dirichlet_logp(key: jax.Array, shape: tuple[int, ...], concentration: float) -> jax.Array:
     """Log of ``Dirichlet(concentration)`` draws along the last axis of ``shape``, in log space.
 
@@ -37,7 +51,24 @@ def dirichlet_logp(key: jax.Array, shape: tuple[int, ...], concentration: float)
     far below float range) stay finite instead of underflowing to ``log 0``.
     """
     check_positive(concentration, "concentration")
-    g = jax.random.loggamma(key, jnp.asarray(concentration, float), shape)
+    a = jnp.asarray(concentration, dtype=jnp.result_type(float))
+    size = math.prod(shape)
+    num_chunks = -(-size // _GAMMA_CHUNK)
+    if num_chunks > _GAMMA_MAX_CHUNKS:
+        g = jax.random.loggamma(key, a, shape, dtype=a.dtype)
+    else:
+        chunks = tuple(_loggamma_chunk(jax.random.fold_in(key, i), a) for i in range(num_chunks))
+        g = _assemble(chunks, tuple(shape))
+    return _normalize_last(g)
+
+
+@functools.partial(jax.jit, static_argnames="shape")
+def _assemble(chunks: tuple[jax.Array, ...], shape: tuple[int, ...]) -> jax.Array:
+    return jnp.concatenate(chunks)[: math.prod(shape)].reshape(shape)
+
+
+@jax.jit
+def _normalize_last(g: jax.Array) -> jax.Array:
     return g - jax.scipy.special.logsumexp(g, axis=-1, keepdims=True)
 
 

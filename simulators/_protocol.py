@@ -36,6 +36,14 @@ from ._rollouts import Rollouts, check_rollouts
 
 Reward = Callable[[Rollouts], jax.Array]
 
+# Self-rewards whose score of a draw does not depend on the other draws of the prompt.
+_PER_DRAW_REWARDS = (
+    log_likelihood,
+    length_normalized_log_likelihood,
+    self_certainty,
+    negative_entropy,
+)
+
 
 def _require(rollouts: Rollouts, field: str, what: str) -> np.ndarray:
     value = getattr(rollouts, field)
@@ -333,16 +341,27 @@ def bon_curve(
     # All S subsamples of one N are stacked along the prompt axis ([S * P, N] rollouts), so each
     # self-reward and each best-of-N runs once per N.
     tiled = _tile(rollouts, S)
+    # Per-draw self-rewards score a draw the same whatever else is in the subset: score all N_max
+    # draws once and gather (majority vote, and any user reward, is scored on each subsample).
+    per_draw = {
+        name: np.tile(np.asarray(rewards[name](rollouts)), (S, 1))
+        for name in names
+        if rewards[name] in _PER_DRAW_REWARDS
+    }
     rows = []
     for n, key_n in zip(ns, jax.random.split(key, len(ns)), strict=True):
         key_sub, key_tie = jax.random.split(key_n)
-        sub = take_per_prompt(tiled, subsample_indices(key_sub, S * P, n_max, n))
+        index = np.asarray(subsample_indices(key_sub, S * P, n_max, n))
+        sub = take_per_prompt(tiled, index)
         logp = np.asarray(sub.logp_base, np.float64)
         lengths = np.asarray(sub.lengths, np.float64)
         correct = np.asarray(sub.correct, np.float64) if has_correct else None
         rows_sp = np.arange(S * P)
         for name, key_r in zip(names, jax.random.split(key_tie, len(names)), strict=True):
-            choice = np.asarray(best_of_n(key_r, sub, rewards[name]))
+            reward = rewards[name]
+            if name in per_draw:
+                reward = jnp.asarray(np.take_along_axis(per_draw[name], index, axis=1))
+            choice = np.asarray(best_of_n(key_r, sub, reward))
             values = {
                 "logp": logp[rows_sp, choice].reshape(S, P).mean(1),
                 "length": lengths[rows_sp, choice].reshape(S, P).mean(1),

@@ -21,7 +21,9 @@ evaluation by ``theory.sharpening_error``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+import functools
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -82,6 +84,35 @@ def _replace(config: Any, fields: Mapping[str, Any]) -> Any:
         ) from err
 
 
+def _run_one(run, key, cfg, budget):
+    if budget is not None:
+        cfg = _replace(cfg, budget)
+    out = run(key, cfg)
+    if not isinstance(out, Mapping):
+        raise TypeError(f"run must return a dict of scalar metrics, got {type(out).__name__}")
+    return {k: jnp.asarray(v) for k, v in out.items()}
+
+
+@functools.partial(jax.jit, static_argnames=("run", "seed_batch_size"))
+def _sweep_group(seed_array, stacked_cfg, budget_arrays, *, run, seed_batch_size):
+    """One compiled call: vmap over settings, seeds (vmap or batched lax.map), budgets."""
+
+    def per_seed(key, cfg):
+        if budget_arrays is None:
+            return jax.tree_util.tree_map(lambda v: v[None], _run_one(run, key, cfg, None))
+        # The same key for every budget: draws do not depend on the budget axis, so vmap leaves
+        # them unbatched and all budgets share one set of samples.
+        return jax.vmap(lambda b: _run_one(run, key, cfg, b))(budget_arrays)
+
+    def per_setting(cfg):
+        keys = jax.vmap(jax.random.key)(seed_array)
+        if seed_batch_size is None:
+            return jax.vmap(per_seed, in_axes=(0, None))(keys, cfg)
+        return jax.lax.map(lambda k: per_seed(k, cfg), keys, batch_size=seed_batch_size)
+
+    return jax.vmap(per_setting)(stacked_cfg)
+
+
 def sweep(
     run: Callable[[jax.Array, Any], Mapping[str, Any]],
     configs: Any,
@@ -110,11 +141,10 @@ def sweep(
     Returns:
       A tidy DataFrame with one row per setting x seed x budget x metric and columns ``setting``,
       ``seed``, ``budget`` (index), one column per budget field, ``metric``, ``value``.
-      ``df.attrs["num_compilations"]`` is the number of compiled calls (setting groups) and
+      ``df.attrs["num_groups"]`` is the number of setting groups (one compiled call each; a later
+      sweep with the same ``run``, shapes and static fields reuses the compilation) and
       ``df.attrs["seconds"]`` the wall time per group.
     """
-    import time
-
     from tqdm.auto import tqdm
 
     labels, settings = _as_settings(configs)
@@ -137,31 +167,6 @@ def sweep(
             settings[i] = cfg
         groups.setdefault(_signature(cfg), []).append(i)
 
-    def one(key, cfg, budget):
-        if budget is not None:
-            cfg = _replace(cfg, budget)
-        out = run(key, cfg)
-        if not isinstance(out, Mapping):
-            raise TypeError(f"run must return a dict of scalar metrics, got {type(out).__name__}")
-        return {k: jnp.asarray(v) for k, v in out.items()}
-
-    def per_seed(key, cfg, budget_arrays):
-        if budget_arrays is None:
-            return jax.tree_util.tree_map(lambda v: v[None], one(key, cfg, None))
-        return jax.vmap(one, in_axes=(None, None, 0))(key, cfg, budget_arrays)
-
-    def per_setting(keys, cfg, budget_arrays):
-        if seed_batch_size is None:
-            return jax.vmap(per_seed, in_axes=(0, None, None))(keys, cfg, budget_arrays)
-        return jax.lax.map(
-            lambda k: per_seed(k, cfg, budget_arrays), keys, batch_size=seed_batch_size
-        )
-
-    @jax.jit
-    def group_call(seed_array, stacked_cfg, budget_arrays):
-        keys = jax.vmap(jax.random.key)(seed_array)
-        return jax.vmap(per_setting, in_axes=(None, 0, None))(keys, stacked_cfg, budget_arrays)
-
     budget_arrays = (
         None if budget_cols is None else {k: jnp.asarray(v) for k, v in budget_cols.items()}
     )
@@ -169,12 +174,16 @@ def sweep(
     for idx in tqdm(list(groups.values()), desc="sweep", disable=not progress):
         stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[settings[i] for i in idx])
         t0 = time.perf_counter()
-        out = group_call(jnp.asarray(seeds), stacked, budget_arrays)
+        out = _sweep_group(
+            jnp.asarray(seeds), stacked, budget_arrays, run=run, seed_batch_size=seed_batch_size
+        )
         out = jax.tree_util.tree_map(np.asarray, out)  # [G, S, B]
         seconds.append(time.perf_counter() - t0)
         for metric, values in out.items():
             if values.shape != (len(idx), seeds.size, B):
-                raise ValueError(f"metric {metric!r} must be a scalar, got shape {values.shape[3:]}")
+                raise ValueError(
+                    f"metric {metric!r} must be a scalar, got shape {values.shape[3:]}"
+                )
             g, s, b = np.meshgrid(
                 np.arange(len(idx)), np.arange(seeds.size), np.arange(B), indexing="ij"
             )
@@ -190,7 +199,7 @@ def sweep(
             frame["value"] = values.ravel().astype(np.float64)
             frames.append(pd.DataFrame(frame))
     df = pd.concat(frames, ignore_index=True)
-    df.attrs["num_compilations"] = len(groups)
+    df.attrs["num_groups"] = len(groups)
     df.attrs["seconds"] = seconds
     return df
 

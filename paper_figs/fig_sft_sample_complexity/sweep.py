@@ -1,6 +1,6 @@
 """Settings of the SFT sample-complexity figure (Theorem 4.1, Eq. 7; THEORY.md claim 3).
 
-Each setting is one hard instance (:mod:`paper_figs._sft_measure`) and one target (eps, delta):
+Each setting is one hard instance (:mod:`paper_figs._measure`) and one target (eps, delta):
 SFT-Sharpening is run on a grid of budgets (n prompts x N responses per prompt, one shared draw per
 seed) and the measured sample complexity is the least m = nN whose runs are (eps, delta)-sharpened
 with frequency at least 1 - rho. The sweep varies C (hence C_cov = 1 + 8C), eps and delta one at a
@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from paper_figs import _sft_measure as measure
+from paper_figs import _measure as measure
 
 # Budget grids shared by every setting (one compiled program): n = 2..256, N = 1..512.
 N_GRID = tuple(int(v) for v in np.unique(np.round(np.geomspace(1, 512, 28))))
@@ -64,7 +64,7 @@ def run(setting: Setting) -> pd.DataFrame:
     instance's ``c_cov``, ``log_card`` and ``M``."""
     inst = measure.hard_sft_instance(setting.C, setting.eps, setting.d)
     freq = measure.fixed_success(
-        inst, setting.eps, setting.delta, n_GRID, N_GRID, setting.num_seeds, setting.seed
+        inst.logp, inst.mu, setting.eps, setting.delta, n_GRID, N_GRID, setting.num_seeds, setting.seed
     )
     m, n, N = measure.least_budget(freq, n_GRID, N_GRID, setting.rho)
     return pd.DataFrame([{

@@ -144,7 +144,10 @@ def add_lora(key: jax.Array, policy: HFPolicy, config: TrainConfig = TrainConfig
     target = config.target_modules
     if isinstance(target, (list, tuple)):
         target = list(target)
+    # GPT-2 style Conv1D layers store weights transposed; peft must be told (else it warns).
+    conv1d = getattr(model.config, "model_type", "") == "gpt2"
     lora = LoraConfig(
+        fan_in_fan_out=conv1d,
         r=config.lora_rank,
         lora_alpha=config.lora_alpha,
         lora_dropout=0.0,
@@ -289,7 +292,7 @@ def sft_sharpening(
             )
             loss = sft_loss(logp)
             norm = _step(loss, params, opt, sched, config)
-            history.append((step, epoch, float(loss), norm))
+            history.append((step, epoch, loss.item(), norm))
             step += 1
             bar.update()
     bar.close()
@@ -348,7 +351,7 @@ def rlhf_sharpening(
             lb = torch.tensor(base[rows], dtype=logp.dtype, device=logp.device)
             loss = squared_loss(logp[:b], logp[b:], lb[:b], lb[b:], beta).mean()
             norm = _step(loss, params, opt, sched, config)
-            history.append((step, epoch, float(loss), norm))
+            history.append((step, epoch, loss.item(), norm))
             step += 1
             bar.update()
     bar.close()
@@ -464,7 +467,7 @@ def xpo_sharpening(
             lb2 = torch.tensor(base_y2, dtype=logp.dtype, device=logp.device)[batch]
             loss = xpo_loss(logp[:size], logp[size:], lb, lb2, beta, alpha).mean()
             norm = _step(loss, params, opt, sched, config)
-            history.append((t, step, float(loss), norm))
+            history.append((t, step, loss.item(), norm))
             step += 1
     if select == "best":
         _load_lora_state(trained, best_state)

@@ -28,7 +28,9 @@ def test_prefix_best_of_n_brute_force():
     row = jnp.array([[1.0, 3.0, 3.0, 3.0, 5.0]])
     S = 20_000
     picks = np.asarray(
-        jax.vmap(lambda k: sim.prefix_best_of_n(k, row)[0, 3])(jax.random.split(jax.random.key(3), S))
+        jax.vmap(lambda k: sim.prefix_best_of_n(k, row)[0, 3])(
+            jax.random.split(jax.random.key(3), S)
+        )
     )
     for j in (1, 2, 3):
         assert abs((picks == j).mean() - 1 / 3) < 5 * np.sqrt(2 / 9 / S)
@@ -80,21 +82,32 @@ def test_adaptive_sft(tab):
             jax.random.key(6), tab, sim.TabularClass(6, 40), 50, cap=2, delta=delta
         )
     with pytest.raises(ValueError, match="delta"):
-        sim.adaptive_sft_sharpening(jax.random.key(6), tab, sim.TabularClass(6, 40), 5, cap=9, delta=1.5)
+        sim.adaptive_sft_sharpening(
+            jax.random.key(6), tab, sim.TabularClass(6, 40), 5, cap=9, delta=1.5
+        )
 
 
 def test_dpo_and_xpo_on_a_finite_class(tab):
     """Eq. 8 and Algorithm 1 recover pi*_beta exactly from a finite realizable class."""
     beta = 0.2
     lb = tab.policy.logp
-    stack = jnp.stack([lb, theory.kl_tilt(lb, 1.0), theory.kl_tilt(lb, beta), theory.kl_tilt(lb, 0.05)])
+    stack = jnp.stack(
+        [lb, theory.kl_tilt(lb, 1.0), theory.kl_tilt(lb, beta), theory.kl_tilt(lb, 0.05)]
+    )
     cls = sim.FiniteClass(stack)
     res = sim.dpo_sharpening(jax.random.key(7), tab, cls, 40, beta)
     assert res.queries == 80
     np.testing.assert_array_equal(res.policy.logp, stack[2])
     for selection in ("validation", "exact", "last"):
         res = sim.xpo_sharpening(
-            jax.random.key(8), tab, cls, 20, beta, 0.01, selection=selection, num_candidates=4,
+            jax.random.key(8),
+            tab,
+            cls,
+            20,
+            beta,
+            0.01,
+            selection=selection,
+            num_candidates=4,
             num_validation=16,
         )
         np.testing.assert_array_equal(res.policy.logp, stack[2])
@@ -201,7 +214,12 @@ def smallest_c(c_cov, cs, seeds, *, X, Y, K, eps, delta, rho):
     assert float(theory.coverage(logp, mu)) == pytest.approx(c_cov, rel=1e-9)
     budgets = [sim.theorem_4_1_budget(c_cov, eps, delta, rho, X * np.log(K), c) for c in cs]
     cfg = Thm41Config(
-        logp, mu, n=max(b[0] for b in budgets), N=max(b[1] for b in budgets), K=K, delta=delta,
+        logp,
+        mu,
+        n=max(b[0] for b in budgets),
+        N=max(b[1] for b in budgets),
+        K=K,
+        delta=delta,
         eps=eps,
     )
     df = sim.sweep(
@@ -218,7 +236,9 @@ def smallest_c(c_cov, cs, seeds, *, X, Y, K, eps, delta, rho):
 
 
 def _check_theorem_4_1(c_covs, seeds, *, X, Y, K, eps, delta, rho, cs):
-    found = {C: smallest_c(C, cs, seeds, X=X, Y=Y, K=K, eps=eps, delta=delta, rho=rho) for C in c_covs}
+    found = {
+        C: smallest_c(C, cs, seeds, X=X, Y=Y, K=K, eps=eps, delta=delta, rho=rho) for C in c_covs
+    }
     for C, (c, rate) in found.items():
         print(f"C_cov={C}: smallest c={c:.3g}; success rates {np.round(rate, 3)}")
     c_min = max(c for c, _ in found.values())

@@ -53,7 +53,10 @@ def test_finite_mle_and_pair_fits_brute_force(per_prompt):
 
     def members():
         if per_prompt:
-            return [np.stack([st[k[i], i] for i in range(X)]) for k in itertools.product(range(K), repeat=X)]
+            return [
+                np.stack([st[k[i], i] for i in range(X)])
+                for k in itertools.product(range(K), repeat=X)
+            ]
         return list(st)
 
     def nll(t):
@@ -78,9 +81,7 @@ def test_finite_mle_and_pair_fits_brute_force(per_prompt):
     np.testing.assert_array_equal(got, cands[int(np.argmin([xpo(t, alpha) for t in cands]))])
     # The public loss functions agree with the brute-force sums.
     t = cands[0]
-    val = sim.xpo_objective(
-        t[xn, yn], t[xn, y2n], lb[xn, yn], lb[xn, y2n], beta, alpha, weights=wn
-    )
+    val = sim.xpo_objective(t[xn, yn], t[xn, y2n], lb[xn, yn], lb[xn, y2n], beta, alpha, weights=wn)
     np.testing.assert_allclose(val, xpo(t, alpha), rtol=1e-12)
     np.testing.assert_allclose(sim.negative_log_likelihood(t[xn, yn], wn), nll(t), rtol=1e-12)
 
@@ -96,7 +97,9 @@ def test_markov_mle_is_transition_counts():
         init[xi, yi[0]] += 1
         for a, b in itertools.pairwise(yi):
             trans[xi, a, b] += 1
-    np.testing.assert_allclose(np.exp(pol.init_logp), init / init.sum(-1, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(
+        np.exp(pol.init_logp), init / init.sum(-1, keepdims=True), rtol=1e-12
+    )
     np.testing.assert_allclose(
         np.exp(pol.trans_logp), trans / trans.sum(-1, keepdims=True), rtol=1e-12
     )
@@ -139,8 +142,9 @@ def test_tabular_squared_loss_converges_to_tilt():
     for n in ns:
         vals = [
             theory.hellinger_sq(
-                sim.dpo_sharpening(jax.random.key(s), oracle, sim.TabularClass(X, Y), 512, beta,
-                                   n_used=int(n)).policy.logp,
+                sim.dpo_sharpening(
+                    jax.random.key(s), oracle, sim.TabularClass(X, Y), 512, beta, n_used=int(n)
+                ).policy.logp,
                 tilt,
                 oracle.mu,
             )

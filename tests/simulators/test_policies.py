@@ -18,15 +18,19 @@ import simulators as sim
 
 
 def small_policies() -> dict[str, object]:
-    """One small, enumerable policy of each type (two prompts each)."""
-    k = jax.random.split(jax.random.key(20241201), 6)
+    """One small, enumerable policy of each type (two prompts each), from Gaussian logits."""
+    k = jax.random.split(jax.random.key(20241201), 8)
+
+    def logits(i, shape):
+        return 1.5 * jax.random.normal(k[i], shape)
+
     return {
-        "tabular": sim.dirichlet_tabular(k[0], 2, 6, 0.7)[0],
-        "autoregressive-eos": sim.random_autoregressive(k[1], 2, 3, 3, eos=2, concentration=0.7),
-        "autoregressive": sim.random_autoregressive(k[2], 2, 2, 3, concentration=0.7),
-        "markov": sim.random_markov(k[3], 2, 3, 4, concentration=0.7),
-        "linear-softmax": sim.random_linear_softmax(k[4], 2, 8, 3, scale=2.0),
-        "multilayer-softmax": sim.random_multilayer_softmax(k[5], 2, 2, 3, 3, scale=2.0),
+        "tabular": sim.TabularPolicy.from_logits(logits(0, (2, 6))),
+        "autoregressive-eos": sim.AutoregressivePolicy.from_logits(logits(1, (2, 13, 3)), eos=2),
+        "autoregressive": sim.AutoregressivePolicy.from_logits(logits(2, (2, 7, 2))),
+        "markov": sim.MarkovPolicy.from_logits(logits(3, (2, 3)), logits(4, (2, 3, 3)), 4),
+        "linear-softmax": sim.random_linear_softmax(k[5], 2, 8, 3, scale=2.0),
+        "multilayer-softmax": sim.random_multilayer_softmax(k[6], 2, 2, 3, 3, scale=2.0),
     }
 
 
@@ -62,9 +66,9 @@ def assert_frequencies_match(counts, n: int, logp, alpha: float = 1e-6) -> None:
     """Monte Carlo check of counts ``[X, Y]`` (``n`` draws per row) against ``exp(logp)``.
 
     Cells with ``n p (1 - p) >= 10`` get a z-test each; the other cells of a row are pooled into
-    one. The threshold is the two-sided normal quantile at ``alpha`` Bonferroni-corrected for the number
-    of tests, so a correct sampler fails with probability about ``alpha``. Cells of zero mass must
-    never be drawn.
+    one. The threshold is the two-sided normal quantile at ``alpha``, Bonferroni-corrected for the
+    number of tests, so a correct sampler fails with probability about ``alpha``. Cells of zero
+    mass must never be drawn.
     """
     counts = np.asarray(counts, np.float64)
     p = np.exp(np.asarray(logp, np.float64))
@@ -260,7 +264,8 @@ def test_search_rows_matches_searchsorted():
     rows = rng.integers(0, 5, size=2000)
     u = rng.random(2000) * cdf[rows, -1]
     got = np.asarray(sim._autoregressive.search_rows(jnp.asarray(cdf), jnp.asarray(rows), u))
-    want = np.array([np.searchsorted(cdf[r], ui, side="right") for r, ui in zip(rows, u, strict=True)])
+    pairs = zip(rows, u, strict=True)
+    want = np.array([np.searchsorted(cdf[r], ui, side="right") for r, ui in pairs])
     np.testing.assert_array_equal(got, want)
 
 

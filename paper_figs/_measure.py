@@ -1,4 +1,4 @@
-"""Measured sample complexities of SFT-Sharpening on Theorem 3.1''s hard instance (Thm 4.1, D.1).
+"""Measured sample complexities of the sharpening algorithms on tabular instances (Thm 4.1, 4.2, D.1).
 
 The instance (``bounds.hard_instance``): d hard prompts of total mass Delta = 16 eps whose argmax
 has mass 2/M, M = ceil(1 + C/eps), and an easy prompt with a deterministic answer. Its coverage
@@ -89,7 +89,7 @@ def _fixed_errors(keys, logp, mu, delta, n_used, N_used, *, n_max, N_max):
 
 
 def fixed_success(
-    inst: HardInstance, eps: float, delta: float, n_grid, N_grid, num_seeds: int, seed: int
+    logp, mu, eps: float, delta: float, n_grid, N_grid, num_seeds: int, seed: int
 ) -> np.ndarray:
     """Success frequency ``[len(n_grid), len(N_grid)]`` of SFT-Sharpening over ``num_seeds`` seeds:
     the fraction of runs with sharpening error ``P_x[pi_hat(y*|x) <= 1 - delta] <= eps``."""
@@ -98,9 +98,9 @@ def fixed_success(
     keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
     err = _fixed_errors(
         keys,
-        inst.logp,
-        inst.mu,
-        jnp.asarray(delta, dtype=inst.logp.dtype),
+        logp,
+        mu,
+        jnp.asarray(delta, dtype=logp.dtype),
         jnp.asarray(nn.ravel()),
         jnp.asarray(NN.ravel()),
         n_max=int(n_grid.max()),
@@ -142,19 +142,62 @@ def _adaptive_runs(keys, logp, mu, delta, *, n, cap):
     return jax.vmap(one)(keys)
 
 
+def adaptive_cap(M: int, delta: float) -> int:
+    """20 times Lemma I.1's bound (mu + 1) M / 2 on the expected draws at a hard prompt."""
+    return int(20 * (np.log(2.0 / delta) + 1) * M / 2) + 1
+
+
 def adaptive_success(
-    inst: HardInstance, eps: float, delta: float, n: int, num_seeds: int, seed: int
+    inst: HardInstance,
+    eps: float,
+    delta: float,
+    n: int,
+    num_seeds: int,
+    seed: int,
+    cap: int | None = None,
 ) -> tuple[float, float]:
     """Adaptive SFT-Sharpening with ``n`` prompts: ``(success frequency, mean queries E[m])``.
 
-    The per-prompt cap is 20 times Lemma I.1's bound (mu + 1) M / 2 on the expected draws at a
-    hard prompt, so truncation is negligible; runs that still hit it count as failures.
+    The per-prompt cap defaults to :func:`adaptive_cap`, so truncation is negligible; runs that
+    still hit it count as failures. (Pass a common cap to share one compiled program.)
     """
-    mu_stop = float(np.log(2.0 / delta))
-    cap = int(20 * (mu_stop + 1) * inst.M / 2) + 1
+    cap = adaptive_cap(inst.M, delta) if cap is None else cap
     keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
     err, m, cap_hit = _adaptive_runs(
         keys, inst.logp, inst.mu, jnp.asarray(delta, dtype=inst.logp.dtype), n=n, cap=cap
     )
     ok = (np.asarray(err, dtype=np.float64) <= eps) & ~np.asarray(cap_hit)
     return float(ok.mean()), float(np.mean(np.asarray(m, dtype=np.float64)))
+
+
+@functools.partial(jax.jit, static_argnames=("n_max",))
+def _dpo_errors(keys, logp, mu, beta, delta, n_used, *, n_max):
+    """Exact sharpening error ``[S, B]`` of the squared-loss learner (Eq. 8) per seed and n_used."""
+    import simulators
+    import theory
+
+    X, Y = logp.shape
+    oracle = simulators.SampleEvaluateOracle(simulators.TabularPolicy(logp), mu)
+    model_class = simulators.TabularClass(X, Y)
+
+    def one(key, n_u):
+        res = simulators.dpo_sharpening(
+            key, oracle, model_class, n_max, beta, n_used=n_u, realizability="skip"
+        )
+        return theory.sharpening_error(res.policy.logp, logp, mu, delta)
+
+    return jax.vmap(lambda k: jax.vmap(one, in_axes=(None, 0))(k, n_used))(keys)
+
+
+def dpo_success(
+    logp, mu, eps: float, delta: float, beta: float, n_grid, num_seeds: int, seed: int
+) -> np.ndarray:
+    """Success frequency ``[len(n_grid)]`` of RLHF-Sharpening by the squared loss (Eq. 8, tabular
+    class, ``m = 2n``): the fraction of runs with sharpening error ``<= eps``."""
+    n_grid = np.asarray(n_grid)
+    keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
+    err = _dpo_errors(
+        keys, logp, mu, jnp.asarray(beta, dtype=logp.dtype), jnp.asarray(delta, dtype=logp.dtype),
+        jnp.asarray(n_grid), n_max=int(n_grid.max()),
+    )
+    return (np.asarray(err, dtype=np.float64) <= eps).mean(axis=0)

@@ -1,0 +1,1 @@
+"""Figure: representational failure of sharpening (Proposition E.2)."""
