@@ -117,7 +117,9 @@ class Measurement:
 
     def as_dict(self) -> dict:
         """The numbers, for the JSON dump (without the compiled program)."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "compiled"}
+        d = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "compiled"
+        }
         return d
 
     @property
@@ -278,7 +280,7 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def timing_rows(
     measurements: Sequence[Measurement], reference: Measurement, *, ratio_label: str = ""
 ) -> list[list[str]]:
-    """Rows ``label, compile, first call, median, repeats, ratio vs reference, peak RSS, XLA temp``."""
+    """Table rows: label, compile, first call, median, repeats, ratio, peak RSS, XLA temp."""
     rows = []
     for m in measurements:
         rows.append(

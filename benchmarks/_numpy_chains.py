@@ -66,9 +66,7 @@ def markov_score(init_logp: np.ndarray, trans_logp: np.ndarray, x, tokens) -> np
 def tree_chain(logp: np.ndarray) -> Chain:
     """Full autoregressive tree: ``logp[X, S, V]``, prefix node ``s -> s V + 1 + tok``."""
     X, S, V = logp.shape
-    return Chain(
-        logp.reshape(X * S, V), lambda x, s: x * S + s, lambda s, tok: s * V + 1 + tok, 0
-    )
+    return Chain(logp.reshape(X * S, V), lambda x, s: x * S + s, lambda s, tok: s * V + 1 + tok, 0)
 
 
 def tree_score(logp: np.ndarray, x, tokens) -> np.ndarray:

@@ -52,26 +52,27 @@ def best_of_n(rng: np.random.Generator, logp: np.ndarray) -> np.ndarray:
     return np.argmax(np.where(tied, priority, -1.0), axis=1)
 
 
-def fit_and_score(inst: Instance, x: np.ndarray, y_bon: np.ndarray, delta: float) -> float:
-    """Tabular count MLE on the BoN responses and its exact sharpening error."""
+def fit_and_score(inst: Instance, x: np.ndarray, y_bon: np.ndarray, delta: float):
+    """Tabular count MLE on the BoN responses: its exact sharpening error and its mass on the
+    argmax set averaged over prompts, ``E_x pi_hat(y*(x)|x)``."""
     counts = np.bincount(x * inst.Y + y_bon, minlength=inst.X * inst.Y).reshape(inst.X, inst.Y)
     total = counts.sum(axis=1)
     seen = total > 0
     mass = np.where(seen, (counts * inst.star).sum(axis=1) / np.maximum(total, 1), 0.0)
     mass = np.where(seen, mass, inst.star.sum(axis=1) / inst.Y)  # unseen prompt: uniform
-    return float(inst.mu @ (mass < 1.0 - delta))
+    return float(inst.mu @ (mass < 1.0 - delta)), float(inst.mu @ mass)
 
 
-def sft_run(rng: np.random.Generator, inst: Instance, n: int, N: int, delta: float) -> float:
-    """One SFT-Sharpening run with fresh samples; returns its exact sharpening error."""
+def sft_run(rng: np.random.Generator, inst: Instance, n: int, N: int, delta: float):
+    """One SFT-Sharpening run with fresh samples: ``(sharpening error, mass on argmax)``."""
     x, y, lp = draw(rng, inst, n, N)
     j = best_of_n(rng, lp)
     return fit_and_score(inst, x, y[np.arange(n), j], delta)
 
 
 def sweep_fresh(seeds, inst: Instance, budgets, delta: float) -> np.ndarray:
-    """``[S, B]`` errors: every (seed, budget) is an independent run with its own samples."""
-    out = np.empty((len(seeds), len(budgets)))
+    """``[S, B, 2]`` (error, mass): every (seed, budget) is an independent run, own samples."""
+    out = np.empty((len(seeds), len(budgets), 2))
     for s, seed in enumerate(seeds):
         rng = np.random.default_rng(seed)
         for b, (n, N) in enumerate(budgets):
@@ -80,11 +81,11 @@ def sweep_fresh(seeds, inst: Instance, budgets, delta: float) -> np.ndarray:
 
 
 def sweep_shared(seeds, inst: Instance, budgets, delta: float) -> np.ndarray:
-    """``[S, B]`` errors, each seed drawing the largest budget once and every budget using its
-    prefix (first n prompts, first N responses): the sample sharing the toolkit's sweep uses."""
+    """``[S, B, 2]`` (error, mass), each seed drawing the largest budget once and every budget
+    using its prefix (first n prompts, first N responses): the toolkit sweep's sample sharing."""
     n_max = max(n for n, _ in budgets)
     N_max = max(N for _, N in budgets)
-    out = np.empty((len(seeds), len(budgets)))
+    out = np.empty((len(seeds), len(budgets), 2))
     for s, seed in enumerate(seeds):
         rng = np.random.default_rng(seed)
         x, y, lp = draw(rng, inst, n_max, N_max)

@@ -189,8 +189,13 @@ def run(quick: bool = False) -> H.Section:
         models.append(("tiny GPT-2 (2 layers, d=32)", tiny_gpt2(0), 4, 2, 8))
     else:
         models.append(
-            ("GPT-2 from config (4 layers, d=256)", tiny_gpt2(0, n_layer=4, n_embd=256, n_head=4),
-             16, 4, 64)
+            (
+                "GPT-2 from config (4 layers, d=256)",
+                tiny_gpt2(0, n_layer=4, n_embd=256, n_head=4),
+                16,
+                4,
+                64,
+            )
         )
     rows, ratios, data, notes = [], {}, {}, []
     if not quick:
@@ -200,8 +205,9 @@ def run(quick: bool = False) -> H.Section:
         except Exception as err:  # the built-in weights are an optional install
             notes.append(f"SmolLM2 not measured: {type(err).__name__}: {err}")
     for label, policy, P, n, T in models:
-        prompts = [f"{digits[i % 10]}{digits[(3 * i) % 10]}+{digits[(7 * i) % 10]}=" for i in
-                   range(P)]
+        prompts = [
+            f"{digits[i % 10]}{digits[(3 * i) % 10]}+{digits[(7 * i) % 10]}=" for i in range(P)
+        ]
         if "SmolLM2" in label:
             prompts = [f"What is {i + 2} times {i + 3}?" for i in range(P)]
         r, rat, ms, chk = _bench_model(label, policy, prompts, n, T, reps, torch)

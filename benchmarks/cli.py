@@ -2,8 +2,9 @@
 
 Each command runs in a subprocess (a fresh interpreter, as a user runs it) in a temporary folder;
 the wall time, exit status and the child's peak resident memory (its ``VmHWM``, sampled every
-50 ms while it runs) are recorded, against the bare start-up cost of the interpreter importing the toolkit. ``reproduce``
-is resumable, so it is run twice into the same folder: the second run measures the resume path.
+50 ms while it runs) are recorded, against the bare start-up cost of the interpreter importing
+the toolkit. ``reproduce`` is resumable, so it is run twice into the same folder: the second run
+measures the resume path.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Usage (from the repository root)::
 
     python -m benchmarks.run                     # every benchmark, full sizes -> BENCHMARKS.md
-    python -m benchmarks.run --quick --out /tmp  # small sizes (the smoke test), -> /tmp/BENCHMARKS.md
+    python -m benchmarks.run --quick --out /tmp  # small sizes (smoke test) -> /tmp/BENCHMARKS.md
     python -m benchmarks.run --only sampling --only sweep
 
 Every benchmark times the toolkit and its baselines in this one process, so each ratio compares
@@ -51,7 +51,7 @@ def _title(name: str) -> str:
 
 
 def run_one(name: str, quick: bool) -> H.Section:
-    """Runs one benchmark, turning a missing dependency into ``skipped`` and a crash into ``error``."""
+    """Runs one benchmark; a missing dependency gives ``skipped``, a crash ``error``."""
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     try:

@@ -53,13 +53,9 @@ def _bench_policy(label, policy, x_np, n, H_len, chain, score_np, reps):
 
     xb = np.repeat(x_np, n)
     rng = np.random.default_rng(0)
-    m_np = H.measure(
-        f"{label}: numpy sampling", lambda: chain.sample(rng, xb, H_len), repeats=reps
-    )
+    m_np = H.measure(f"{label}: numpy sampling", lambda: chain.sample(rng, xb, H_len), repeats=reps)
     tok_np = np.asarray(tokens).reshape(B, -1)
-    m_np_score = H.measure(
-        f"{label}: numpy scoring", lambda: score_np(xb, tok_np), repeats=reps
-    )
+    m_np_score = H.measure(f"{label}: numpy scoring", lambda: score_np(xb, tok_np), repeats=reps)
     # numpy and toolkit scores of the same tokens
     diff = float(np.max(np.abs(score_np(xb, tok_np) - lp_tk.reshape(-1))))
     rows = [

@@ -51,89 +51,138 @@ def bandwidth(nbytes: int, repeats: int) -> tuple[float, list[H.Measurement]]:
     m_jax = H.measure(
         f"JAX copy of {H.fmt_bytes(nbytes)} (jit `x * 2`)", lambda: f(x), repeats=repeats
     )
-    del src, dst, x
-    gc.collect()
     for m in (m_np, m_jax):
         m.extra["bandwidth"] = 2 * nbytes / m.median_s
     return max(m.extra["bandwidth"] for m in (m_np, m_jax)), [m_np, m_jax]
+
+
+def _explain(speedups: dict, fracs: dict, eager_over_jit: dict) -> str:
+    mem = {k: v for k, v in fracs.items() if k != "bon_law"}
+    slower = [k for k, v in speedups.items() if v < 1.0]
+    lo, hi = min(mem, key=mem.get), max(mem, key=mem.get)
+    text = (
+        "Under `jit` each function is a few fused XLA loops over the table, so its floor is memory "
+        f"traffic; the jitted functions reach {H.fmt_pct(mem[lo])} (`{lo}`) to "
+        f"{H.fmt_pct(mem[hi])} (`{hi}`) of the copy bandwidth. The gap to 100% is the "
+        "transcendental work of exact log-space arithmetic (every entry goes through `exp`, and "
+        "the mass on the argmax set through `log1p`/`log1mexp` so that masses near 1 or below "
+        "1e-300 stay exact), which costs more than moving 8 bytes, plus extra passes where a row "
+        "maximum must be known before the row can be summed. numpy evaluates the same formulas "
+        "as a chain of whole-table temporaries (`exp`, compare, `where`, sum: one table-sized "
+        "allocation and pass each; see its peak RSS). "
+        "Eager calls first validate their inputs (`check_logp`: a float64 copy, NaN/+inf scans "
+        "and a per-row logsumexp to check normalization), which is what the eager/jit gap "
+        f"(eager / jit time: {', '.join(f'{k} {v:.1f}x' for k, v in eager_over_jit.items())}) "
+        "pays for; validating once and calling inside `jit` is the intended pattern for large "
+        "tables. `bon_law` is not memory-bound: it sorts every row and then needs prefix and "
+        "suffix log-sums."
+    )
+    if slower:
+        text += (
+            " Where numpy is faster (" + ", ".join(f"`{k}`" for k in slower) + "), the cause is "
+            "XLA's CPU code for that pattern, not the amount of data: for `bon_law`, "
+            "`jax.lax.cumlogsumexp` (an associative scan) takes ~20x longer than a plain "
+            "`cumsum` on the same rows and the stable row sort ~5x longer than numpy's, and "
+            "those dominate its time; the numpy version uses linear-space cumulative sums and "
+            "`S^n - L^n`, which lose all relative accuracy for tail groups, so it is not an "
+            "equal-accuracy baseline. A linear-space cumulative sum of `exp(log_q - max)` with a "
+            "log-space fall-back only for underflowed prefixes would remove most of the gap."
+        )
+    return text
 
 
 def run(quick: bool = False) -> H.Section:
     import theory
 
     X = Y = 200 if quick else 10_000
+    # bon_law sorts every row (O(XY log Y), not memory-bound) and is far slower per entry than
+    # the others, so it runs on a smaller table.
+    Xb = Yb = 100 if quick else 2_000
     reps = 1 if quick else 3
     gamma, delta, beta, n_bon = 0.1, 0.25, 0.5, 8
-    entries = X * Y
 
-    bw, bw_ms = bandwidth(8 * entries, reps)
+    bw, bw_ms = bandwidth(8 * X * Y, reps)
 
-    base_np, hat_np, mu_np = _tables(X, Y)
-    base, hat, mu = jnp.asarray(base_np), jnp.asarray(hat_np), jnp.asarray(mu_np)
+    big = _tables(X, Y)
+    small = _tables(Xb, Yb)
 
-    # name -> (toolkit call, numpy call, bytes that must be read + written at least)
-    cases = {
-        "argmax_set": (
+    # (name, toolkit call, numpy call, bytes per table entry that must move, tables)
+    cases = [
+        (
+            "argmax_set",
             lambda lp, lh, m: theory.argmax_set(lp, gamma),
-            lambda: NP.argmax_set(base_np, gamma),
-            9 * entries,  # read 8 B, write a 1 B bool
-        ),
-        "coverage": (
+            lambda b, h, m: NP.argmax_set(b, gamma),
+            9,
+            big,
+        ),  # read 8 B, write a 1 B bool
+        (
+            "coverage",
             lambda lp, lh, m: theory.coverage(lp, m, gamma),
-            lambda: NP.coverage(base_np, mu_np, gamma),
-            8 * entries,
+            lambda b, h, m: NP.coverage(b, m, gamma),
+            8,
+            big,
         ),
-        "sharpening_error": (
+        (
+            "sharpening_error",
             lambda lp, lh, m: theory.sharpening_error(lh, lp, m, delta, gamma),
-            lambda: NP.sharpening_error(hat_np, base_np, mu_np, delta, gamma),
-            16 * entries,  # two tables
-        ),
-        "kl": (
-            lambda lp, lh, m: theory.kl(lh, lp, m),
-            lambda: NP.kl(hat_np, base_np, mu_np),
-            16 * entries,
-        ),
-        "kl_tilt": (
+            lambda b, h, m: NP.sharpening_error(h, b, m, delta, gamma),
+            16,
+            big,
+        ),  # two tables
+        ("kl", lambda lp, lh, m: theory.kl(lh, lp, m), lambda b, h, m: NP.kl(h, b, m), 16, big),
+        (
+            "kl_tilt",
             lambda lp, lh, m: theory.kl_tilt(lp, beta),
-            lambda: NP.kl_tilt(base_np, beta),
-            16 * entries,  # read a table, write a table
-        ),
-        "bon_law": (
+            lambda b, h, m: NP.kl_tilt(b, beta),
+            16,
+            big,
+        ),  # read a table, write a table
+        (
+            "bon_law",
             lambda lp, lh, m: theory.bon_law(lp, n_bon),
-            lambda: NP.bon_law(base_np, n_bon),
-            16 * entries,
+            lambda b, h, m: NP.bon_law(b, n_bon),
+            16,
+            small,
         ),
-    }
+    ]
 
     rows = []
     data = {"bandwidth_bytes_per_s": bw}
-    met_all = True
-    for name, (tk, ref, nbytes) in cases.items():
-        r = 2 if name == "bon_law" and not quick else reps
-        m_jit = H.measure_jit(f"{name} jit", tk, base, hat, mu, repeats=r)
+    speedups, fracs, eager_over_jit = {}, {}, {}
+    for name, tk, ref, per_entry, tables in cases:
+        b_np, h_np, m_np_ = tables
+        args = (jnp.asarray(b_np), jnp.asarray(h_np), jnp.asarray(m_np_))
+        nbytes = per_entry * b_np.size
+        r = min(reps, 2) if name == "bon_law" else reps
+        m_jit = H.measure_jit(f"{name} jit", tk, *args, repeats=r)
         m_eager = H.measure(
-            f"{name} eager", lambda tk=tk: tk(base, hat, mu), repeats=r, max_seconds=60
+            f"{name} eager", lambda tk=tk, args=args: tk(*args), repeats=r, max_seconds=60
         )
-        m_np = H.measure(f"{name} numpy", ref, repeats=r, max_seconds=60)
+        m_np = H.measure(
+            f"{name} numpy", lambda ref=ref, t=tables: ref(*t), repeats=r, max_seconds=60
+        )
         # Cross-check the values (the numpy versions are independent implementations).
-        a = np.asarray(m_jit.compiled(base, hat, mu), dtype=np.float64)
-        b = np.asarray(ref(), dtype=np.float64)
+        a = np.asarray(m_jit.compiled(*args), dtype=np.float64)
+        b = np.asarray(ref(b_np, h_np, m_np_), dtype=np.float64)
         fin = np.isfinite(a) & np.isfinite(b)
         same_inf = np.array_equal(np.isfinite(a), np.isfinite(b))
-        diff = float(np.max(np.abs(a[fin] - b[fin]) / np.maximum(np.abs(b[fin]), 1e-300))) if (
-            fin.any()
-        ) else 0.0
+        diff = (
+            float(np.max(np.abs(a[fin] - b[fin]) / np.maximum(np.abs(b[fin]), 1e-300)))
+            if fin.any()
+            else 0.0
+        )
         frac = nbytes / m_jit.median_s / bw
-        speedup = m_np.median_s / m_jit.median_s
-        met_all &= speedup >= 1.0
+        speedups[name] = m_np.median_s / m_jit.median_s
+        fracs[name] = frac
+        eager_over_jit[name] = m_eager.median_s / m_jit.median_s
         rows.append(
             [
-                f"`{name}`",
+                f"`{name}`" + (f" [{b_np.shape[0]}, {b_np.shape[1]}]" if tables is small else ""),
                 H.fmt_s(m_np.median_s),
                 H.fmt_s(m_eager.median_s),
                 H.fmt_s(m_jit.median_s),
                 H.fmt_s(m_jit.compile_s),
-                H.fmt_ratio(speedup),
+                H.fmt_ratio(speedups[name]),
                 H.fmt_ratio(m_np.median_s / m_eager.median_s),
                 H.fmt_bytes(nbytes),
                 H.fmt_rate(nbytes / m_jit.median_s, "B/s"),
@@ -191,12 +240,13 @@ def run(quick: bool = False) -> H.Section:
             "(`benchmarks/_numpy_theory.py`); bytes/s vs copy bandwidth"
         ),
         sizes=(
-            f"[X, Y] = [{X}, {Y}] float64 tables ({H.fmt_bytes(8 * entries)} each); "
-            f"gamma = {gamma}, delta = {delta}, beta = {beta}, n = {n_bon}"
+            f"[X, Y] = [{X}, {Y}] float64 tables ({H.fmt_bytes(8 * X * Y)} each); `bon_law` on "
+            f"[{Xb}, {Yb}]; gamma = {gamma}, delta = {delta}, beta = {beta}, n = {n_bon}"
         ),
         body=body,
         target="toolkit (jit) at least as fast as numpy on every function; report the fraction "
         "of memory bandwidth reached",
-        met=met_all,
+        met=all(v >= 1.0 for v in speedups.values()),
+        explanation=_explain(speedups, fracs, eager_over_jit),
         data=data,
     )

@@ -53,6 +53,7 @@ from ._multilayer_softmax import MultiLayerSoftmaxPolicy as MultiLayerSoftmaxPol
 from ._multilayer_softmax import multilayer_softmax_logp as multilayer_softmax_logp
 from ._multilayer_softmax import random_multilayer_softmax as random_multilayer_softmax
 from ._oracle import AdaptiveDraw as AdaptiveDraw
+from ._oracle import LikelihoodStoppingRule as LikelihoodStoppingRule
 from ._oracle import SampleEvaluateOracle as SampleEvaluateOracle
 from ._oracle import draw as draw
 from ._oracle import draw_adaptive as draw_adaptive
@@ -78,6 +79,7 @@ __all__ = [
     "AutoregressivePolicy",
     "BUILTIN_INSTANCES",
     "FiniteClass",
+    "LikelihoodStoppingRule",
     "LinearInstance",
     "LinearSoftmaxClass",
     "LinearSoftmaxPolicy",

@@ -69,8 +69,8 @@ def _infer_horizon(S: int, V: int, name: str) -> int:
         H += 1
     if total != S or H == 0:
         raise ValueError(
-            f"{name} must have shape [X, S, V] with S = (V^H - 1)/(V - 1) prefixes for some H >= 1 "
-            f"(prefixes of length 0..H-1); got S = {S} with V = {V}"
+            f"{name} must have S = (V^H - 1)/(V - 1) prefixes (axis 1) for some H >= 1, i.e. the "
+            f"prefixes of length 0..H-1; got S = {S} with V = {V}"
         )
     return H
 
@@ -455,7 +455,9 @@ def table_from_enumeration(
     limit = MAX_TABLE_ENTRIES if max_entries is None else max_entries
     what = f"the [X, Y] = [{num_prompts}, {_fmt(Y)}] table of {what}"
     check_table_size(_as_size(num_prompts * Y), what, limit)
-    toks, _ = enumerate_responses(policy, max_entries=max_entries)
+    # The [Y, T] token enumeration is T ints per column of the table: allow it T times the limit.
+    T = getattr(policy, "H", 1)
+    toks, _ = enumerate_responses(policy, max_entries=limit * T)
     x = jnp.arange(num_prompts, dtype=jnp.int32)[:, None]
     return log_prob(policy, x, toks[None])
 

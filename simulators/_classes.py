@@ -540,6 +540,12 @@ def mle(model_class: Any, x, y, weights=None) -> Any:
       classes; a Markov policy for :class:`MarkovClass`).
     """
     check_model_class(model_class)
+    x, y, weights = _check_fit_inputs(x, y, weights)
+    return _mle_jit(model_class, x, y, weights)
+
+
+@jax.jit
+def _mle_jit(model_class, x, y, weights):
     return params_to_policy(model_class, mle_params(model_class, x, y, weights))
 
 
@@ -705,6 +711,11 @@ def fit_squared_loss(model_class: Any, data: PairData, beta) -> Any:
     check_model_class(model_class)
     data = _check_pairs(data)
     check_positive(beta, "beta")
+    return _fit_squared_loss_jit(model_class, data, beta)
+
+
+@jax.jit
+def _fit_squared_loss_jit(model_class, data, beta):
     return params_to_policy(model_class, pair_fit_params(model_class, data, beta, 0.0))
 
 

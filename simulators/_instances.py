@@ -98,23 +98,22 @@ def dirichlet_tabular(
     return TabularPolicy(logp), uniform_mu(num_prompts)
 
 
-def _spread(key: jax.Array | None, total: float, count: int, cap: float) -> np.ndarray:
-    """``count`` masses summing to ``total``, each below ``cap`` (uniform, or random with a key).
+def _spread(key: jax.Array | None, rows: int, total: float, count: int, cap: float) -> np.ndarray:
+    """``[rows, count]`` masses, each row summing to ``total`` with entries at most ``cap``.
 
-    Requires ``total / count <= cap``. The random spread mixes the uniform spread with a Dirichlet
-    draw, with the largest mixing weight that keeps every mass at most halfway between the uniform
-    level and ``cap``.
+    Requires ``total / count <= cap``. Without a key the spread is uniform. With one, each row mixes
+    the uniform spread with a ``Dirichlet(1)`` draw, with the largest mixing weight that keeps every
+    mass at most halfway between the uniform level and ``cap``.
     """
-    if count == 0:
-        return np.zeros(0)
-    level = total / count
-    if key is None or count == 1 or total == 0.0:
-        return np.full(count, level)
-    w = np.asarray(jax.random.dirichlet(key, np.ones(count)), np.float64)
-    w = w / w.sum()
-    excess = total * (w.max() - 1.0 / count)
-    lam = 1.0 if excess <= 0 else min(1.0, 0.5 * (cap - level) / excess)
-    return total * ((1.0 - lam) / count + lam * w)
+    level = total / count if count else 0.0
+    if key is None or count <= 1 or total == 0.0:
+        return np.full((rows, count), level)
+    w = np.exp(np.asarray(dirichlet_logp(key, (rows, count), 1.0), np.float64))
+    w = w / w.sum(axis=1, keepdims=True)
+    excess = total * (w.max(axis=1) - 1.0 / count)
+    with np.errstate(divide="ignore"):
+        lam = np.where(excess > 0, np.minimum(1.0, 0.5 * (cap - level) / excess), 1.0)
+    return total * ((1.0 - lam[:, None]) / count + lam[:, None] * w)
 
 
 def coverage_tabular(
@@ -161,12 +160,11 @@ def coverage_tabular(
             f"exceed the average of the other Y - 1 masses; got c_cov = {c_cov}"
         )
     p_star = 1.0 / c
-    keys = [None] * (X + 1) if key is None else list(jax.random.split(key, X + 1))
+    k_spread, k_perm = (None, None) if key is None else jax.random.split(key)
     probs = np.zeros((X, Y))
+    probs[:, 0] = p_star
     if margin is None:
-        for i in range(X):
-            probs[i, 0] = p_star
-            probs[i, 1:] = _spread(keys[i], 1.0 - p_star, Y - 1, p_star)
+        probs[:, 1:] = _spread(k_spread, X, 1.0 - p_star, Y - 1, p_star)
     else:
         check_positive(margin, "margin")
         g = float(margin)
@@ -177,23 +175,18 @@ def coverage_tabular(
             raise ValueError(
                 f"c_cov = {c_cov} is infeasible with margin = {margin} and Y = {Y}: need "
                 f"{lo:.12g} <= c_cov <= {hi:.12g} (pi(y*) = 1/c_cov, runner-up = "
-                "pi(y*)/(1 + margin), "
-                "the rest at most the runner-up)"
+                "pi(y*)/(1 + margin), the rest at most the runner-up)"
             )
-        rest = max(0.0, 1.0 - p_star - second)
-        for i in range(X):
-            probs[i, 0] = p_star
-            probs[i, 1] = second
-            probs[i, 2:] = _spread(keys[i], rest, Y - 2, second)
+        probs[:, 1] = second
+        probs[:, 2:] = _spread(k_spread, X, max(0.0, 1.0 - p_star - second), Y - 2, second)
     with np.errstate(divide="ignore"):
         logp = np.log(probs)
     logp[:, 0] = -np.log(c)  # exact 1/pi(y*) = c_cov up to one rounding
+    if k_perm is not None:
+        # A uniformly random permutation of each row (argsort of i.i.d. uniforms).
+        perm = np.argsort(np.asarray(jax.random.uniform(k_perm, (X, Y))), axis=1)
+        logp = np.take_along_axis(logp, perm, axis=1)
     logp = jnp.asarray(logp)
-    if key is not None:
-        perm_keys = jax.random.split(keys[X], X)
-        perm = jax.vmap(lambda k: jax.random.permutation(k, Y))(perm_keys)
-        inverse = jnp.argsort(perm, axis=-1)
-        logp = jnp.take_along_axis(logp, inverse, axis=-1)
     return TabularPolicy(logp), uniform_mu(X)
 
 

@@ -11,6 +11,7 @@ proof).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -144,14 +145,23 @@ def random_linear_softmax(
     num_prompts = check_count(num_prompts, "num_prompts")
     num_responses = check_count(num_responses, "num_responses")
     dim = check_count(dim, "dim")
-    k_phi, k_theta = jax.random.split(key)
-    phi = jax.random.normal(k_phi, (num_prompts, num_responses, dim))
-    phi = phi / jnp.linalg.norm(phi, axis=-1, keepdims=True)
-    theta = jax.random.normal(k_theta, (dim,))
-    theta = scale * theta / jnp.linalg.norm(theta)
+    phi, theta = _random_unit_features(key, (num_prompts, num_responses, dim), (dim,), scale)
     return LinearSoftmaxPolicy.create(phi, theta)
 
 
+@functools.partial(jax.jit, static_argnames=("phi_shape", "theta_shape"))
+def _random_unit_features(key, phi_shape, theta_shape, scale):
+    """Gaussian directions: unit-norm features along the last axis, parameters of norm ``scale``."""
+    k_phi, k_theta = jax.random.split(key)
+    phi = jax.random.normal(k_phi, phi_shape)
+    theta = jax.random.normal(k_theta, theta_shape)
+    return (
+        phi / jnp.linalg.norm(phi, axis=-1, keepdims=True),
+        scale * theta / jnp.linalg.norm(theta, axis=-1, keepdims=True),
+    )
+
+
+@jax.jit
 def as_tabular(policy: LinearSoftmaxPolicy) -> TabularPolicy:
     """The same policy as an explicit ``[X, Y]`` table."""
     return TabularPolicy(linear_softmax_logp(policy.features, policy.theta, policy.logp0))

@@ -32,6 +32,7 @@ from ._autoregressive import (
     enumerate_responses,
     num_prefixes,
 )
+from ._linear_softmax import _random_unit_features
 from ._rollouts import Rollouts
 
 
@@ -175,14 +176,12 @@ def random_multilayer_softmax(
     V = check_count(V, "V", minimum=2)
     H = check_count(H, "H")
     dim = check_count(dim, "dim")
-    k_phi, k_theta = jax.random.split(key)
-    phi = jax.random.normal(k_phi, (num_prompts, num_prefixes(V, H), V, dim))
-    phi = phi / jnp.linalg.norm(phi, axis=-1, keepdims=True)
-    theta = jax.random.normal(k_theta, (H, dim))
-    theta = scale * theta / jnp.linalg.norm(theta, axis=-1, keepdims=True)
+    shape = (num_prompts, num_prefixes(V, H), V, dim)
+    phi, theta = _random_unit_features(key, shape, (H, dim), scale)
     return MultiLayerSoftmaxPolicy.create(phi, theta)
 
 
+@jax.jit
 def as_autoregressive(policy: MultiLayerSoftmaxPolicy) -> AutoregressivePolicy:
     """The same policy with its next-token tables made explicit (no end-of-sequence token)."""
     return AutoregressivePolicy(multilayer_softmax_logp(policy.features, policy.theta), policy.H)

@@ -173,7 +173,24 @@ class AdaptiveDraw:
 StoppingRule = Callable[[jax.Array], jax.Array]
 
 
-def likelihood_stopping_rule(mu_stop: Any) -> StoppingRule:
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class LikelihoodStoppingRule:
+    """The stopping rule of Eq. 10 (a pytree, so ``mu_stop`` can be traced or swept).
+
+    Calling it maps ``logp_base[..., cap]`` to ``stop[..., cap]`` where ``stop[k-1]`` is
+    ``k * max_{j<=k} pi_base(y_j|x) >= mu_stop`` (compared in log space).
+    """
+
+    mu_stop: Any
+
+    def __call__(self, logp_base: jax.Array) -> jax.Array:
+        running_max = jax.lax.cummax(logp_base, axis=logp_base.ndim - 1)
+        k = jnp.arange(1, logp_base.shape[-1] + 1, dtype=logp_base.dtype)
+        return jnp.log(k) + running_max >= jnp.log(jnp.asarray(self.mu_stop, logp_base.dtype))
+
+
+def likelihood_stopping_rule(mu_stop: Any) -> LikelihoodStoppingRule:
     """The stopping rule of Eq. 10 with stopping parameter ``mu_stop``.
 
     ``N_mu(x) = inf{k : 1 / max_{j<=k} pi_base(y_j|x) <= k / mu}``, i.e. stop after the first ``k``
@@ -188,13 +205,7 @@ def likelihood_stopping_rule(mu_stop: Any) -> StoppingRule:
       depends only on the first ``k`` draws.
     """
     check_positive(mu_stop, "mu_stop")
-
-    def rule(logp_base: jax.Array) -> jax.Array:
-        running_max = jax.lax.cummax(logp_base, axis=logp_base.ndim - 1)
-        k = jnp.arange(1, logp_base.shape[-1] + 1, dtype=logp_base.dtype)
-        return jnp.log(k) + running_max >= jnp.log(jnp.asarray(mu_stop, logp_base.dtype))
-
-    return rule
+    return LikelihoodStoppingRule(mu_stop)
 
 
 def draw_adaptive(
@@ -238,7 +249,34 @@ def draw_adaptive(
     if on_cap not in ("raise", "flag"):
         raise ValueError(f"on_cap must be 'raise' or 'flag', got {on_cap!r}")
     cap = check_count(cap, "cap")
-    rollouts, _ = draw(key, oracle, n, cap)
+    n = check_count(n, "n")
+    oracle = check_oracle(oracle)
+    if isinstance(stopping_rule, LikelihoodStoppingRule):  # a pytree: traced, no recompilation
+        out = _draw_adaptive(key, oracle, stopping_rule, n=n, cap=cap)
+    else:  # an arbitrary callable: static
+        out = _draw_adaptive_static(key, oracle, n=n, cap=cap, stopping_rule=stopping_rule)
+    if on_cap == "raise" and is_concrete(out.cap_hit) and bool(out.cap_hit):
+        raise ValueError(
+            f"the adaptive stopping rule did not stop within cap={cap} draws for "
+            f"{int(jnp.sum(out.num_draws >= cap))} of {n} prompts; the result would be truncated. "
+            "Increase cap "
+            "(Lemma I.1: E[N_mu] <= (mu + 1)/max_y pi_base(y|x)) or pass on_cap='flag'."
+        )
+    return out
+
+
+@functools.partial(jax.jit, static_argnames=("n", "cap", "stopping_rule"))
+def _draw_adaptive_static(key, oracle, *, n, cap, stopping_rule):
+    return _draw_adaptive_body(key, oracle, stopping_rule, n, cap)
+
+
+@functools.partial(jax.jit, static_argnames=("n", "cap"))
+def _draw_adaptive(key, oracle, stopping_rule, *, n, cap):
+    return _draw_adaptive_body(key, oracle, stopping_rule, n, cap)
+
+
+def _draw_adaptive_body(key, oracle, stopping_rule, n, cap):
+    rollouts = _draw(key, oracle, n=n, N=cap)
     stop = jnp.asarray(stopping_rule(rollouts.logp_base))
     if stop.shape != rollouts.logp_base.shape or stop.dtype != jnp.bool_:
         raise ValueError(
@@ -248,17 +286,10 @@ def draw_adaptive(
     stopped = jnp.any(stop, axis=-1)
     num_draws = jnp.where(stopped, jnp.argmax(stop, axis=-1) + 1, cap)
     used = jnp.arange(cap) < num_draws[:, None]
-    out = AdaptiveDraw(
+    return AdaptiveDraw(
         rollouts=rollouts,
         num_draws=num_draws,
         used=used,
         m=jnp.sum(num_draws),
         cap_hit=~jnp.all(stopped),
     )
-    if on_cap == "raise" and is_concrete(out.cap_hit) and bool(out.cap_hit):
-        raise ValueError(
-            f"the adaptive stopping rule did not stop within cap={cap} draws for "
-            f"{int(jnp.sum(~stopped))} of {n} prompts; the result would be truncated. Increase cap "
-            "(Lemma I.1: E[N_mu] <= (mu + 1)/max_y pi_base(y|x)) or pass on_cap='flag'."
-        )
-    return out

@@ -107,5 +107,7 @@ def check_rollouts(rollouts: Any, name: str = "rollouts") -> Rollouts:
                 f"{name}.{field} must have the tokens' shape {rollouts.tokens.shape}, got {a.shape}"
             )
     if rollouts.prompts.shape != (P,):
-        raise ValueError(f"{name}.prompts must have shape [P] = ({P},), got {rollouts.prompts.shape}")
+        raise ValueError(
+            f"{name}.prompts must have shape [P] = ({P},), got {rollouts.prompts.shape}"
+        )
     return rollouts

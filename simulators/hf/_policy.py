@@ -330,6 +330,14 @@ def _model_call(model: Any, **kwargs: Any):
     return model(**kwargs)
 
 
+def _accepts(model: Any, name: str) -> bool:
+    """Whether the (unwrapped) model's forward takes the keyword ``name``."""
+    unwrap = getattr(model, "get_base_model", None)
+    if unwrap is not None:
+        model = unwrap()
+    return name in inspect.signature(type(model).forward).parameters
+
+
 def _out_cache(out: Any):
     cache = getattr(out, "cache", None)
     return cache if cache is not None else getattr(out, "past_key_values", None)
@@ -571,18 +579,26 @@ def decode_tokens(
         generator = torch.Generator(device=device)
         generator.manual_seed(seed)
 
-    tokens = np.full((B, T), policy.pad_token_id, dtype=np.int32)
-    token_logp = np.zeros((B, T), np.float64)
-    token_entropy = np.zeros((B, T), np.float64)
-    token_kl = np.zeros((B, T), np.float64)
-    lengths = np.zeros(B, dtype=np.int64)
+    # Per-step records stay on the device; one transfer at the end (stop strings aside).
+    pad = torch.tensor(policy.pad_token_id, device=device)
+    tokens = torch.full((B, T), policy.pad_token_id, dtype=torch.long, device=device)
+    stats = torch.zeros((3, B, T), dtype=torch.float32, device=device)  # logp, entropy, KL
+    lengths = torch.zeros(B, dtype=torch.long, device=device)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
     # Stop strings are searched in the decoded tail of each response, long enough to hold the
     # longest stop string (every token decodes to at least one character or is special).
     tail = max((len(x) for x in stop), default=0) + 4
+    history: list[list[int]] = [[] for _ in range(B)]
+    # Only the last prompt position's logits are needed ([B, V] instead of [B, Lp, V]).
+    keep = {"logits_to_keep": 1} if _accepts(model, "logits_to_keep") else {}
     with torch.inference_mode():
         out = _model_call(
-            model, input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=True
+            model,
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=position_ids,
+            use_cache=True,
+            **keep,
         )
         cache = _out_cache(out)
         logits = out.logits[:, -1, :]
@@ -595,18 +611,17 @@ def decode_tokens(
                 tok = torch.multinomial(logp.exp(), 1, generator=generator)[:, 0]
             active = ~finished
             picked = logp.gather(-1, tok[:, None])[:, 0]
-            act = active.cpu().numpy()
-            tokens[act, t] = tok[active].cpu().numpy()
-            token_logp[act, t] = picked[active].double().cpu().numpy()
-            token_entropy[act, t] = ent[active].double().cpu().numpy()
-            token_kl[act, t] = kl[active].double().cpu().numpy()
-            lengths += act
+            tokens[:, t] = torch.where(active, tok, pad)
+            step = torch.stack([picked, ent, kl])
+            stats[:, :, t] = torch.where(active, step, torch.zeros_like(step))
+            lengths += active
             finished = finished | (active & torch.isin(tok, eos))
             if stop:
-                for row in np.nonzero(act & ~finished.cpu().numpy())[0]:
-                    text = policy.tokenizer.decode(
-                        tokens[row, max(0, t + 1 - tail) : t + 1].tolist()
-                    )
+                open_rows = (active & ~finished).cpu().numpy()
+                step_tokens = tok.cpu().numpy()
+                for row in np.nonzero(open_rows)[0]:
+                    history[row].append(int(step_tokens[row]))
+                    text = policy.tokenizer.decode(history[row][-tail:])
                     if any(x in text for x in stop):
                         finished[row] = True
             if bool(finished.all()) or t == T - 1:
@@ -623,12 +638,13 @@ def decode_tokens(
             cache = _out_cache(out)
             logits = out.logits[:, -1, :]
             next_position = next_position + 1
+    stats = stats.double().cpu().numpy()
     return dict(
-        tokens=tokens,
-        lengths=lengths,
-        token_logp=token_logp,
-        token_entropy=token_entropy,
-        token_kl_uniform=token_kl,
+        tokens=tokens.cpu().numpy().astype(np.int32),
+        lengths=lengths.cpu().numpy().astype(np.int64),
+        token_logp=stats[0],
+        token_entropy=stats[1],
+        token_kl_uniform=stats[2],
     )
 
 

@@ -28,7 +28,7 @@ from theory._validation import check_count
 
 from .._rollouts import Rollouts, check_rollouts
 
-_NUMBER = r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?"
+_NUMBER = r"-?\d+(?:,\d{3})*(?:\.\d+)?(?:/\d+)?"
 
 
 # --------------------------------------------------------------------------------------------

@@ -75,6 +75,8 @@ def test_extraction_and_normalization():
     assert extract_final_answer("first \\boxed{7} then \\boxed{x^{2}}") == "x^{2}"
     assert extract_final_answer("1 + 2 = 3, so 3 + 4 = 7") == "7"
     assert extract_final_answer("no digits here") is None
+    assert extract_final_answer("a power of 17, so") == "17"  # punctuation is not part of it
+    assert normalize_answer(extract_final_answer("total 1,234,567 dollars")) == "1234567"
     assert extract_true_false("Hmm. The answer is: False. Although true") == "false"
     assert extract_true_false("I think it is TRUE") == "true"
     assert answers_match("42.0", "42") and not answers_match(None, "42")

@@ -42,7 +42,7 @@ def test_sweep_frame_and_single_compilation():
 
     def run(key, cfg):
         traces.append(1)  # runs once per trace
-        return sim.run_tabular_sft(key, cfg)
+        return sim.run_tabular_sft(key, cfg) | _first_samples(key, cfg)
 
     settings = {
         "delta=0.1": sim.TabularSFTConfig(logp, mu, n=64, N=16, delta=0.1),
@@ -61,11 +61,17 @@ def test_sweep_frame_and_single_compilation():
     assert set(df.columns) >= {"setting", "seed", "budget", "n_used", "N_used", "metric", "value"}
     q = df[df.metric == "queries"]
     np.testing.assert_array_equal(q.value, q.n_used * q.N_used)
+    # Every budget of a seed sees the same draw (one key), masked to its size: nested samples.
+    first = df[df.metric == "first"].pivot_table(index=["setting", "seed"], columns="budget")
+    assert np.all(first.nunique(axis=1) == 1)
+    assert df[df.metric == "first"].value.nunique() == 3 * 5  # but settings and seeds differ
+    used = df[df.metric == "used"].pivot_table(index=["setting", "seed"], columns="budget").value
+    assert np.all(used[1] < used[0]) and np.all(used[2] < used[1])
     # Same values as running the experiment directly (vmap/jit invariance).
     cfg = dataclasses.replace(settings["delta=0.3"], n_used=32, N_used=8)
     direct = sim.run_tabular_sft(jax.random.key(3), cfg)
     row = df[(df.setting == "delta=0.3") & (df.seed == 3) & (df.budget == 1)]
-    for metric, value in direct.items():
+    for metric, value in direct.items():  # (the sft metrics)
         assert row[row.metric == metric].value.item() == pytest.approx(float(value), rel=1e-12)
     # A second sweep with the same run and shapes (other values, other seeds) reuses it.
     other = [dataclasses.replace(c, delta=0.2) for c in settings.values()]
@@ -94,18 +100,6 @@ def _first_samples(key, cfg):
         "first": jnp.sum(rollouts.logp_base[:4, 0]),
         "used": jnp.sum(jnp.where(used, rollouts.logp_base, 0.0)),
     }
-
-
-def test_budgets_share_samples():
-    """Every budget of a seed sees the same draw (one key), masked to its size."""
-    logp, mu = _instance(4, 20, 3.0)
-    cfg = sim.TabularSFTConfig(logp, mu, n=40, N=8)
-    df = sim.sweep(_first_samples, cfg, 16, {"n_used": [10, 40], "N_used": [2, 8]}, progress=False)
-    first = df[df.metric == "first"].pivot(index="seed", columns="budget", values="value")
-    np.testing.assert_array_equal(first[0], first[1])
-    used = df[df.metric == "used"].pivot(index="seed", columns="budget", values="value")
-    assert np.all(used[1] < used[0])  # nested: the larger budget adds negative log-likelihoods
-    assert first[0].nunique() == 16  # but seeds differ
 
 
 def test_sweep_bad_inputs():
