@@ -28,7 +28,7 @@
 import jax
 
 from simulators import Rollouts
-from simulators._protocol import aggregate, run_protocol
+from simulators._protocol import aggregate_subsamples, run_protocol
 from simulators.hf import arithmetic as arithmetic_task
 from simulators.hf import (
     decode,
@@ -78,7 +78,7 @@ print(decode(policy, rollouts)[0][:2])
 # %%
 tables = run_protocol(key_protocol, rollouts, greedy=greedy, num_subsamples=10)
 print(tables["summary"].to_string(index=False))
-bon_mean = aggregate(tables["bon"])
+bon_mean = aggregate_subsamples(tables["bon"])
 bon_mean[bon_mean["metric"] == "logp"].pivot(index="N", columns="reward", values="mean")
 
 # %%

@@ -26,6 +26,7 @@ class FigureOutcome:
       png, pdf: paths of the saved figure relative to the output folder (None if it failed).
       settings: the settings' fields, one dict per setting, in sweep order.
       computed: how many settings this run computed (the rest were loaded from disk).
+      computed_ids: the file stems of the settings this run computed.
       compute_seconds: seconds this run spent computing settings.
       stored_seconds: seconds all settings took when they were computed (this run or earlier).
       seconds: wall time of the whole figure in this run (compute, load, plot, save).
@@ -38,6 +39,7 @@ class FigureOutcome:
     pdf: str | None = None
     settings: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     computed: int = 0
+    computed_ids: list[str] = dataclasses.field(default_factory=list)
     compute_seconds: float = 0.0
     stored_seconds: float = 0.0
     seconds: float = 0.0

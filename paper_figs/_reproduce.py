@@ -22,7 +22,7 @@ from typing import Any
 
 from ._figlib import FIGURES, FigureSpec, figure_data, load_figure
 from ._report import ClaimsOutcome, FigureOutcome, write_report
-from ._store import ResultStore, _atomic_write_text, setting_fields, setting_id
+from ._store import ResultStore, atomic_write_text, setting_fields
 
 # The library packages whose code the claims exercise; their sources version the cached claims.
 _CLAIM_CODE = ("theory", "simulators", "bounds")
@@ -40,6 +40,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-claims", action="store_true", help="skip the claims")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="do not keep JAX's compiled programs in DIR/.jax_cache (they speed up reruns)",
+    )
+    parser.add_argument(
+        "--serial",
+        action="store_true",
+        help="run the claims after the figures in this process (default: in parallel, in a "
+        "second process)",
+    )
 
 
 def _error_text(err: BaseException) -> str:
@@ -109,7 +120,7 @@ def run_claims_resumable(data_dir: Path, *, quick: bool, progress: bool) -> Clai
                     records, loaded=len(records), seconds=time.perf_counter() - start
                 )
             records = [_claim_record(r) for r in run_claims(quick=quick)]
-            _atomic_write_text(path, json.dumps(records, indent=1))
+            atomic_write_text(path, json.dumps(records, indent=1))
             return ClaimsOutcome(records, seconds=time.perf_counter() - start)
         records, loaded = [], 0
         for cid in ids:
@@ -120,7 +131,7 @@ def run_claims_resumable(data_dir: Path, *, quick: bool, progress: bool) -> Clai
                 continue
             (result,) = run_claims(quick=quick, ids=[cid], progress=progress)
             record = _claim_record(result)
-            _atomic_write_text(path, json.dumps(record, indent=1))
+            atomic_write_text(path, json.dumps(record, indent=1))
             records.append(record)
         return ClaimsOutcome(records, loaded=loaded, seconds=time.perf_counter() - start)
     except Exception as err:  # a failing claim must not cost the figures
@@ -128,6 +139,27 @@ def run_claims_resumable(data_dir: Path, *, quick: bool, progress: bool) -> Clai
             skipped=f"running the claims raised {_error_text(err)}",
             seconds=time.perf_counter() - start,
         )
+
+
+def configure_jax(x64: bool, cache_dir: str | None) -> None:
+    """The command line's JAX settings: float64, and optionally a persistent compilation cache.
+
+    Compiling dominates the quick run on CPU; with the cache a rerun (or the claims process, which
+    compiles many of the same programs) loads them from disk instead.
+    """
+    import jax
+
+    jax.config.update("jax_enable_x64", x64)
+    if cache_dir is not None:
+        jax.config.update("jax_compilation_cache_dir", cache_dir)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def _claims_job(data_dir: str, quick: bool, x64: bool, cache_dir: str | None) -> ClaimsOutcome:
+    """Entry point of the claims process (spawned: a fresh interpreter)."""
+    configure_jax(x64, cache_dir)
+    return run_claims_resumable(Path(data_dir), quick=quick, progress=False)
 
 
 def _make_figure(
@@ -154,6 +186,7 @@ def _make_figure(
     except Exception as err:
         outcome.error = _error_text(err)
         outcome.computed = len(store.computed) - before
+    outcome.computed_ids = [sid for fig, sid in store.computed[before:] if fig == spec.name]
     outcome.stored_seconds = sum(
         store.seconds(spec.name, s, spec.version) or 0.0 for s in settings
     )
@@ -169,6 +202,8 @@ def reproduce(
     claims: bool = True,
     progress: bool = True,
     command: str | None = None,
+    parallel: bool = True,
+    cache_dir: str | None = None,
 ) -> tuple[Path, list[FigureOutcome], ClaimsOutcome]:
     """Makes the figures and runs the claims into ``out_dir``, then writes the report.
 
@@ -179,6 +214,8 @@ def reproduce(
       claims: run the claims.
       progress: show a progress bar over settings.
       command: the command line, for the report.
+      parallel: run the claims in a second (spawned) process while the figures are made.
+      cache_dir: JAX compilation cache folder used by the claims process (None: none).
 
     Returns:
       The report's path, the figures' outcomes and the claims' outcome.
@@ -198,6 +235,20 @@ def reproduce(
             specs.append(FigureOutcome(name=name, error=f"cannot import it: {_error_text(err)}"))
     total = sum(len(s.settings(quick)) for s in specs if isinstance(s, FigureSpec))
 
+    pending = None
+    if claims and parallel:
+        import jax
+        import multiprocessing
+
+        try:
+            pool = multiprocessing.get_context("spawn").Pool(1)
+            pending = pool.apply_async(
+                _claims_job,
+                (str(out / "data"), quick, bool(jax.config.jax_enable_x64), cache_dir),
+            )
+        except OSError:  # no second process available: fall back to running them here
+            pending = None
+
     outcomes: list[FigureOutcome] = []
     with tqdm(total=total, desc="settings", unit="setting", disable=not progress) as bar:
         for spec in specs:
@@ -211,11 +262,18 @@ def reproduce(
             bar.update(len(spec.settings(quick)) - (bar.n - done_before))
             outcomes.append(outcome)
 
-    claims_outcome = (
-        run_claims_resumable(out / "data", quick=quick, progress=progress)
-        if claims
-        else ClaimsOutcome(skipped="not requested (`--no-claims`).")
-    )
+    if not claims:
+        claims_outcome = ClaimsOutcome(skipped="not requested (`--no-claims`).")
+    elif pending is not None:
+        try:
+            claims_outcome = pending.get()
+        except Exception as err:  # the claims process failed: report it, keep the figures
+            claims_outcome = ClaimsOutcome(skipped=f"the claims process raised {_error_text(err)}")
+        finally:
+            pool.close()
+            pool.join()
+    else:
+        claims_outcome = run_claims_resumable(out / "data", quick=quick, progress=progress)
     report = write_report(
         out,
         quick=quick,
@@ -228,6 +286,10 @@ def reproduce(
 
 
 def main(args: argparse.Namespace) -> int:
+    import jax
+
+    cache_dir = None if args.no_compile_cache else str(Path(args.out).resolve() / ".jax_cache")
+    configure_jax(bool(jax.config.jax_enable_x64), cache_dir)
     report, outcomes, claims_outcome = reproduce(
         args.out,
         quick=args.quick,
@@ -235,6 +297,8 @@ def main(args: argparse.Namespace) -> int:
         claims=not args.no_claims,
         progress=not args.no_progress,
         command="sharpen " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["reproduce"] else None,
+        parallel=not args.serial,
+        cache_dir=cache_dir,
     )
     failed = [o for o in outcomes if o.error is not None]
     for o in failed:
@@ -249,4 +313,4 @@ def main(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-__all__ = ["add_arguments", "main", "reproduce", "run_claims_resumable", "setting_id"]
+__all__ = ["add_arguments", "configure_jax", "main", "reproduce", "run_claims_resumable"]

@@ -83,7 +83,7 @@ def source_version(path: str | os.PathLike) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:_HASH_CHARS]
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -161,8 +161,8 @@ class ResultStore:
             "rows": len(df),
         }
         # The record first and the CSV last: the CSV's presence marks the setting as finished.
-        _atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True))
-        _atomic_write_text(path, df.to_csv(index=False))
+        atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True))
+        atomic_write_text(path, df.to_csv(index=False))
 
     def seconds(self, figure: str, setting: Any, version: str) -> float | None:
         """Seconds the stored setting took to compute (None if unknown)."""

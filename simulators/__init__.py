@@ -61,6 +61,19 @@ from ._oracle import draw_prompts as draw_prompts
 from ._oracle import evaluate as evaluate
 from ._oracle import likelihood_stopping_rule as likelihood_stopping_rule
 from ._oracle import make_oracle as make_oracle
+from ._protocol import aggregate_subsamples as aggregate_subsamples
+from ._protocol import bon_curve as bon_curve
+from ._protocol import bon_expected as bon_expected
+from ._protocol import bon_subset_weights as bon_subset_weights
+from ._protocol import coverage_plugin as coverage_plugin
+from ._protocol import lift_percent as lift_percent
+from ._protocol import likelihood_by_correctness as likelihood_by_correctness
+from ._protocol import pass_at_k as pass_at_k
+from ._protocol import protocol_summary as protocol_summary
+from ._protocol import run_protocol as run_protocol
+from ._protocol import sample_table as sample_table
+from ._protocol import subsample_indices as subsample_indices
+from ._protocol import take_per_prompt as take_per_prompt
 from ._rewards import length_normalized_log_likelihood as length_normalized_log_likelihood
 from ._rewards import log_likelihood as log_likelihood
 from ._rewards import majority_vote as majority_vote
@@ -94,10 +107,15 @@ __all__ = [
     "TabularPolicy",
     "TabularSFTConfig",
     "adaptive_sft_sharpening",
+    "aggregate_subsamples",
     "autoregressive_argmax",
     "best_of_n",
+    "bon_curve",
+    "bon_expected",
+    "bon_subset_weights",
     "check_rollouts",
     "contains",
+    "coverage_plugin",
     "coverage_tabular",
     "dirichlet_tabular",
     "dpo_sharpening",
@@ -111,6 +129,8 @@ __all__ = [
     "greedy_counterexample",
     "hidden_direction_instance",
     "length_normalized_log_likelihood",
+    "lift_percent",
+    "likelihood_by_correctness",
     "likelihood_stopping_rule",
     "linear_log_net_size",
     "linear_softmax_logp",
@@ -125,22 +145,28 @@ __all__ = [
     "multilayer_softmax_logp",
     "negative_entropy",
     "negative_log_likelihood",
+    "pass_at_k",
     "prefix_best_of_n",
+    "protocol_summary",
     "random_autoregressive",
     "random_linear_softmax",
     "random_markov",
     "random_multilayer_softmax",
     "random_spherical_code",
+    "run_protocol",
     "run_tabular_sft",
     "sample",
     "sample_indices",
+    "sample_table",
     "self_certainty",
     "sequence_argmax",
     "sft_sharpening",
     "spherical_code_instance",
     "squared_loss",
     "squared_loss_residual",
+    "subsample_indices",
     "sweep",
+    "take_per_prompt",
     "theorem_4_1_budget",
     "theorem_j2_beta",
     "to_table",

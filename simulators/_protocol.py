@@ -18,7 +18,6 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -43,6 +42,11 @@ _PER_DRAW_REWARDS = (
     self_certainty,
     negative_entropy,
 )
+
+# One compiled program per shape (instead of one compilation per primitive): best-of-N on
+# precomputed scores, and on a self-reward function (static, hashed by identity).
+_best_of_n_scores = jax.jit(best_of_n)
+_best_of_n_reward = jax.jit(best_of_n, static_argnames=("reward",))
 
 
 def _require(rollouts: Rollouts, field: str, what: str) -> np.ndarray:
@@ -76,7 +80,7 @@ def default_rewards(rollouts: Rollouts) -> dict[str, Reward]:
 
 
 def subsample_indices(key: jax.Array, num_prompts: int, n_max: int, n: int) -> jax.Array:
-    """``[P, n]`` indices of ``n`` distinct draws out of ``n_max``, independently per prompt.
+    """``[P, n]`` numpy indices of ``n`` distinct draws out of ``n_max``, independently per prompt.
 
     A uniformly random ``n``-subset of ``N_max`` i.i.d. draws is itself ``n`` i.i.d. draws, which is
     how the paper simulates smaller ``N`` (App. A.1).
@@ -88,26 +92,28 @@ def subsample_indices(key: jax.Array, num_prompts: int, n_max: int, n: int) -> j
         raise ValueError(f"n must be at most n_max={n_max}, got {n}")
     # The ranks of i.i.d. uniforms form a uniformly random permutation (ties have probability 0).
     u = np.asarray(jax.random.uniform(key, (num_prompts, n_max)))
-    return jnp.asarray(np.argsort(u, axis=1, kind="stable")[:, :n])
+    return np.argsort(u, axis=1, kind="stable")[:, :n]
 
 
 def take_per_prompt(rollouts: Rollouts, index: jax.Array) -> Rollouts:
-    """The rollouts restricted to samples ``index[p, :]`` of each prompt ``p`` (``[P, n]`` ints)."""
+    """The rollouts restricted to samples ``index[p, :]`` of each prompt ``p`` (``[P, n]`` ints).
+
+    The result holds numpy arrays (host memory): estimators index them many times, and moving
+    them to the device is left to the jitted consumer.
+    """
     rollouts = check_rollouts(rollouts)
-    index = jnp.asarray(index)
+    index = np.asarray(index)
     if index.ndim != 2 or index.shape[0] != rollouts.num_prompts:
         raise ValueError(
             f"index must have shape [P, n] with P = {rollouts.num_prompts}, got {index.shape}"
         )
-
-    index = np.asarray(index)
 
     def pick(a):
         if a is None:
             return None
         a = np.asarray(a)
         idx = index.reshape(index.shape + (1,) * (a.ndim - 2))
-        return jnp.asarray(np.take_along_axis(a, idx, axis=1))
+        return np.take_along_axis(a, idx, axis=1)
 
     return Rollouts(
         prompts=rollouts.prompts,
@@ -126,11 +132,7 @@ def _tile(rollouts: Rollouts, times: int) -> Rollouts:
     """The rollouts repeated ``times`` times along the prompt axis (``[times * P, ...]``)."""
 
     def rep(a):
-        return (
-            None
-            if a is None
-            else jnp.asarray(np.tile(np.asarray(a), (times,) + (1,) * (a.ndim - 1)))
-        )
+        return None if a is None else np.tile(np.asarray(a), (times,) + (1,) * (a.ndim - 1))
 
     return Rollouts(
         **{f.name: rep(getattr(rollouts, f.name)) for f in dataclasses.fields(Rollouts)}
@@ -358,10 +360,11 @@ def bon_curve(
         correct = np.asarray(sub.correct, np.float64) if has_correct else None
         rows_sp = np.arange(S * P)
         for name, key_r in zip(names, jax.random.split(key_tie, len(names)), strict=True):
-            reward = rewards[name]
             if name in per_draw:
-                reward = jnp.asarray(np.take_along_axis(per_draw[name], index, axis=1))
-            choice = np.asarray(best_of_n(key_r, sub, reward))
+                scores = np.take_along_axis(per_draw[name], index, axis=1)
+                choice = np.asarray(_best_of_n_scores(key_r, sub, scores))
+            else:
+                choice = np.asarray(_best_of_n_reward(key_r, sub, reward=rewards[name]))
             values = {
                 "logp": logp[rows_sp, choice].reshape(S, P).mean(1),
                 "length": lengths[rows_sp, choice].reshape(S, P).mean(1),
@@ -418,7 +421,9 @@ def bon_expected(
     return pd.DataFrame(rows, columns=["reward", "N", "metric", "value"])
 
 
-def aggregate(df: pd.DataFrame, by: Sequence[str] = ("reward", "N", "metric")) -> pd.DataFrame:
+def aggregate_subsamples(
+    df: pd.DataFrame, by: Sequence[str] = ("reward", "N", "metric")
+) -> pd.DataFrame:
     """Mean, standard deviation, standard error and count of ``value`` over subsamples."""
     g = df.groupby(list(by), sort=True)["value"]
     out = g.agg(["mean", "std", "count"]).reset_index()
@@ -491,7 +496,7 @@ def likelihood_by_correctness(rollouts: Rollouts) -> pd.DataFrame:
     return pd.DataFrame({"metric": list(rows), "value": list(rows.values())})
 
 
-def summary(
+def protocol_summary(
     rollouts: Rollouts, ns: Sequence[int] | None = None, *, greedy: Rollouts | None = None
 ) -> pd.DataFrame:
     """Protocol-level numbers that do not depend on a self-reward.
@@ -572,10 +577,10 @@ def run_protocol(
       num_subsamples: subsamples per ``N``.
 
     Returns:
-      dict of tidy DataFrames: ``bon`` (:func:`bon_curve`), ``bon_mean`` (its :func:`aggregate`),
-      ``bon_exact`` (:func:`bon_expected`), ``summary`` (:func:`summary`), ``samples``
-      (:func:`sample_table`) and, when ``correct`` is known, ``likelihood``
-      (:func:`likelihood_by_correctness`).
+      dict of tidy DataFrames: ``bon`` (:func:`bon_curve`), ``bon_mean`` (its
+      :func:`aggregate_subsamples`), ``bon_exact`` (:func:`bon_expected`), ``summary``
+      (:func:`protocol_summary`), ``samples`` (:func:`sample_table`) and, when ``correct`` is
+      known, ``likelihood`` (:func:`likelihood_by_correctness`).
     """
     rollouts = check_rollouts(rollouts)
     ns = default_ns(rollouts.num_samples) if ns is None else list(ns)
@@ -584,9 +589,9 @@ def run_protocol(
     )
     out = {
         "bon": bon,
-        "bon_mean": aggregate(bon),
+        "bon_mean": aggregate_subsamples(bon),
         "bon_exact": bon_expected(rollouts, ns, rewards=rewards, greedy=greedy),
-        "summary": summary(rollouts, ns, greedy=greedy),
+        "summary": protocol_summary(rollouts, ns, greedy=greedy),
         "samples": sample_table(rollouts),
     }
     if rollouts.correct is not None:

@@ -58,15 +58,15 @@ SWEEP: tuple[Setting, ...] = (
     Setting("hidden", num_seeds=16, T=64),
 )
 QUICK: tuple[Setting, ...] = (
-    *(Setting("code", d, T=24, n_max=128) for d in (4, 6, 8)),
-    Setting("hidden", T=32),
+    *(Setting("code", d, num_seeds=4, T=16, n_max=64) for d in (4, 7)),
+    Setting("hidden", T=24),
 )
 
 N_GRID = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
 
 def _instance(setting: Setting):
-    from simulators._linear_instances import hidden_direction_instance, spherical_code_instance
+    from simulators import hidden_direction_instance, spherical_code_instance
 
     key = jax.random.PRNGKey(setting.seed)
     if setting.kind == "code":

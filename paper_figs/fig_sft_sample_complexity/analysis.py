@@ -19,8 +19,12 @@ def plot_scaling(df, ax=None, *, vary: str = "C"):
     C_cov log(|Pi|/rho) log(1/delta) / (delta eps^2) through the points (one fitted constant)."""
     import bounds
 
+    from .sweep import BASE
+
     ax = get_ax(ax)
-    d = df[df.vary == vary].copy()
+    # The points where every other parameter sits at the base values.
+    others = [k for k in BASE if k != vary]
+    d = df[np.logical_and.reduce([np.isclose(df[k], BASE[k]) for k in others])].copy()
     d["inv_eps"], d["inv_delta"] = 1.0 / d["eps"], 1.0 / d["delta"]
     col, xlabel, variable, values = _AXES[vary]
     d = d[np.isfinite(d["m"])].sort_values(col)

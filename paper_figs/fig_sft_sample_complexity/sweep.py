@@ -26,7 +26,6 @@ class Setting:
     """One instance and target.
 
     Attributes:
-      vary: which parameter this point belongs to ("C", "eps" or "delta").
       C: coverage level of the hard instance (C_cov = (1 - Delta) + 8 C).
       eps, delta: the sharpening target (Definition 3.1).
       d: hard prompts.
@@ -35,7 +34,6 @@ class Setting:
       seed: PRNG seed.
     """
 
-    vary: str
     C: float = 2.0
     eps: float = 0.05
     delta: float = 0.2
@@ -45,18 +43,17 @@ class Setting:
     seed: int = 0
 
 
-_BASE = {"C": 2.0, "eps": 0.05, "delta": 0.2}
+# The panels vary one parameter around this point.
+BASE = {"C": 2.0, "eps": 0.05, "delta": 0.2}
 _VALUES = {
     "C": (1.0, 2.0, 4.0, 8.0, 16.0),
     "eps": (0.05, 0.035, 0.025, 0.0175, 0.0125),
     "delta": (0.4, 0.2, 0.1, 0.05, 0.025),
 }
 SWEEP: tuple[Setting, ...] = tuple(
-    Setting(k, **{**_BASE, k: v}) for k, vals in _VALUES.items() for v in vals
+    dict.fromkeys(Setting(**{**BASE, k: v}) for k, vals in _VALUES.items() for v in vals)
 )
-QUICK: tuple[Setting, ...] = (
-    Setting("C", C=2.0), Setting("C", C=8.0), Setting("eps", eps=0.025), Setting("delta", delta=0.05),
-)
+QUICK: tuple[Setting, ...] = (Setting(), Setting(C=8.0), Setting(eps=0.025), Setting(delta=0.05))
 
 
 def run(setting: Setting) -> pd.DataFrame:
@@ -68,7 +65,7 @@ def run(setting: Setting) -> pd.DataFrame:
     )
     m, n, N = measure.least_budget(freq, n_GRID, N_GRID, setting.rho)
     return pd.DataFrame([{
-        "vary": setting.vary, "C": setting.C, "eps": setting.eps, "delta": setting.delta,
+        "C": setting.C, "eps": setting.eps, "delta": setting.delta,
         "rho": setting.rho, "seed": setting.seed, "m": m, "n": n, "N": N,
         "c_cov": inst.c_cov, "log_card": inst.log_card, "M": inst.M,
     }])

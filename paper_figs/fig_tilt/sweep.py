@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+import bounds
 import theory
 
 # Grid of gamma_margin / beta: Lemma 4.1's bound is about (|Y| - 1) exp(-gamma_margin / beta), so this
@@ -111,8 +112,10 @@ def run(setting: Setting) -> pd.DataFrame:
     betas = np.min(marg) / ratios  # [B]
     off, conc, loss = _tilt_quantities(logp, mu, jnp.asarray(betas, dtype=logp.dtype))
     off, conc, loss = (np.asarray(a, dtype=float) for a in (off, conc, loss))
-    log_bound = np.log(Y - 1.0) - (1.0 + 1.0 / betas[:, None]) * np.log1p(marg)[None, :]
-    bound = np.minimum(1.0, np.exp(log_bound))
+    # Lemma 4.1's margin bound 1 - (|Y|-1)(1+gamma)^-(1+1/beta) on pi*_beta(y*), per prompt.
+    bound = np.minimum(
+        1.0, 1.0 - bounds.kl_tilt_margin_bound(marg[None, :], betas[:, None], Y)
+    )
     metrics = {
         "off_mass": off @ mu_np,
         "off_bound": bound @ mu_np,

@@ -49,10 +49,7 @@ from ._train import add_lora as add_lora  # noqa: E402
 from ._train import evaluate as evaluate  # noqa: E402
 from ._train import rlhf_sharpening as rlhf_sharpening  # noqa: E402
 from ._train import sequence_log_probs as sequence_log_probs  # noqa: E402
-from ._train import sft_loss as sft_loss  # noqa: E402
 from ._train import sft_sharpening as sft_sharpening  # noqa: E402
-from ._train import squared_loss as squared_loss  # noqa: E402
-from ._train import xpo_loss as xpo_loss  # noqa: E402
 from ._train import xpo_sharpening as xpo_sharpening  # noqa: E402
 
 __all__ = [
@@ -88,12 +85,9 @@ __all__ = [
     "score_texts",
     "score_tokens",
     "sequence_log_probs",
-    "sft_loss",
     "sft_sharpening",
-    "squared_loss",
     "subset",
     "task_prompts",
     "tiny_gpt2",
-    "xpo_loss",
     "xpo_sharpening",
 ]

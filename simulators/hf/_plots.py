@@ -26,7 +26,7 @@ def plot_metric_vs_n(bon_mean: pd.DataFrame, metric: str, ax=None, *, ylabel: st
     """Mean +- standard error over subsamples of ``metric`` against N, one line per self-reward.
 
     Args:
-      bon_mean: :func:`simulators._protocol.aggregate` of the ``bon`` table.
+      bon_mean: :func:`simulators.aggregate_subsamples` of the ``bon`` table.
       metric: ``lift_pct`` (Figs. 1b, 3), ``accuracy``, ``logp`` (Fig. 4), ``length``...
     """
     ax = _axes(ax)

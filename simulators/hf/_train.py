@@ -18,8 +18,9 @@ torch loop (AdamW, linear decay to 0, gradient-norm clipping; the paper's SFT re
 :func:`evaluate` measures what the paper reports after training: greedy and sampled accuracy,
 and the mean log-likelihood under the *base* model of the trained model's responses.
 
-The losses are written on arrays of sequence log-probabilities (:func:`sft_loss`,
-:func:`squared_loss`, :func:`xpo_loss`), so the same formulas serve toy and real models.
+The losses are those of the toy learners, written on arrays of sequence log-probabilities: the
+residual of Eq. 8 is :func:`simulators.squared_loss_residual` applied to torch tensors, so toy and
+real models minimize the same formula.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from tqdm.auto import tqdm
 from theory._validation import check_count, check_nonnegative, check_positive
 
 from .._best_of_n import best_of_n
+from .._classes import squared_loss_residual
 from .._rewards import log_likelihood
 from .._rollouts import Rollouts
 from ._policy import (
@@ -88,42 +90,6 @@ class TrainConfig:
         check_count(self.epochs, "epochs")
         check_count(self.batch_size, "batch_size")
         check_positive(self.max_grad_norm, "max_grad_norm")
-
-
-# --------------------------------------------------------------------------------------------
-# Losses on sequence log-probabilities (shared by toy and real models)
-
-
-def sft_loss(logp_pi):
-    """Negative mean log-likelihood ``-(1/n) sum_i log pi(y_i^BoN | x_i)`` (pseudo-code B)."""
-    return -logp_pi.mean()
-
-
-def squared_loss(
-    logp_pi_y, logp_pi_y2, logp_base_y, logp_base_y2, beta, reward_y=None, reward_y2=None
-):
-    """The squared loss of Eq. 8 (REBEL / DPO-style RLHF-Sharpening), per pair::
-
-        ( beta log(pi(y|x)/pi_base(y|x)) - beta log(pi(y'|x)/pi_base(y'|x)) - (r(y) - r(y')) )^2
-
-    with ``r = log pi_base`` unless rewards are given. Works on numpy, JAX or torch arrays.
-    """
-    r_y = logp_base_y if reward_y is None else reward_y
-    r_y2 = logp_base_y2 if reward_y2 is None else reward_y2
-    residual = beta * (logp_pi_y - logp_base_y) - beta * (logp_pi_y2 - logp_base_y2) - (r_y - r_y2)
-    return residual**2
-
-
-def xpo_loss(logp_pi_y, logp_pi_y2, logp_base_y, logp_base_y2, beta, alpha):
-    """Algorithm 1's per-pair objective (with the plus sign of section 4's note)::
-
-        alpha log pi(y'|x) + ( beta log pi(y|x)/pi_base(y|x) - beta log pi(y'|x)/pi_base(y'|x)
-                               - (log pi_base(y|x) - log pi_base(y'|x)) )^2
-
-    ``y ~ pi^(t)``, ``y' ~ pi_base``; the optimism term lowers ``pi`` on responses the base already
-    covers, pushing it to explore.
-    """
-    return alpha * logp_pi_y2 + squared_loss(logp_pi_y, logp_pi_y2, logp_base_y, logp_base_y2, beta)
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,7 +256,7 @@ def sft_sharpening(
             logp = sequence_log_probs(
                 trained, [data_x[i] for i in batch], [data_y[i] for i in batch]
             )
-            loss = sft_loss(logp)
+            loss = -logp.mean()  # -(1/n) sum_i log pi(y_i^BoN | x_i)
             norm = _step(loss, params, opt, sched, config)
             history.append((step, epoch, loss.item(), norm))
             step += 1
@@ -349,7 +315,7 @@ def rlhf_sharpening(
             logp = sequence_log_probs(trained, [xs[i] for i in rows], [ys[i] for i in rows])
             b = len(batch)
             lb = torch.tensor(base[rows], dtype=logp.dtype, device=logp.device)
-            loss = squared_loss(logp[:b], logp[b:], lb[:b], lb[b:], beta).mean()
+            loss = (squared_loss_residual(logp[:b], logp[b:], lb[:b], lb[b:], beta) ** 2).mean()
             norm = _step(loss, params, opt, sched, config)
             history.append((step, epoch, loss.item(), norm))
             step += 1
@@ -465,7 +431,9 @@ def xpo_sharpening(
             )
             lb = torch.tensor(base_y, dtype=logp.dtype, device=logp.device)[batch]
             lb2 = torch.tensor(base_y2, dtype=logp.dtype, device=logp.device)[batch]
-            loss = xpo_loss(logp[:size], logp[size:], lb, lb2, beta, alpha).mean()
+            residual = squared_loss_residual(logp[:size], logp[size:], lb, lb2, beta)
+            # Algorithm 1 with the plus sign: alpha log pi(y'|x) + residual^2 per pair
+            loss = (alpha * logp[size:] + residual**2).mean()
             norm = _step(loss, params, opt, sched, config)
             history.append((t, step, loss.item(), norm))
             step += 1

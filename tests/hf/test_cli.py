@@ -14,7 +14,7 @@ from paper_figs.cli import main  # noqa: E402
 def test_sharpen_bon_writes_tables_and_figures(tmp_path, capsys):
     out = str(tmp_path / "bon")
     rc = main(
-        ["bon", "--model", "tiny-gpt2", "--task", "compare", "--n-max", "4", "--prompts", "3",
+        ["bon", "--model", "tiny-gpt2", "--task", "compare", "--n-max", "2", "--prompts", "3",
          "--max-new-tokens", "6", "--subsamples", "2", "--out", out, "--quiet"]
     )  # fmt: skip
     assert rc == 0
@@ -24,12 +24,12 @@ def test_sharpen_bon_writes_tables_and_figures(tmp_path, capsys):
         assert os.path.getsize(os.path.join(out, f"{name}.png")) > 0
     bon = pd.read_csv(os.path.join(out, "bon.csv"))
     assert list(bon.columns) == ["reward", "N", "subsample", "metric", "value"]
-    assert sorted(bon["N"].unique()) == [1, 2, 4]
+    assert sorted(bon["N"].unique()) == [1, 2]
     assert {"log_likelihood", "length_normalized", "majority"} <= set(bon["reward"])
     samples = pd.read_csv(os.path.join(out, "samples.csv"))
-    assert len(samples) == 3 * 4 and {"text", "logp", "correct", "question"} <= set(samples.columns)
+    assert len(samples) == 3 * 2 and {"text", "logp", "correct", "question"} <= set(samples.columns)
     run = json.load(open(os.path.join(out, "run.json")))
-    assert run["n_max"] == 4 and run["sampled_tokens"] > 0
+    assert run["n_max"] == 2 and run["sampled_tokens"] > 0
     assert "tiny-gpt2 on compare" in capsys.readouterr().out
 
 

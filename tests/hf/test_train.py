@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import simulators  # noqa: E402
+from simulators import squared_loss_residual  # noqa: E402
 from simulators.hf import (  # noqa: E402
     Task,
     TrainConfig,
@@ -19,8 +20,6 @@ from simulators.hf import (  # noqa: E402
     rlhf_sharpening,
     sample_rollouts,
     sft_sharpening,
-    squared_loss,
-    xpo_loss,
     xpo_sharpening,
 )
 
@@ -31,20 +30,24 @@ def lora_params(policy):
     return {n: p.detach().clone() for n, p in policy.model.named_parameters() if "lora_" in n}
 
 
-def test_squared_loss_vanishes_exactly_at_the_tilted_policy():
-    # Eq. 8's minimizer over all policies is pi*_beta ∝ pi_base^(1 + 1/beta) (Eq. 3)
+def test_the_shared_eq8_residual_works_on_torch_tensors_with_gradients():
+    # the LoRA learners minimize the toy learners' residual (Eq. 8) on torch sequence log-probs
     logp_base = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
-    for beta in (0.1, 0.5, 2.0):
-        tilted = (1 + 1 / beta) * logp_base
-        tilted -= np.logaddexp.reduce(tilted)
-        y, y2 = np.meshgrid(np.arange(4), np.arange(4))
-        loss = squared_loss(tilted[y], tilted[y2], logp_base[y], logp_base[y2], beta)
-        np.testing.assert_allclose(loss, 0.0, atol=1e-24)
-        # pi_base itself is not a minimizer unless every pair ties
-        base_loss = squared_loss(logp_base[y], logp_base[y2], logp_base[y], logp_base[y2], beta)
-        assert base_loss.max() > 0.1
-    got = xpo_loss(np.float64(-1.0), np.float64(-2.0), -1.5, -2.5, 0.5, 0.3)
-    np.testing.assert_allclose(got, 0.3 * -2.0 + (0.5 * 0.5 - 0.5 * 0.5 - 1.0) ** 2, rtol=1e-15)
+    beta = 0.5
+    tilted = (1 + 1 / beta) * logp_base
+    tilted -= np.logaddexp.reduce(tilted)  # pi*_beta ∝ pi_base^(1 + 1/beta), Eq. 3
+    y, y2 = (a.ravel() for a in np.meshgrid(np.arange(4), np.arange(4)))
+    logp = torch.tensor(tilted, dtype=torch.float64, requires_grad=True)
+    res = squared_loss_residual(logp[y], logp[y2], torch.tensor(logp_base[y]),
+                                torch.tensor(logp_base[y2]), beta)  # fmt: skip
+    np.testing.assert_allclose(res.detach().numpy(), 0.0, atol=1e-12)
+    np.testing.assert_allclose(
+        res.detach().numpy(),
+        np.asarray(squared_loss_residual(tilted[y], tilted[y2], logp_base[y], logp_base[y2], beta)),
+        atol=1e-12,
+    )
+    (res**2).sum().backward()
+    np.testing.assert_allclose(logp.grad.numpy(), 0.0, atol=1e-12)
 
 
 def test_add_lora_starts_at_the_base_and_leaves_it_untouched(tiny):

@@ -10,7 +10,7 @@ import pytest
 
 from simulators import Rollouts
 from simulators._protocol import (
-    aggregate,
+    aggregate_subsamples,
     bon_curve,
     bon_expected,
     bon_subset_weights,
@@ -19,10 +19,10 @@ from simulators._protocol import (
     lift_percent,
     likelihood_by_correctness,
     pass_at_k,
+    protocol_summary,
     run_protocol,
     sample_table,
     subsample_indices,
-    summary,
     take_per_prompt,
 )
 from simulators._rewards import log_likelihood, majority_vote
@@ -113,7 +113,7 @@ def test_bon_curve_at_n_max_is_deterministic_and_hand_computed():
         num_subsamples=3,
         greedy=greedy,
     )
-    agg = aggregate(df).set_index(["reward", "N", "metric"])["mean"]
+    agg = aggregate_subsamples(df).set_index(["reward", "N", "metric"])["mean"]
     # log-likelihood picks (0, 2) and (1, 0): accuracy 1/2, greedy accuracy 1/2 -> lift 0
     assert agg[("log_likelihood", 3, "accuracy")] == 0.5
     assert agg[("log_likelihood", 3, "lift_pct")] == 0.0
@@ -174,7 +174,7 @@ def test_summary_hand_computed():
     lengths = [[1, 2, 3, 4], [5, 6, 7, 8]]
     r = make_rollouts(logp, correct, lengths=lengths, tokens=np.zeros((2, 4, 8), int))
     g = make_rollouts([[-0.5], [-0.7]], correct=[[False], [True]], lengths=[[3], [5]])
-    s = summary(r, [1, 2, 4], greedy=g)
+    s = protocol_summary(r, [1, 2, 4], greedy=g)
     val = {(m, n): v for m, n, v in s[["metric", "N", "value"]].itertuples(index=False)}
     nan = float("nan")
     get = lambda m, n=None: next(
@@ -252,7 +252,7 @@ def test_run_protocol_on_toy_policy_rollouts():
     greedy = make_rollouts(np.max(np.asarray(policy.logp), 1, keepdims=True), np.ones((5, 1), bool))
     out = run_protocol(jax.random.key(5), r, greedy=greedy, num_subsamples=2)
     assert set(out) == {"bon", "bon_mean", "bon_exact", "summary", "samples", "likelihood"}
-    bon = aggregate(out["bon"]).set_index(["reward", "N", "metric"])["mean"]
+    bon = aggregate_subsamples(out["bon"]).set_index(["reward", "N", "metric"])["mean"]
     # on a tabular policy, log-likelihood BoN accuracy = P[argmax drawn], which is 1 at N=16 unless
     # the argmax was never drawn; it can never exceed 1 and the exact curve is monotone in N.
     ex = out["bon_exact"].query("reward == 'log_likelihood' and metric == 'accuracy'")
@@ -273,7 +273,7 @@ def test_bad_input_is_rejected_with_clear_errors():
     with pytest.raises(ValueError, match="correct"):
         likelihood_by_correctness(r)
     with pytest.raises(TypeError, match="rollouts"):
-        summary("not rollouts")
+        protocol_summary("not rollouts")
     with pytest.raises(ValueError, match="index"):
         take_per_prompt(r, jnp.zeros((3, 1), int))
     with pytest.raises(ValueError, match="rewards"):

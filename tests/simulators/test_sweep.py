@@ -57,15 +57,20 @@ def test_sweep_frame_and_single_compilation():
     with CompileCounter() as counter:
         df = sim.sweep(run, settings, 5, budgets, progress=False)
     assert counter.count == 1 and len(traces) == 1 and df.attrs["num_groups"] == 1
-    assert len(df) == 3 * 5 * 3 * 3
+    assert len(df) == 3 * 5 * 3 * 5  # settings x seeds x budgets x metrics
     assert set(df.columns) >= {"setting", "seed", "budget", "n_used", "N_used", "metric", "value"}
     q = df[df.metric == "queries"]
     np.testing.assert_array_equal(q.value, q.n_used * q.N_used)
     # Every budget of a seed sees the same draw (one key), masked to its size: nested samples.
-    first = df[df.metric == "first"].pivot_table(index=["setting", "seed"], columns="budget")
+    first = df[df.metric == "first"].pivot_table(
+        index=["setting", "seed"], columns="budget", values="value"
+    )
     assert np.all(first.nunique(axis=1) == 1)
-    assert df[df.metric == "first"].value.nunique() == 3 * 5  # but settings and seeds differ
-    used = df[df.metric == "used"].pivot_table(index=["setting", "seed"], columns="budget").value
+    # ... but seeds differ, and so do the two instances (the delta settings share one table).
+    assert df[df.metric == "first"].value.nunique() == 2 * 5
+    used = df[df.metric == "used"].pivot_table(
+        index=["setting", "seed"], columns="budget", values="value"
+    )
     assert np.all(used[1] < used[0]) and np.all(used[2] < used[1])
     # Same values as running the experiment directly (vmap/jit invariance).
     cfg = dataclasses.replace(settings["delta=0.3"], n_used=32, N_used=8)

@@ -1,0 +1,163 @@
+"""`sharpen reproduce`: resumable per-setting results, the report, and the claims section."""
+
+import dataclasses
+import sys
+
+import pytest
+
+import paper_figs._reproduce as reproduce_mod
+from paper_figs import cli
+from paper_figs._figlib import FIGURES
+from paper_figs._report import ClaimsOutcome, FigureOutcome, write_report
+
+# Two cheap figures (exact numpy/JAX computations, a few seconds together).
+TINY = ["fig_lower_bound", "fig_nonclosure"]
+
+
+def _csvs(out):
+    return {p.relative_to(out): p.read_bytes() for p in sorted((out / "data").rglob("*.csv"))}
+
+
+def test_resume_recomputes_only_the_deleted_setting(tmp_path):
+    out = tmp_path / "run"
+    _, first, _ = reproduce_mod.reproduce(out, quick=True, figures=TINY, claims=False, progress=False)
+    assert [o.error for o in first] == [None, None]
+    assert [o.computed for o in first] == [len(o.settings) for o in first]
+    before = _csvs(out)
+    assert len(before) == sum(len(o.settings) for o in first)
+
+    victim = sorted(before)[1]
+    (out / victim).unlink()
+    _, second, _ = reproduce_mod.reproduce(
+        out, quick=True, figures=TINY, claims=False, progress=False
+    )
+    computed = [sid for o in second for sid in o.computed_ids]
+    assert computed == [victim.stem]
+    assert _csvs(out) == before  # recomputed bit for bit, nothing else touched or lost
+
+    _, third, _ = reproduce_mod.reproduce(out, quick=True, figures=TINY, claims=False, progress=False)
+    assert [o.computed for o in third] == [0, 0]
+
+
+def test_interrupted_run_keeps_finished_settings(tmp_path, monkeypatch):
+    from paper_figs.fig_lower_bound import sweep
+
+    out = tmp_path / "run"
+    real_run = sweep.run
+    calls = []
+
+    def interrupted(setting):
+        calls.append(setting)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_run(setting)
+
+    monkeypatch.setattr(sweep, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce_mod.reproduce(out, quick=True, figures=["fig_lower_bound"], claims=False,
+                                progress=False)
+    assert len(_csvs(out)) == 2  # the two finished settings were saved
+    assert not list((out / "data").rglob("*.tmp"))  # no partial file left behind
+    monkeypatch.setattr(sweep, "run", real_run)
+    _, outcomes, _ = reproduce_mod.reproduce(out, quick=True, figures=["fig_lower_bound"],
+                                             claims=False, progress=False)
+    assert outcomes[0].computed == len(sweep.QUICK) - 2
+
+
+@dataclasses.dataclass(frozen=True)
+class _FakeClaim:
+    id: str
+    title: str
+    reference: str
+    holds: bool
+    measured: str
+    predicted: str
+    seconds: float
+
+    def to_json(self):
+        return dataclasses.asdict(self)
+
+
+def test_report_has_claims_table_and_figures(tmp_path, monkeypatch):
+    import bounds
+
+    def fake_run_claims(quick=False, ids=None, progress=True):
+        fake = {"C1": _FakeClaim("C1", "BoN | hit", "Prop. C.1", True, "0.99", ">= 0.95", 0.1),
+                "C4": _FakeClaim("C4", "lower bound", "Thm 3.1", False, "slope 1.5", "[1.8, 2.2]", 0.2)}
+        return [fake[i] for i in (ids if ids is not None else fake)]
+
+    monkeypatch.setattr(bounds, "run_claims", fake_run_claims)
+    monkeypatch.setattr(reproduce_mod, "_claim_ids", lambda run: ["C1", "C4"])
+    report, outcomes, claims = reproduce_mod.reproduce(
+        tmp_path, quick=True, figures=TINY, claims=True, progress=False, parallel=False
+    )
+    text = report.read_text()
+    assert "| id | claim | reference | holds | measured | predicted | seconds |" in text
+    assert "| C1 | BoN \\| hit | Prop. C.1 | yes | 0.99 | >= 0.95 | 0.1 |" in text
+    assert "| C4 | lower bound | Thm 3.1 | **NO** |" in text
+    for name in TINY:
+        assert f"![{name}](figures/{name}.png)" in text
+        assert (tmp_path / "figures" / f"{name}.png").exists()
+        assert (tmp_path / "figures" / f"{name}.pdf").exists()
+    assert "## Package versions" in text and "| jax |" in text
+    assert "## Settings" in text and "## Wall time" in text
+    # Claims are cached per claim: a second run loads them.
+    _, _, again = reproduce_mod.reproduce(
+        tmp_path, quick=True, figures=TINY[:1], claims=True, progress=False, parallel=False
+    )
+    assert again.loaded == 2 and [r["id"] for r in again.results] == ["C1", "C4"]
+
+
+def test_claims_skipped_with_a_message_when_missing(tmp_path, monkeypatch):
+    import bounds
+
+    monkeypatch.delattr(bounds, "run_claims")
+    report, _, claims = reproduce_mod.reproduce(
+        tmp_path, quick=True, figures=TINY[:1], claims=True, progress=False, parallel=False
+    )
+    assert claims.skipped and "run_claims" in claims.skipped
+    assert "Claims skipped:" in report.read_text()
+
+
+def test_report_lists_every_figure(tmp_path):
+    figs = [FigureOutcome(name=n, caption=f"What to see in {n}.", png=f"figures/{n}.png",
+                          pdf=f"figures/{n}.pdf", settings=[{"seed": 0, "N": [1, 2]}])
+            for n in FIGURES]
+    figs[3] = FigureOutcome(name=FIGURES[3], error="ImportError: nope")
+    path = write_report(tmp_path, quick=False, figures=figs, claims=ClaimsOutcome(skipped="test"),
+                        wall_seconds=12.0, command="sharpen reproduce")
+    text = path.read_text()
+    for i, n in enumerate(FIGURES):
+        assert f"`{n}`" in text
+        if i != 3:
+            assert f"![{n}](figures/{n}.png)" in text and f"What to see in {n}." in text
+    assert "Not made: ImportError: nope" in text
+    assert "Mode: full" in text
+
+
+def test_cli_reproduce(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["sharpen", "reproduce"])
+    rc = cli.main(["reproduce", "--quick", "--out", str(tmp_path), "--only", "fig_lower_bound",
+                   "--no-claims", "--no-progress", "--no-compile-cache"])
+    assert rc == 0
+    assert (tmp_path / "REPORT.md").exists()
+    assert (tmp_path / "figures" / "fig_lower_bound.png").exists()
+    assert not (tmp_path / ".jax_cache").exists()
+
+
+def test_cli_rejects_unknown_figure(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["reproduce", "--out", str(tmp_path), "--only", "fig_nope"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_full_quick_reproduce(tmp_path):
+    """The whole quick job, claims in a second process; every figure and the claims table."""
+    report, outcomes, claims = reproduce_mod.reproduce(tmp_path, quick=True, progress=False)
+    assert [o.name for o in outcomes if o.error] == []
+    assert claims.skipped is None and claims.results
+    text = report.read_text()
+    for name in FIGURES:
+        assert f"![{name}](figures/{name}.png)" in text
+    assert "| id | claim | reference | holds |" in text
