@@ -5,8 +5,8 @@ A figure lives in ``paper_figs/fig_<name>/`` (DESIGN.md house style items 8-9):
 * ``sweep.py``: a frozen-dataclass ``Setting`` with an explicit ``seed``, the full ``SWEEP`` and a
   small ``QUICK`` subset (tuples of settings), and ``run(setting) -> DataFrame`` (tidy rows);
 * ``analysis.py``: ``plot_*(df, ax=None) -> Axes``, which never save or show;
-* ``make.py``: ``CAPTION`` (what to see) and ``make(out_dir, *, quick=False, store=None)``, which runs
-  or loads the sweep, plots, and saves PNG and PDF.
+* ``make.py``: ``CAPTION`` (what to see), ``plot(df)`` and ``make(out_dir, *, quick=False,
+  store=None)``, which runs or loads the sweep, plots, and saves PNG and PDF.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class FigureSpec:
     @property
     def version(self) -> str:
         """The code version of the sweep (hash of its ``sweep.py``), part of every result's name."""
-        return source_version(self.sweep.__file__)
+        return sweep_version(self.sweep)
 
     def settings(self, quick: bool) -> tuple[Any, ...]:
         """The ``QUICK`` subset or the full ``SWEEP``."""
@@ -69,6 +69,20 @@ def load_figure(name: str) -> FigureSpec:
     sweep = importlib.import_module(f"paper_figs.{name}.sweep")
     make = importlib.import_module(f"paper_figs.{name}.make")
     return FigureSpec(name, sweep, make)
+
+
+_VERSIONS: dict[str, str] = {}
+
+
+def sweep_version(sweep: ModuleType) -> str:
+    """The code version of a sweep module: the hash of its source, read once per process.
+
+    Reading it once keeps every result of a run under one name even if the file is edited while
+    the run goes on.
+    """
+    if sweep.__name__ not in _VERSIONS:
+        _VERSIONS[sweep.__name__] = source_version(sweep.__file__)
+    return _VERSIONS[sweep.__name__]
 
 
 def figure_name(module: ModuleType) -> str:
@@ -93,7 +107,7 @@ def figure_data(
         store,
         figure_name(sweep),
         settings,
-        source_version(sweep.__file__),
+        sweep_version(sweep),
         sweep.run,
         progress=progress,
     )
@@ -103,7 +117,11 @@ def new_figure(ncols: int = 1, nrows: int = 1, *, width: float = 4.6, height: fl
     """A matplotlib figure with ``nrows x ncols`` axes of a readable size (Agg backend)."""
     import matplotlib
 
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "module://matplotlib_inline.backend_inline"):
+    if matplotlib.get_backend().lower() not in (
+        "agg",
+        "pdf",
+        "module://matplotlib_inline.backend_inline",
+    ):
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -114,7 +132,7 @@ def new_figure(ncols: int = 1, nrows: int = 1, *, width: float = 4.6, height: fl
 
 
 def save_figure(fig, out_dir: str | os.PathLike, name: str) -> list[Path]:
-    """Saves ``fig`` as ``out_dir/name.png`` (150 dpi) and ``.pdf``, closes it, returns the paths."""
+    """Saves ``fig`` as ``out_dir/name.png`` (150 dpi) and ``.pdf``, closes it, returns paths."""
     import matplotlib.pyplot as plt
 
     out = Path(out_dir)
@@ -142,7 +160,9 @@ def binomial_se(p, n):
     return np.sqrt(np.clip(p * (1.0 - p), 0.0, None) / np.maximum(n, 1.0))
 
 
-def mean_and_ci(df: pd.DataFrame, by: list[str], value: str, *, level: float = 0.95, n_boot: int = 2000):
+def mean_and_ci(
+    df: pd.DataFrame, by: list[str], value: str, *, level: float = 0.95, n_boot: int = 2000
+):
     """Mean of ``value`` per group over seeds, with a percentile bootstrap interval over the seeds.
 
     The resampling is deterministic (a fixed-seed JAX key), so a figure is the same on every run.
@@ -158,19 +178,28 @@ def mean_and_ci(df: pd.DataFrame, by: list[str], value: str, *, level: float = 0
         v = sub[value].to_numpy(dtype=float)
         m = float(np.mean(v))
         if len(v) > 1:
-            idx = np.asarray(jax.random.randint(jax.random.fold_in(key, i), (n_boot, len(v)), 0, len(v)))
+            idx = np.asarray(
+                jax.random.randint(jax.random.fold_in(key, i), (n_boot, len(v)), 0, len(v))
+            )
             boots = v[idx].mean(axis=1)
             lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
         else:
             lo = hi = m
         group = group if isinstance(group, tuple) else (group,)
-        rows.append({**dict(zip(by, group, strict=True)), "mean": m, "lo": float(lo), "hi": float(hi), "n": len(v)})
+        rows.append(
+            {
+                **dict(zip(by, group, strict=True)),
+                "mean": m,
+                "lo": float(lo),
+                "hi": float(hi),
+                "n": len(v),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-
 def set_log_ticks(axis, values, fmt: str = "{:g}") -> None:
-    """Major ticks of a log-scale ``axis`` (``ax.xaxis`` / ``ax.yaxis``) at ``values``, plain labels.
+    """Major ticks of a log-scale ``axis`` (``ax.xaxis`` or ``ax.yaxis``) at ``values``.
 
     Matplotlib labels minor ticks on log axes spanning less than a decade, which overlap; this
     puts labels only where the data are.

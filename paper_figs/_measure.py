@@ -1,4 +1,4 @@
-"""Measured sample complexities of the sharpening algorithms on tabular instances (Thm 4.1, 4.2, D.1).
+"""Measured sample complexities of sharpening algorithms on tabular instances (Thm 4.1, 4.2, D.1).
 
 The instance (``bounds.hard_instance``): d hard prompts of total mass Delta = 16 eps whose argmax
 has mass 2/M, M = ceil(1 + C/eps), and an easy prompt with a deterministic answer. Its coverage
@@ -7,9 +7,9 @@ can be varied one at a time. (eps, delta)-sharpening needs every hard prompt sha
 Delta/d exceeds eps when d < 16), which makes the instance a worst case for SFT-Sharpening's
 coverage (the Markov step of Theorem 4.1's proof is tight on it).
 
-* :func:`fixed_success`: SFT-Sharpening (``simulators.sft_sharpening`` through the sample-and-evaluate
-  oracle, the unrestricted tabular class) on a grid of budgets (n prompts x N responses), every
-  budget reusing one draw of n_max x N_max samples per seed, evaluated exactly
+* :func:`fixed_success`: SFT-Sharpening (``simulators.sft_sharpening`` through the
+  sample-and-evaluate oracle, the unrestricted tabular class) on a grid of budgets (n prompts x N
+  responses), every budget reusing one draw of n_max x N_max samples per seed, evaluated exactly
   (``theory.sharpening_error``). The measured sample complexity is the least m = nN of the grid
   whose success frequency over seeds is at least 1 - rho.
 * :func:`adaptive_success`: adaptive SFT-Sharpening (``simulators.adaptive_sft_sharpening``, the
@@ -197,7 +197,12 @@ def dpo_success(
     n_grid = np.asarray(n_grid)
     keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
     err = _dpo_errors(
-        keys, logp, mu, jnp.asarray(beta, dtype=logp.dtype), jnp.asarray(delta, dtype=logp.dtype),
-        jnp.asarray(n_grid), n_max=int(n_grid.max()),
+        keys,
+        logp,
+        mu,
+        jnp.asarray(beta, dtype=logp.dtype),
+        jnp.asarray(delta, dtype=logp.dtype),
+        jnp.asarray(n_grid),
+        n_max=int(n_grid.max()),
     )
     return (np.asarray(err, dtype=np.float64) <= eps).mean(axis=0)

@@ -13,7 +13,17 @@ from pathlib import Path
 from typing import Any
 
 # Packages whose versions the report records (the pinned core, then the optional extra).
-_PACKAGES = ("jax", "jaxlib", "numpy", "pandas", "matplotlib", "optax", "tqdm", "torch", "transformers")
+_PACKAGES = (
+    "jax",
+    "jaxlib",
+    "numpy",
+    "pandas",
+    "matplotlib",
+    "optax",
+    "tqdm",
+    "torch",
+    "transformers",
+)
 
 
 @dataclasses.dataclass
@@ -77,6 +87,15 @@ def _field(r: Any, name: str) -> Any:
     return r[name] if isinstance(r, dict) else getattr(r, name)
 
 
+def _short(value: Any) -> str:
+    """A setting value for the report; long tuples are abbreviated."""
+    if isinstance(value, tuple) and len(value) > 6:
+        return f"({value[0]:g}, {value[1]:g}, ..., {value[-1]:g}; {len(value)} values)" if all(
+            isinstance(v, int | float) for v in value
+        ) else f"({len(value)} values)"
+    return str(value)
+
+
 def _settings_summary(settings: Sequence[dict[str, Any]]) -> str:
     """Each setting field with the values it takes across the sweep (a compact settings listing)."""
     if not settings:
@@ -89,7 +108,7 @@ def _settings_summary(settings: Sequence[dict[str, Any]]) -> str:
             v = tuple(v) if isinstance(v, list) else v
             if v not in values:
                 values.append(v)
-        shown = ", ".join(str(v) for v in values[:12]) + (", ..." if len(values) > 12 else "")
+        shown = ", ".join(_short(v) for v in values[:12]) + (", ..." if len(values) > 12 else "")
         lines.append(f"`{key}` in {{{shown}}}")
     return "; ".join(lines)
 
@@ -106,6 +125,7 @@ def write_report(
     claims: ClaimsOutcome,
     wall_seconds: float,
     command: str,
+    cpu_seconds: float | None = None,
 ) -> Path:
     """Writes ``out_dir/REPORT.md`` and returns its path."""
     out = Path(out_dir)
@@ -121,7 +141,8 @@ def write_report(
         f"* Mode: {'quick (small settings)' if quick else 'full'}",
         f"* Finished: {_dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"* Wall time of this run: {_fmt_seconds(wall_seconds)} on {os.cpu_count()} CPU cores "
-        f"({platform.machine()}, {platform.system()})",
+        f"({platform.machine()}, {platform.system()})"
+        + ("" if cpu_seconds is None else f"; CPU time {_fmt_seconds(cpu_seconds)} (all processes)"),
         f"* Figures: {len(made)} of {len(figures)} made"
         + (
             f"; claims: {sum(bool(_field(r, 'holds')) for r in claims.results)} of "
@@ -129,7 +150,8 @@ def write_report(
             if claims.skipped is None
             else "; claims: skipped"
         ),
-        "* Tidy results: `data/<figure>/<Setting>-<hash>.csv`, one per setting (the hash covers the "
+        "* Tidy results: `data/<figure>/<Setting>-<hash>.csv`, one per setting (the hash covers "
+        "the "
         "setting and its sweep's code), with a `.json` record of the setting beside each.",
         "",
         "## Claims: measured vs predicted",
@@ -183,12 +205,20 @@ def write_report(
     lines += ["## Settings", ""]
     for f in figures:
         lines += [f"* `{f.name}` ({len(f.settings)} settings): {_settings_summary(f.settings)}"]
-    lines += ["", "## Wall time", "", "| part | seconds in this run | settings computed |", "|---|---|---|"]
+    lines += [
+        "",
+        "## Wall time",
+        "",
+        "| part | seconds in this run | settings computed |",
+        "|---|---|---|",
+    ]
     for f in figures:
         lines.append(f"| {f.name} | {f.seconds:.1f} | {f.computed} of {len(f.settings)} |")
     if claims.skipped is None:
-        lines.append(f"| claims | {claims.seconds:.1f} | {len(claims.results) - claims.loaded} of "
-                     f"{len(claims.results)} |")
+        lines.append(
+            f"| claims | {claims.seconds:.1f} | {len(claims.results) - claims.loaded} of "
+            f"{len(claims.results)} |"
+        )
     lines += [f"| **total** | **{wall_seconds:.1f}** | |", ""]
 
     lines += ["## Package versions", "", "| package | version |", "|---|---|"]

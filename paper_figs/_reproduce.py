@@ -1,9 +1,9 @@
 """``sharpen reproduce [--quick] [--out DIR]``: the claims, every figure and REPORT.md, resumably.
 
-Writes ``DIR/figures/<fig>.png|pdf``, one tidy CSV per sweep setting under ``DIR/data/<fig>/`` (saved
-atomically as soon as the setting finishes; see :mod:`paper_figs._store`), the claims' results under
-``DIR/data/claims/``, and ``DIR/REPORT.md``. Started again after an interruption, it loads every
-finished setting and claim and computes only the rest.
+Writes ``DIR/figures/<fig>.png|pdf``, one tidy CSV per sweep setting under ``DIR/data/<fig>/``
+(saved atomically as soon as the setting finishes; see :mod:`paper_figs._store`), the claims'
+results under ``DIR/data/claims/``, and ``DIR/REPORT.md``. Started again after an interruption, it
+loads every finished setting and claim and computes only the rest.
 """
 
 from __future__ import annotations
@@ -187,9 +187,7 @@ def _make_figure(
         outcome.error = _error_text(err)
         outcome.computed = len(store.computed) - before
     outcome.computed_ids = [sid for fig, sid in store.computed[before:] if fig == spec.name]
-    outcome.stored_seconds = sum(
-        store.seconds(spec.name, s, spec.version) or 0.0 for s in settings
-    )
+    outcome.stored_seconds = sum(store.seconds(spec.name, s, spec.version) or 0.0 for s in settings)
     outcome.seconds = time.perf_counter() - start
     return outcome
 
@@ -220,9 +218,13 @@ def reproduce(
     Returns:
       The report's path, the figures' outcomes and the claims' outcome.
     """
+    import resource
+
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
+    cpu_start = time.process_time()
+    children_start = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     store = ResultStore(out / "data")
@@ -237,8 +239,9 @@ def reproduce(
 
     pending = None
     if claims and parallel:
-        import jax
         import multiprocessing
+
+        import jax
 
         try:
             pool = multiprocessing.get_context("spawn").Pool(1)
@@ -274,12 +277,17 @@ def reproduce(
             pool.join()
     else:
         claims_outcome = run_claims_resumable(out / "data", quick=quick, progress=progress)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (time.process_time() - cpu_start) + (
+        children.ru_utime + children.ru_stime - children_start.ru_utime - children_start.ru_stime
+    )
     report = write_report(
         out,
         quick=quick,
         figures=outcomes,
         claims=claims_outcome,
         wall_seconds=time.perf_counter() - start,
+        cpu_seconds=cpu,
         command=command or f"sharpen reproduce{' --quick' if quick else ''} --out {out_dir}",
     )
     return report, outcomes, claims_outcome

@@ -2,12 +2,12 @@
 
 Every figure's sweep is a tuple of frozen-dataclass settings. Each setting's result is a tidy
 ``pandas.DataFrame`` written to ``ROOT/<figure>/<Setting>-<hash>.csv`` as soon as it finishes, by an
-atomic write (a temporary file in the same folder, then ``os.replace``), so an interrupted run leaves
-either a complete file or none. The file name is a stable hash of the setting's fields and of the
-code version of the figure's sweep (the SHA-256 of its ``sweep.py`` source), so a second run loads
-every finished setting instead of recomputing it, and editing a sweep invalidates only that sweep's
-files. Beside each CSV, ``<same name>.json`` records the setting, the version and the seconds the
-setting took, for the report.
+atomic write (a temporary file in the same folder, then ``os.replace``), so an interrupted run
+leaves either a complete file or none. The file name is a stable hash of the setting's fields and of
+the code version of the figure's sweep (the SHA-256 of its ``sweep.py`` source), so a second run
+loads every finished setting instead of recomputing it, and editing a sweep invalidates only that
+sweep's files. Beside each CSV, ``<same name>.json`` records the setting, the version and the
+seconds the setting took, for the report.
 
 Results are always handed out as read back from disk (or, without a folder, from an in-memory CSV
 round trip), so a resumed run and a fresh one plot identical numbers.
@@ -146,7 +146,9 @@ class ResultStore:
     ) -> None:
         """Stores ``df`` atomically, with a JSON record of the setting beside it."""
         if not isinstance(df, pd.DataFrame):
-            raise TypeError(f"a sweep's run must return a pandas DataFrame, got {type(df).__name__}")
+            raise TypeError(
+                f"a sweep's run must return a pandas DataFrame, got {type(df).__name__}"
+            )
         sid = setting_id(setting, version)
         path = self.path(figure, setting, version)
         if path is None:
@@ -219,8 +221,6 @@ def collect(
     return pd.concat(frames, ignore_index=True)
 
 
-def missing(
-    store: ResultStore, jobs: Iterable[tuple[str, Any, str]]
-) -> list[tuple[str, Any, str]]:
+def missing(store: ResultStore, jobs: Iterable[tuple[str, Any, str]]) -> list[tuple[str, Any, str]]:
     """The ``(figure, setting, version)`` jobs whose results are not stored yet."""
     return [(f, s, v) for f, s, v in jobs if not store.has(f, s, v)]

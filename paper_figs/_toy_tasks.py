@@ -1,4 +1,4 @@
-"""Toy reasoning tasks on the toolkit's toy policies, for the inference-time figures (paper Figs 1-6).
+"""Toy reasoning tasks on the toolkit's toy policies for the inference-time figures (Figs 1-6).
 
 The paper measures best-of-N on real models and benchmarks. Here a *task* pairs a small enumerable
 policy with an answer extracted from each response and a ground-truth answer per prompt:
@@ -73,7 +73,9 @@ def family_policy(key: jax.Array, family: str, num_prompts: int, *, sharpness: f
     Y = V**H
     scale = 2.0 * sharpness
     if family == "tabular":
-        return simulators.TabularPolicy.from_logits(scale * jax.random.normal(key, (num_prompts, Y)))
+        return simulators.TabularPolicy.from_logits(
+            scale * jax.random.normal(key, (num_prompts, Y))
+        )
     if family == "markov":
         k0, k1 = jax.random.split(key)
         init = scale * jax.random.normal(k0, (num_prompts, V))
@@ -120,7 +122,7 @@ def task_answers(task: str, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarr
 
 
 def tilted_truth(key: jax.Array, logp: np.ndarray, answers: np.ndarray, noise: float) -> np.ndarray:
-    """``[X]`` correct answers: the answer-marginal mode of ``pi_base`` tilted by ``noise`` Gumbels."""
+    """``[X]`` correct answers: the answer-marginal mode of ``pi_base`` tilted by Gumbel noise."""
     g = np.asarray(jax.random.gumbel(key, logp.shape), dtype=np.float64)
     tilted = np.where(np.isfinite(logp), logp + noise * g, -np.inf)
     tilted = np.exp(tilted - tilted.max(axis=1, keepdims=True))
@@ -152,7 +154,7 @@ def make_task(policy, answers: np.ndarray, correct_answer: np.ndarray, label: st
 
 
 def policy_task(key: jax.Array, policy, task: str, noise: float, label: str) -> TaskData:
-    """``policy`` with answers extracted by ``task`` and a ``noise``-tilted truth drawn with ``key``."""
+    """``policy`` with answers extracted by ``task`` and a ``noise``-tilted truth."""
     import simulators
 
     tokens, lengths = (np.asarray(a) for a in simulators.enumerate_responses(policy))
@@ -174,7 +176,7 @@ def length_bias_policy(key: jax.Array, num_prompts: int, *, misleading: float = 
     """Short wrong answers vs long chains of thought (the GPT-3.5/GSM8k failure, section 5.2).
 
     Tokens ``{0: EOS, 1, 2}``, horizon 4. The first token is 2 ("answer now", mass ``s``) or 1
-    ("think", mass ``1 - s``); "answer now" ends immediately (``[2, EOS]``, answer 2, wrong). A chain
+    ("think", mass ``1 - s``); "answer now" ends at once (``[2, EOS]``, answer 2, wrong). A chain
     of thought takes two free steps and ends with its answer token (1 correct, 2 wrong). No single
     chain is as likely as the short answer, so the sequence argmax, and best-of-N under the
     log-likelihood for large N, is the short wrong answer, while token-wise greedy decoding thinks.
@@ -214,7 +216,9 @@ def length_bias_policy(key: jax.Array, num_prompts: int, *, misleading: float = 
     policy = simulators.AutoregressivePolicy.from_probs(probs, eos=0)
     tokens, lengths = (np.asarray(a) for a in simulators.enumerate_responses(policy))
     answers = tokens[np.arange(len(tokens)), np.maximum(lengths - 1, 0)]
-    answers = np.where(answers == 0, tokens[np.arange(len(tokens)), np.maximum(lengths - 2, 0)], answers)
+    answers = np.where(
+        answers == 0, tokens[np.arange(len(tokens)), np.maximum(lengths - 2, 0)], answers
+    )
     return policy, answers.astype(np.int64), np.ones(X, np.int64)
 
 
@@ -258,7 +262,9 @@ def _majority_hits(key, toy, ns, N_max: int, reps: int):
     return jax.vmap(one)(ns, jax.random.split(k_tie, ns.shape[0]))  # [K, X * reps]
 
 
-def majority_accuracies(key: jax.Array, task: TaskData, ns, reps: int) -> tuple[np.ndarray, np.ndarray]:
+def majority_accuracies(
+    key: jax.Array, task: TaskData, ns, reps: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Monte Carlo best-of-N accuracy under majority vote: ``(mean [K], standard error [K])``."""
     ns = np.asarray(ns)
     hits = np.asarray(

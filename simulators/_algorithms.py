@@ -128,6 +128,7 @@ def _check_used(value: Any, maximum: int, name: str, max_name: str) -> Any:
     return arr
 
 
+@jax.jit
 def prefix_best_of_n(key: jax.Array, scores: jax.Array) -> jax.Array:
     """Best-of-k index for every prefix length k at once, ties broken uniformly.
 
@@ -175,7 +176,7 @@ def _chosen_responses(rollouts: Rollouts, index: jax.Array) -> jax.Array:
 
 
 def _class_responses(model_class: Any, tokens: jax.Array) -> jax.Array:
-    """Responses in the class's encoding: ``[P]`` indices, or ``[P, T]`` tokens for Markov classes."""
+    """Responses in the class's encoding: ``[P]`` indices (``[P, T]`` tokens for Markov classes)."""
     return tokens if isinstance(model_class, MarkovClass) else tokens[:, 0]
 
 
@@ -316,7 +317,7 @@ def adaptive_sft_sharpening(
             until k * max_{j<=k} p_j >= mu_stop                  # Eq. 10, N_mu(x_i) = k
             y_i^AdaBoN in argmax_{j<=k} log p_j                   # ties uniformly at random
         pi_hat^AdaBoN = argmax_{pi in Pi} sum_i log pi(y_i^AdaBoN|x_i)
-        m = sum_i N_mu(x_i)                                       # random; E[m] <= n (1+mu) C_bar_cov
+        m = sum_i N_mu(x_i)                      # random; E[m] <= n (1 + mu) C_bar_cov
 
     Args:
       key: PRNG key.
@@ -502,7 +503,8 @@ def xpo_sharpening(
                     log pi_base(y^(t)|x^(t)) (generalized oracle, footnote 7)
             D^(t) <- D^(t-1) + {(x^(t), y^(t), y~^(t))}
             pi^(t+1) <- argmin_{pi in Pi} alpha sum_{D^(t)} log pi(y'|x)
-                        + sum_{D^(t)} ( beta log pi(y|x)/pi_base(y|x) - beta log pi(y'|x)/pi_base(y'|x)
+                        + sum_{D^(t)} ( beta log pi(y|x)/pi_base(y|x)
+                                        - beta log pi(y'|x)/pi_base(y'|x)
                                         - (r(x,y) - r(x,y')) )^2
         return argmax_t J_beta(pi^(t))
         m = 2 T  (+ validation queries)

@@ -12,7 +12,7 @@ from ._rollouts import Rollouts, check_rollouts
 
 
 def reward_scores(rollouts: Rollouts, reward: Callable[[Rollouts], jax.Array] | jax.Array):
-    """Evaluates ``reward`` on ``rollouts``: a function ``Rollouts -> [P, N]`` or a ``[P, N]`` array."""
+    """Evaluates ``reward`` (a function ``Rollouts -> [P, N]``, or the scores) on rollouts."""
     rollouts = check_rollouts(rollouts)
     shape = rollouts.logp_base.shape
     scores = reward(rollouts) if callable(reward) else reward
@@ -28,6 +28,7 @@ def reward_scores(rollouts: Rollouts, reward: Callable[[Rollouts], jax.Array] | 
     return scores
 
 
+@jax.jit
 def argmax_random_tie(key: jax.Array, scores: jax.Array) -> jax.Array:
     """Index of a maximizer of ``scores[..., N]`` along the last axis, ties broken uniformly.
 

@@ -62,7 +62,7 @@ class LinearInstance:
         return self.gamma_margin / (2 * math.log(2 * self.num_responses / delta))
 
     def model_class(self, beta: float, *, slack: float = 1.5, **kw: Any) -> LinearSoftmaxClass:
-        """``Pi_{phi, B}`` with ``B = slack (1 + 1/beta) ||theta*||`` so ``pi*_beta`` is realizable."""
+        """``Pi_{phi,B}`` with ``B = slack (1 + 1/beta) ||theta*||``: ``pi*_beta`` is realizable."""
         check_positive(beta, "beta")
         radius = slack * (1 + 1 / beta) * float(jnp.linalg.norm(self.theta_star))
         return LinearSoftmaxClass(self.features, radius, **kw)

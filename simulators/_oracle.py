@@ -72,8 +72,8 @@ def check_oracle(oracle: Any, name: str = "oracle") -> SampleEvaluateOracle:
     """Checks that ``oracle`` is a :class:`SampleEvaluateOracle`."""
     if not isinstance(oracle, SampleEvaluateOracle):
         raise TypeError(
-            f"{name} must be a simulators.SampleEvaluateOracle (build it with make_oracle(policy, mu)),"
-            f" got {type(oracle).__name__}"
+            f"{name} must be a simulators.SampleEvaluateOracle (build it with "
+            f"make_oracle(policy, mu)), got {type(oracle).__name__}"
         )
     return oracle
 

@@ -1,4 +1,4 @@
-"""Self-rewards: maps from :class:`~simulators.Rollouts` to ``[P, N]`` scores (THEORY.md section 1.2).
+"""Self-rewards: maps from :class:`~simulators.Rollouts` to ``[P, N]`` scores (THEORY.md 1.2).
 
 Every self-reward here is "derived purely from the base model ... without external supervision"
 (section 1.1): it reads only what the sample-and-evaluate oracle reveals (log-likelihoods, per-token
@@ -33,7 +33,8 @@ def _token_mean(values: jax.Array, rollouts: Rollouts) -> jax.Array:
 
 
 def log_likelihood(rollouts: Rollouts) -> jax.Array:
-    """Sequence log-likelihood ``r_self(y|x) = log pi_base(y|x)`` (Eq. 2): maximum-likelihood sharpening.
+    """Sequence log-likelihood ``r_self(y|x) = log pi_base(y|x)`` (Eq. 2, maximum-likelihood
+    sharpening).
 
     Args:
       rollouts: :class:`~simulators.Rollouts` with ``logp_base[P, N]``.

@@ -113,6 +113,25 @@ def _sweep_group(seed_array, stacked_cfg, budget_arrays, *, run, seed_batch_size
     return jax.vmap(per_setting)(stacked_cfg)
 
 
+def group_settings(settings: list[Any], budget_cols=None) -> tuple[list[Any], list[list[int]]]:
+    """Groups settings by static structure (tree, static fields, leaf shapes and dtypes).
+
+    Each group is one compiled call of :func:`sweep`. Budget fields are set first (from the
+    first budget) so that their dtype is the budgets'.
+
+    Returns:
+      ``(settings, groups)``: the settings with budget fields set, and lists of indices.
+    """
+    groups: dict[Any, list[int]] = {}
+    settings = list(settings)
+    for i, cfg in enumerate(settings):
+        if budget_cols is not None:
+            cfg = _replace(cfg, {k: jnp.asarray(np.asarray(v)[0]) for k, v in budget_cols.items()})
+            settings[i] = cfg
+        groups.setdefault(_signature(cfg), []).append(i)
+    return settings, list(groups.values())
+
+
 def sweep(
     run: Callable[[jax.Array, Any], Mapping[str, Any]],
     configs: Any,
@@ -159,19 +178,13 @@ def sweep(
         seed_batch_size = check_count(seed_batch_size, "seed_batch_size")
     budget_cols, B = _as_budgets(budgets)
 
-    groups: dict[Any, list[int]] = {}
-    for i, cfg in enumerate(settings):
-        if budget_cols is not None:
-            # Budget fields take their dtype from the budget values, so fix them before grouping.
-            cfg = _replace(cfg, {k: jnp.asarray(v[0]) for k, v in budget_cols.items()})
-            settings[i] = cfg
-        groups.setdefault(_signature(cfg), []).append(i)
+    settings, groups = group_settings(settings, budget_cols)
 
     budget_arrays = (
         None if budget_cols is None else {k: jnp.asarray(v) for k, v in budget_cols.items()}
     )
     frames, seconds = [], []
-    for idx in tqdm(list(groups.values()), desc="sweep", disable=not progress):
+    for idx in tqdm(groups, desc="sweep", disable=not progress):
         stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[settings[i] for i in idx])
         t0 = time.perf_counter()
         out = _sweep_group(

@@ -14,13 +14,32 @@ def plot_adaptive_vs_fixed(df, ax=None):
 
     ax = get_ax(ax)
     rates = {
-        "fixed": ("C0", "o", "fixed-N SFT-Sharpening, m", lambda d: bounds.sft_sample_complexity(
-            d.c_cov.to_numpy(), d.log_card.to_numpy(), d.eps.to_numpy(), d.delta.to_numpy(),
-            d.rho.to_numpy()), "Theorem 4.1"),
-        "adaptive": ("C1", "s", "adaptive SFT-Sharpening, E[m]",
-                     lambda d: bounds.adaptive_sft_sample_complexity(
-                         d.c_bar_cov.to_numpy(), d.log_card.to_numpy(), d.eps.to_numpy(),
-                         d.delta.to_numpy(), d.rho.to_numpy()), "Theorem D.1"),
+        "fixed": (
+            "C0",
+            "o",
+            "fixed-N SFT-Sharpening, m",
+            lambda d: bounds.sft_sample_complexity(
+                d.c_cov.to_numpy(),
+                d.log_card.to_numpy(),
+                d.eps.to_numpy(),
+                d.delta.to_numpy(),
+                d.rho.to_numpy(),
+            ),
+            "Theorem 4.1",
+        ),
+        "adaptive": (
+            "C1",
+            "s",
+            "adaptive SFT-Sharpening, E[m]",
+            lambda d: bounds.adaptive_sft_sample_complexity(
+                d.c_bar_cov.to_numpy(),
+                d.log_card.to_numpy(),
+                d.eps.to_numpy(),
+                d.delta.to_numpy(),
+                d.rho.to_numpy(),
+            ),
+            "Theorem D.1",
+        ),
     }
     for learner, (color, marker, label, rate_fn, thm) in rates.items():
         d = df[(df.learner == learner) & np.isfinite(df.m)].sort_values("eps", ascending=False)

@@ -54,7 +54,14 @@ def run(setting: Setting) -> pd.DataFrame:
     none on the grid), the ``n`` (and ``N``) attaining it, and the instance's constants."""
     inst = measure.hard_sft_instance(setting.C, setting.eps, setting.d)
     freq = measure.fixed_success(
-        inst.logp, inst.mu, setting.eps, setting.delta, n_GRID, N_GRID, setting.num_seeds, setting.seed
+        inst.logp,
+        inst.mu,
+        setting.eps,
+        setting.delta,
+        n_GRID,
+        N_GRID,
+        setting.num_seeds,
+        setting.seed,
     )
     m_fixed, n_fixed, N_fixed = measure.least_budget(freq, n_GRID, N_GRID, setting.rho)
     m_ada, n_ada = float("inf"), 0
@@ -65,10 +72,20 @@ def run(setting: Setting) -> pd.DataFrame:
         if ok >= 1.0 - setting.rho:
             m_ada, n_ada = m, n
             break
-    common = {"eps": setting.eps, "C": setting.C, "delta": setting.delta, "rho": setting.rho,
-              "seed": setting.seed, "c_cov": inst.c_cov, "c_bar_cov": inst.c_bar_cov,
-              "log_card": inst.log_card, "M": inst.M}
-    return pd.DataFrame([
-        {"learner": "fixed", "m": m_fixed, "n": n_fixed, "N": N_fixed, **common},
-        {"learner": "adaptive", "m": m_ada, "n": n_ada, "N": 0, **common},
-    ])
+    common = {
+        "eps": setting.eps,
+        "C": setting.C,
+        "delta": setting.delta,
+        "rho": setting.rho,
+        "seed": setting.seed,
+        "c_cov": inst.c_cov,
+        "c_bar_cov": inst.c_bar_cov,
+        "log_card": inst.log_card,
+        "M": inst.M,
+    }
+    return pd.DataFrame(
+        [
+            {"learner": "fixed", "m": m_fixed, "n": n_fixed, "N": N_fixed, **common},
+            {"learner": "adaptive", "m": m_ada, "n": n_ada, "N": 0, **common},
+        ]
+    )

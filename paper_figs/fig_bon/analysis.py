@@ -1,4 +1,4 @@
-"""Plots of the best-of-N figure (Prop. C.1, exact BoN law, paper Fig. 4); they never save or show."""
+"""Plots of the best-of-N figure (Prop. C.1, exact BoN law, paper Fig. 4); never save or show."""
 
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ def _instances(df):
 def _mc(g, metric):
     """Monte Carlo mean per N over seeds, with the standard error of that mean."""
     m = g[(g.estimator == "monte_carlo") & (g.metric == metric)]
-    agg = m.groupby("N").agg(value=("value", "mean"), se2=("se", lambda s: np.sum(s**2)), k=("se", "size"))
+    agg = m.groupby("N").agg(
+        value=("value", "mean"), se2=("se", lambda s: np.sum(s**2)), k=("se", "size")
+    )
     agg["se"] = np.sqrt(agg["se2"]) / agg["k"]
     return agg
 
 
 def plot_hit_probability(df, ax=None):
-    """P[BoN_N in y*] vs N (log x): exact (line), Monte Carlo (points, ±2 s.e.), Prop. C.1 (dotted)."""
+    """P[BoN_N in y*] vs N (log x): exact (line), Monte Carlo (±2 s.e.), Prop. C.1 (dotted)."""
     ax = get_ax(ax)
     for i, (label, g) in enumerate(_instances(df)):
         c = f"C{i}"

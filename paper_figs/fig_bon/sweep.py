@@ -1,4 +1,4 @@
-"""Settings of the best-of-N figure (Prop. C.1, the exact BoN law; THEORY.md claims 1-2; paper Fig. 4).
+"""Settings of the best-of-N figure (Prop. C.1, the exact BoN law; claims 1-2; paper Fig. 4).
 
 For tabular base policies with a known coverage coefficient, the probability that inference-time
 best-of-N with the log-likelihood self-reward returns y*(x), and the mean log-likelihood of its
@@ -50,7 +50,11 @@ SWEEP: tuple[Setting, ...] = (
     *(Setting(c, seed=s) for c in (3.0, 30.0) for s in (0, 1, 2)),
     *(Setting(0.0, concentration=0.1, seed=s) for s in (0, 1, 2)),
 )
-QUICK: tuple[Setting, ...] = (Setting(3.0, reps=32), Setting(30.0, reps=32), Setting(0.0, 0.1, reps=32))
+QUICK: tuple[Setting, ...] = (
+    Setting(3.0, reps=32),
+    Setting(30.0, reps=32),
+    Setting(0.0, 0.1, reps=32),
+)
 
 
 def base_policy(setting: Setting):
@@ -124,11 +128,15 @@ def run(setting: Setting) -> pd.DataFrame:
         # Prompts are uniform and equally replicated, so the plain mean estimates the mu-average.
         for metric, a in (("hit", hits[i]), ("loglik", logliks[i])):
             a = np.asarray(a, dtype=float)
-            rows.append(("monte_carlo", N, metric, float(a.mean()), float(a.std(ddof=1) / np.sqrt(a.size))))
+            rows.append(
+                ("monte_carlo", N, metric, float(a.mean()), float(a.std(ddof=1) / np.sqrt(a.size)))
+            )
     df = pd.DataFrame(rows, columns=["estimator", "N", "metric", "value", "se"])
     c_cov = float(theory.coverage(logp, mu))
     label = (
-        f"C_cov = {c_cov:.3g}" if setting.c_cov > 0 else f"Dirichlet({setting.concentration:g}), C_cov = {c_cov:.3g}"
+        f"C_cov = {c_cov:.3g}"
+        if setting.c_cov > 0
+        else f"Dirichlet({setting.concentration:g}), C_cov = {c_cov:.3g}"
     )
     df.insert(0, "label", label)
     df.insert(1, "c_cov", c_cov)

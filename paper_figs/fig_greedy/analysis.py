@@ -32,14 +32,30 @@ def plot_failure_rate(df, ax=None):
     df, _ = _split(df)
     for i, ((V, H), g) in enumerate(df.groupby(["V", "H"])):
         b = failure_by_bin(g)
-        ax.errorbar(b["center"], b["mean"], yerr=b["se"], fmt="o-", ms=3.5, lw=1.2, capsize=2,
-                    color=f"C{i}", label=f"random AR, V={V}, H={H} ({len(g)} prompts)")
+        ax.errorbar(
+            b["center"],
+            b["mean"],
+            yerr=b["se"],
+            fmt="o-",
+            ms=3.5,
+            lw=1.2,
+            capsize=2,
+            color=f"C{i}",
+            label=f"random AR, V={V}, H={H} ({len(g)} prompts)",
+        )
     ax.axvline(0.5, color="k", ls="--", lw=1.2, label=r"$\pi(y^*)=1/2$ (Prop. 3.1)")
     ax.axvspan(0.5, 1.0, color="0.92", zorder=0)
     right = df[df.p_star > 0.5]
-    ax.text(0.75, 0.5, f"greedy = $y^*$\nin all {len(right)}\nprompts with\n$\\pi(y^*) > 1/2$\n"
-            f"({int(right.fails.sum())} failures)", ha="center", va="center", fontsize=8,
-            transform=ax.get_xaxis_transform())
+    ax.text(
+        0.75,
+        0.5,
+        f"greedy = $y^*$\nin all {len(right)}\nprompts with\n$\\pi(y^*) > 1/2$\n"
+        f"({int(right.fails.sum())} failures)",
+        ha="center",
+        va="center",
+        fontsize=8,
+        transform=ax.get_xaxis_transform(),
+    )
     ax.set_xlim(0, 1)
     ax.set_ylim(bottom=0)
     ax.set_xlabel(r"mass of the sequence argmax, $\pi(y^*|x)$")
@@ -55,12 +71,20 @@ def plot_greedy_ratio(df, ax=None):
     ax = get_ax(ax)
     df, tight = _split(df)
     for i, ((V, H), g) in enumerate(df.groupby(["V", "H"])):
-        ax.scatter(g["p_star"], g["p_greedy"] / g["p_star"], s=4, alpha=0.35, color=f"C{i}",
-                   linewidths=0)
+        ax.scatter(
+            g["p_star"], g["p_greedy"] / g["p_star"], s=4, alpha=0.35, color=f"C{i}", linewidths=0
+        )
         ax.scatter([], [], s=16, color=f"C{i}", label=f"random AR, V={V}, H={H}")
     # THEORY.md claim 6's example: P(ab) = .40 is y*, greedy returns "ba" (.30).
-    ax.scatter(tight["p_star"], tight["p_greedy"] / tight["p_star"], marker="*", s=160, color="k",
-               zorder=5, label="two-token counterexample")
+    ax.scatter(
+        tight["p_star"],
+        tight["p_greedy"] / tight["p_star"],
+        marker="*",
+        s=160,
+        color="k",
+        zorder=5,
+        label="two-token counterexample",
+    )
     ax.axvline(0.5, color="k", ls="--", lw=1.2)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.05)

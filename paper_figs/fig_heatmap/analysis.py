@@ -38,8 +38,15 @@ def plot_heatmap(df, ax=None):
     im = ax.imshow(v, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
     for i in range(v.shape[0]):
         for j in range(v.shape[1]):
-            ax.text(j, i, f"{v[i, j]:+.1f}".replace("-0.0", "0.0").replace("+0.0", "0.0"), ha="center", va="center", fontsize=9,
-                    color="white" if abs(v[i, j]) > 0.6 * lim else "black")
+            ax.text(
+                j,
+                i,
+                f"{v[i, j]:+.1f}".replace("-0.0", "0.0").replace("+0.0", "0.0"),
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="white" if abs(v[i, j]) > 0.6 * lim else "black",
+            )
     ax.set_xticks(range(v.shape[1]), [TASK_LABELS[c] for c in t.columns])
     ax.set_yticks(range(v.shape[0]), [FAMILY_LABELS[f] for f in t.index])
     ax.set_xlabel("toy task (answer extracted from the response)")

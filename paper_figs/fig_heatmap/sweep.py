@@ -51,9 +51,16 @@ def run(setting: Setting) -> pd.DataFrame:
         )
         naive, bon = tasks.bon_accuracies(task, [1, setting.N], "log_likelihood")
         g = task.greedy_accuracy
-        rows.append({
-            "family": setting.family, "task": task_name, "seed": setting.seed, "N": setting.N,
-            "greedy_accuracy": g, "naive_accuracy": float(naive), "bon_accuracy": float(bon),
-            "lift_pct": float(tasks.lift_percent(bon, g)),
-        })
+        rows.append(
+            {
+                "family": setting.family,
+                "task": task_name,
+                "seed": setting.seed,
+                "N": setting.N,
+                "greedy_accuracy": g,
+                "naive_accuracy": float(naive),
+                "bon_accuracy": float(bon),
+                "lift_pct": float(tasks.lift_percent(bon, g)),
+            }
+        )
     return pd.DataFrame(rows)

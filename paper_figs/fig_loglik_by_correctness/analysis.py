@@ -17,13 +17,20 @@ def plot_loglik_hist(df, ax=None, *, label: str | None = None):
     for ok, color, name in ((True, "C2", "correct"), (False, "C3", "incorrect")):
         v = d.loc[d.correct == ok, "logp"]
         if len(v):
-            ax.hist(v, bins=bins, density=True, alpha=0.45, color=color,
-                    label=f"{name} ({len(v)} samples, mean {v.mean():.2f})")
+            ax.hist(
+                v,
+                bins=bins,
+                density=True,
+                alpha=0.45,
+                color=color,
+                label=f"{name} ({len(v)} samples, mean {v.mean():.2f})",
+            )
     r = d.iloc[0]
     ax.set_xlabel(r"sequence log-likelihood $\log\pi_{base}(y|x)$ (nats)")
     ax.set_ylabel("density")
-    ax.set_title(f"{label}\nAUC {r.auc:.2f}, within-prompt AUC {r.auc_within_prompt:.2f}",
-                 fontsize=9)
+    ax.set_title(
+        f"{label}\nAUC {r.auc:.2f}, within-prompt AUC {r.auc_within_prompt:.2f}", fontsize=9
+    )
     ax.legend(fontsize=7, loc="upper left")
     ax.grid(True, alpha=0.3)
     return ax

@@ -22,7 +22,7 @@ def plot(df):
     labels = list(dict.fromkeys(df["label"]))
     ncols = 2 if len(labels) > 2 else len(labels)
     fig, axes = new_figure(ncols, (len(labels) + ncols - 1) // ncols, width=5.0, height=3.6)
-    for ax in axes[len(labels):]:
+    for ax in axes[len(labels) :]:
         ax.set_visible(False)
     for ax, lab in zip(axes, labels, strict=False):
         analysis.plot_loglik_hist(df, ax, label=lab)

@@ -44,7 +44,9 @@ SWEEP: tuple[Setting, ...] = (
     Setting("autoregressive", "last_token", 20.0, samples=64),
     Setting("length_bias", samples=64),
 )
-QUICK: tuple[Setting, ...] = tuple(dataclasses.replace(s, samples=16) for s in SWEEP[::2] + SWEEP[3:])
+QUICK: tuple[Setting, ...] = tuple(
+    dataclasses.replace(s, samples=16) for s in SWEEP[::2] + SWEEP[3:]
+)
 
 
 def label(setting: Setting) -> str:
@@ -65,7 +67,9 @@ def run(setting: Setting) -> pd.DataFrame:
     if setting.family == "length_bias":
         task = tasks.length_bias_task(k_task, setting.num_prompts)
     else:
-        task = tasks.family_task(k_task, setting.family, setting.task, setting.num_prompts, setting.noise)
+        task = tasks.family_task(
+            k_task, setting.family, setting.task, setting.num_prompts, setting.noise
+        )
     rollouts = simulators.sample(k_draw, task.toy, np.arange(setting.num_prompts), setting.samples)
     df = sample_table(rollouts)[["prompt", "logp", "length", "correct"]]
     stats = likelihood_by_correctness(rollouts).set_index("metric")["value"]

@@ -16,8 +16,10 @@ def plot_bayes_error(df, ax=None):
         c = f"C{i}"
         r = g.iloc[0]
         ex = g[g.estimator == "exact"].sort_values("m")
-        label = (f"C={C:g}: M={int(r.M)}, $\\Delta$={r.Delta:g}, d={int(r.d)}, "
-                 f"$C_{{cov}}$={r.coverage:.3g}")
+        label = (
+            f"C={C:g}: M={int(r.M)}, $\\Delta$={r.Delta:g}, d={int(r.d)}, "
+            f"$C_{{cov}}$={r.coverage:.3g}"
+        )
         ax.plot(ex["m"], ex["value"], "-", color=c, lw=1.6, label=label)
         mc = g[g.estimator == "monte_carlo"]
         ax.errorbar(mc["m"], mc["value"], yerr=2 * mc["se"], fmt="o", ms=4, color=c, capsize=2)
@@ -45,18 +47,21 @@ def plot_thresholds(df, ax=None):
 
     ax = get_ax(ax)
     th = df[df.kind == "threshold"]
-    styles = {"nonadaptive": ("o", "-", bounds.lower_bound_sample_complexity, "Thm 3.1"),
-              "adaptive": ("s", "--", bounds.adaptive_lower_bound_sample_complexity, "Thm D.2")}
+    styles = {
+        "nonadaptive": ("o", "-", bounds.lower_bound_sample_complexity, "Thm 3.1"),
+        "adaptive": ("s", "--", bounds.adaptive_lower_bound_sample_complexity, "Thm D.2"),
+    }
     for i, (C, g) in enumerate(th.groupby("C")):
-        for est, (marker, line, rate, name) in styles.items():
+        for est, (marker, line, rate, _) in styles.items():
             h = g[g.estimator == est].sort_values("eps")
             x = 1.0 / h["eps"].to_numpy()
             y = h["value"].to_numpy()
             fit = bounds.fit_loglog_slope(x, y)
             r = np.asarray(rate(h["log_card"].to_numpy(), C, h["eps"].to_numpy()), dtype=float)
             scale = np.exp(np.mean(np.log(y) - np.log(r)))
-            ax.plot(x, y, marker, color=f"C{i}", ms=5,
-                    label=f"C={C:g}, {est}: slope {fit.slope:.2f}")
+            ax.plot(
+                x, y, marker, color=f"C{i}", ms=5, label=f"C={C:g}, {est}: slope {fit.slope:.2f}"
+            )
             ax.plot(x, scale * r, line, color=f"C{i}", lw=1.0)
     ax.plot([], [], "k-", lw=1.0, label=r"Thm 3.1 rate $\propto C\log|\Pi|/\epsilon^2$ (fitted c)")
     ax.plot([], [], "k--", lw=1.0, label=r"Thm D.2 rate $\propto C\log|\Pi|/\epsilon$ (fitted c)")

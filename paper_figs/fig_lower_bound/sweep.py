@@ -52,7 +52,7 @@ SWEEP: tuple[Setting, ...] = (
     *(Setting("threshold", C, e) for C in (2.0, 8.0) for e in _EPS),
 )
 QUICK: tuple[Setting, ...] = (
-    # The Monte Carlo simulator compiles once per budget (~10 s each), so the quick run is exact only.
+    # The Monte Carlo simulator compiles once per budget (~10 s each): the quick run is exact only.
     *(Setting("curve", C, 0.05, num_points=40, mc_points=0) for C in (2.0, 8.0)),
     *(Setting("threshold", 2.0, e) for e in _EPS[::2]),
 )
@@ -67,8 +67,13 @@ def _curve(setting: Setting) -> pd.DataFrame:
     m_star = c_star * d * M / Delta  # Lemma H.3: error >= 1/8 for every m <= m_star
     m_grid = np.unique(np.geomspace(1, 40 * d * M / Delta, setting.num_points).astype(int))
     err = bounds.nonadaptive_bayes_error(m_grid, M, d, Delta)
-    rows = [{"estimator": "exact", "m": int(m), "value": float(e), "se": 0.0} for m, e in zip(m_grid, err, strict=True)]
-    m_mc = np.unique(np.geomspace(d * M / Delta / 4, 10 * d * M / Delta, setting.mc_points).astype(int))
+    rows = [
+        {"estimator": "exact", "m": int(m), "value": float(e), "se": 0.0}
+        for m, e in zip(m_grid, err, strict=True)
+    ]
+    m_mc = np.unique(
+        np.geomspace(d * M / Delta / 4, 10 * d * M / Delta, setting.mc_points).astype(int)
+    )
     key = jax.random.PRNGKey(setting.seed)
     for i, m in enumerate(m_mc):
         per_seed = np.asarray(
@@ -77,8 +82,14 @@ def _curve(setting: Setting) -> pd.DataFrame:
             ),
             dtype=float,
         )
-        rows.append({"estimator": "monte_carlo", "m": int(m), "value": float(per_seed.mean()),
-                     "se": float(per_seed.std(ddof=1) / np.sqrt(per_seed.size))})
+        rows.append(
+            {
+                "estimator": "monte_carlo",
+                "m": int(m),
+                "value": float(per_seed.mean()),
+                "se": float(per_seed.std(ddof=1) / np.sqrt(per_seed.size)),
+            }
+        )
     df = pd.DataFrame(rows)
     df["M"] = M
     df["Delta"] = Delta

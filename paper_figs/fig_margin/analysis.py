@@ -29,17 +29,38 @@ def plot_budget_vs_margin(df, ax=None):
         ok = np.isfinite(m)
         ax.plot(g.gamma[ok], m[ok], marker=marker, ls=ls, color=color, lw=1.5, ms=6, label=learner)
         if (~ok).any():
-            ax.plot(g.gamma[~ok], np.full((~ok).sum(), top), marker="x", ls="none", color=color,
-                    ms=8, label="  (not reached on the grid)")
+            ax.plot(
+                g.gamma[~ok],
+                np.full((~ok).sum(), top),
+                marker="x",
+                ls="none",
+                color=color,
+                ms=8,
+                label="  (not reached on the grid)",
+            )
     d = df[df.learner.str.contains("Thm 4.2")].sort_values("gamma")
     d = d[np.isfinite(d.m)]
     if len(d):
-        rate = np.asarray(bounds.dpo_sample_complexity(
-            d.c_cov.to_numpy(), 20.0, 0.0, d.gamma.to_numpy(), d.eps.to_numpy(),
-            d.delta.to_numpy(), d.rho.to_numpy()), dtype=float)
+        rate = np.asarray(
+            bounds.dpo_sample_complexity(
+                d.c_cov.to_numpy(),
+                20.0,
+                0.0,
+                d.gamma.to_numpy(),
+                d.eps.to_numpy(),
+                d.delta.to_numpy(),
+                d.rho.to_numpy(),
+            ),
+            dtype=float,
+        )
         c = d.m.to_numpy()[-1] / rate[-1]
-        ax.plot(d.gamma, c * rate, "k--", lw=1.0,
-                label=r"Thm 4.2 rate $\propto 1/\gamma^2$ (anchored at the largest margin)")
+        ax.plot(
+            d.gamma,
+            c * rate,
+            "k--",
+            lw=1.0,
+            label=r"Thm 4.2 rate $\propto 1/\gamma^2$ (anchored at the largest margin)",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     set_log_ticks(ax.xaxis, df.gamma.unique(), "{:g}")
@@ -57,8 +78,16 @@ def plot_success_vs_margin(df, ax=None):
     for learner, g in df.groupby("learner", sort=False):
         g = g.sort_values("gamma")
         color, marker, ls = _style(learner)
-        ax.plot(g.gamma, g.freq_at_budget, marker=marker, ls=ls, color=color, lw=1.5, ms=6,
-                label=learner)
+        ax.plot(
+            g.gamma,
+            g.freq_at_budget,
+            marker=marker,
+            ls=ls,
+            color=color,
+            lw=1.5,
+            ms=6,
+            label=learner,
+        )
     ax.set_xscale("log")
     set_log_ticks(ax.xaxis, df.gamma.unique(), "{:g}")
     ax.set_ylim(-0.03, 1.03)

@@ -77,18 +77,31 @@ def run(setting: Setting) -> pd.DataFrame:
     nn, NN = np.meshgrid(SFT_n, SFT_N, indexing="ij")
     m_sft, _, _ = measure.least_budget(sft, SFT_n, SFT_N, setting.rho)
     at_budget = nn * NN == BUDGET
-    rows = [{"learner": "SFT-Sharpening", "beta": np.nan, "m": m_sft,
-             "freq_at_budget": float(sft[at_budget].max())}]
+    rows = [
+        {
+            "learner": "SFT-Sharpening",
+            "beta": np.nan,
+            "m": m_sft,
+            "freq_at_budget": float(sft[at_budget].max()),
+        }
+    ]
     betas = {
         "squared loss (Eq. 8), beta = gamma delta eps (Thm 4.2)": float(
-            bounds.dpo_beta(setting.gamma, setting.eps, setting.delta)),
+            bounds.dpo_beta(setting.gamma, setting.eps, setting.delta)
+        ),
         f"squared loss (Eq. 8), fixed beta = {setting.fixed_beta:g}": setting.fixed_beta,
     }
     q = 2 * np.asarray(DPO_n)
     for name, beta in betas.items():
         f = measure.dpo_success(logp, mu, *args, beta, DPO_n, setting.num_seeds, setting.seed)
-        rows.append({"learner": name, "beta": beta, "m": _least(q, f, setting.rho),
-                     "freq_at_budget": float(f[q == BUDGET][0])})
+        rows.append(
+            {
+                "learner": name,
+                "beta": beta,
+                "m": _least(q, f, setting.rho),
+                "freq_at_budget": float(f[q == BUDGET][0]),
+            }
+        )
     df = pd.DataFrame(rows)
     df.insert(0, "gamma", float(np.min(np.asarray(theory.margin(logp)))))
     df["c_cov"] = float(theory.coverage(logp, mu))

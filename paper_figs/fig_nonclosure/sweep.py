@@ -94,16 +94,28 @@ def run(setting: Setting) -> pd.DataFrame:
     table = bounds.nonclosure_table(n, theta_star)  # [n, n], rows y_1, columns y_2
     base_mass = float(np.exp(table[1, 0]))
     others = np.delete(np.exp(table).ravel(), 1 * n + 0)
-    rows = [{"curve": "class_sup", "x": r, "value": _class_sup(n, r, setting.num_angles)}
-            for r in setting.radii]
+    rows = [
+        {"curve": "class_sup", "x": r, "value": _class_sup(n, r, setting.num_angles)}
+        for r in setting.radii
+    ]
     norm = np.linalg.norm(theta_star[0])
-    rows += [{"curve": "tempered", "x": r,
-              "value": float(np.exp(bounds.nonclosure_table(n, theta_star * (r / norm))[1, 0]))}
-             for r in setting.radii]
+    rows += [
+        {
+            "curve": "tempered",
+            "x": r,
+            "value": float(np.exp(bounds.nonclosure_table(n, theta_star * (r / norm))[1, 0])),
+        }
+        for r in setting.radii
+    ]
     flat = jnp.asarray(table.ravel())
-    rows += [{"curve": "bon", "x": float(N),
-              "value": float(np.exp(np.asarray(theory.bon_law(flat, int(N)))[1 * n + 0]))}
-             for N in setting.ns]
+    rows += [
+        {
+            "curve": "bon",
+            "x": float(N),
+            "value": float(np.exp(np.asarray(theory.bon_law(flat, int(N)))[1 * n + 0])),
+        }
+        for N in setting.ns
+    ]
     df = pd.DataFrame(rows)
     df.insert(0, "n", n)
     df["base_mass"] = base_mass

@@ -1,1 +1,1 @@
-"""Figure: % lift over greedy vs N for the log-likelihood, length-normalized and majority rewards."""
+"""Figure: % lift over greedy vs N: log-likelihood, length-normalized and majority rewards."""

@@ -26,7 +26,9 @@ def plot_lift(df, ax=None, *, task: str | None = None, title: str | None = None,
     g = d.groupby("seed")["greedy_accuracy"].first().mean()
     for reward, (label, color, marker, ls) in REWARDS.items():
         r = d[d.reward == reward]
-        m = r.groupby("N").agg(acc=("accuracy", "mean"), se=("se", lambda s: np.sqrt(np.sum(s**2)) / len(s)))
+        m = r.groupby("N").agg(
+            acc=("accuracy", "mean"), se=("se", lambda s: np.sqrt(np.sum(s**2)) / len(s))
+        )
         lift = (m["acc"] - g) / g * 100
         ax.plot(m.index, lift, marker=marker, ms=4, color=color, lw=1.6, ls=ls, label=label)
         if (m["se"] > 0).any():

@@ -8,15 +8,16 @@ from . import analysis, sweep
 
 NAME = "fig_self_rewards"
 CAPTION = """\
-**Which self-reward sharpens toward correct answers** (App. A.2, section 5.2; paper Figs. 1b, 2, 3
-analogues). % lift in best-of-N accuracy over token-wise greedy decoding vs N on toy reasoning tasks
-(random autoregressive policies over 3^4 sequences whose last token is the answer). Log-likelihood
-and length-normalized curves are exact (`theory.bon_law`; they coincide where all responses have
-the same length); majority vote is Monte Carlo (band: ±2 s.e.). Left: when the truth is the base model's own likeliest answer, every self-reward lifts
-accuracy, majority most. Middle: with length bias, short responses have the highest sequence
-likelihood but are wrong, so log-likelihood BoN degrades with N and falls below greedy (the
-GPT-3.5/GSM8k effect), while length normalization and majority vote do not. Right: when
-likelihood does not track correctness (a weak base model), no self-reward helps."""
+**Which self-reward sharpens toward correct answers** (App. A.2, section 5.2; paper Figs. 1b, 2
+and 3 analogues). % lift in best-of-N accuracy over token-wise greedy decoding vs N on toy
+reasoning tasks (random autoregressive policies over 3^4 sequences whose last token is the answer).
+Log-likelihood and length-normalized curves are exact (`theory.bon_law`; they coincide where all
+responses have the same length); majority vote is Monte Carlo (band: ±2 s.e.). Left: when the
+truth is the base model's own likeliest answer, every self-reward lifts accuracy, majority most.
+Middle: with length bias, short responses have the highest sequence likelihood but are wrong, so
+log-likelihood BoN degrades with N and falls below greedy (the GPT-3.5/GSM8k effect), while length
+normalization and majority vote do not. Right: when likelihood does not track correctness (a weak
+base model), no self-reward helps."""
 
 
 def plot(df):

@@ -49,7 +49,8 @@ SWEEP: tuple[Setting, ...] = tuple(
     for s in (0, 1, 2)
 )
 QUICK: tuple[Setting, ...] = tuple(
-    Setting(t, noise=n, reps=16) for t, n in (("aligned", 0.5), ("length_bias", 0.0), ("weak", 20.0))
+    Setting(t, noise=n, reps=16)
+    for t, n in (("aligned", 0.5), ("length_bias", 0.0), ("weak", 20.0))
 )
 
 LABELS = {
@@ -65,7 +66,9 @@ def build_task(setting: Setting) -> tasks.TaskData:
     if setting.task == "length_bias":
         return tasks.length_bias_task(key, setting.num_prompts)
     if setting.task in ("aligned", "weak"):
-        return tasks.family_task(key, "autoregressive", "last_token", setting.num_prompts, setting.noise)
+        return tasks.family_task(
+            key, "autoregressive", "last_token", setting.num_prompts, setting.noise
+        )
     raise ValueError(f"task must be one of {tuple(LABELS)}, got {setting.task!r}")
 
 
@@ -73,15 +76,23 @@ def run(setting: Setting) -> pd.DataFrame:
     """Tidy rows ``task, seed, reward, N, accuracy, se, greedy_accuracy, lift_pct``."""
     task = build_task(setting)
     ns = np.asarray(setting.ns)
-    acc = {r: (tasks.bon_accuracies(task, ns, r), np.zeros(len(ns)))
-           for r in ("log_likelihood", "length_normalized")}
+    acc = {
+        r: (tasks.bon_accuracies(task, ns, r), np.zeros(len(ns)))
+        for r in ("log_likelihood", "length_normalized")
+    }
     acc["majority"] = tasks.majority_accuracies(
         jax.random.PRNGKey(1000 + setting.seed), task, ns, setting.reps
     )
     g = task.greedy_accuracy
     rows = [
-        {"reward": r, "N": int(n), "accuracy": float(a[i]), "se": float(se[i]),
-         "greedy_accuracy": g, "lift_pct": float(tasks.lift_percent(a[i], g))}
+        {
+            "reward": r,
+            "N": int(n),
+            "accuracy": float(a[i]),
+            "se": float(se[i]),
+            "greedy_accuracy": g,
+            "lift_pct": float(tasks.lift_percent(a[i], g)),
+        }
         for r, (a, se) in acc.items()
         for i, n in enumerate(ns)
     ]

@@ -6,7 +6,12 @@ import numpy as np
 
 from paper_figs._figlib import get_ax
 
-_STYLE = {"SFT": ("C3", "o"), "offline": ("C0", "s"), "XPO (": ("C2", "^"), "XPO without": ("C7", "v")}
+_STYLE = {
+    "SFT": ("C3", "o"),
+    "offline": ("C0", "s"),
+    "XPO (": ("C2", "^"),
+    "XPO without": ("C7", "v"),
+}
 
 
 def _style(method):
@@ -24,9 +29,13 @@ def plot_queries_vs_dim(df, ax=None):
         g = g.groupby("d")["queries"].median()
         color, marker = _style(method)
         ok = np.isfinite(g.to_numpy())
-        ax.plot(g.index[ok], g.to_numpy()[ok], marker=marker, color=color, lw=1.5, ms=6, label=method)
+        ax.plot(
+            g.index[ok], g.to_numpy()[ok], marker=marker, color=color, lw=1.5, ms=6, label=method
+        )
     cc = d.groupby("d")["c_cov"].first()
-    ax.plot(cc.index, cc.to_numpy(), ":", color="0.4", lw=1.2, label=r"$C_{cov} = 1/\pi_{base}(y^*)$")
+    ax.plot(
+        cc.index, cc.to_numpy(), ":", color="0.4", lw=1.2, label=r"$C_{cov} = 1/\pi_{base}(y^*)$"
+    )
     ax.set_yscale("log")
     ax.set_xlabel(r"dimension $d$ (code of $|Y| = 2^{d+2}$ responses)")
     ax.set_ylabel("queries to sharpen (log scale)")
@@ -50,7 +59,9 @@ def plot_hidden(df, ax=None):
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("queries (log scale)")
     ax.set_ylabel(r"fraction of runs with $\hat\pi(y^*) \geq 1-\delta$")
-    ax.set_title(f"hidden direction: |Y|={int(r.num_responses)}, $C_{{cov}}$={r.c_cov:.0f}, d={int(r.d)}")
+    ax.set_title(
+        f"hidden direction: |Y|={int(r.num_responses)}, $C_{{cov}}$={r.c_cov:.0f}, d={int(r.d)}"
+    )
     ax.legend(fontsize=7, loc="center right")
     ax.grid(True, which="major", alpha=0.3)
     return ax

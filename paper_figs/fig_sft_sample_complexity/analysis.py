@@ -29,9 +29,16 @@ def plot_scaling(df, ax=None, *, vary: str = "C"):
     col, xlabel, variable, values = _AXES[vary]
     d = d[np.isfinite(d["m"])].sort_values(col)
     x, m = d[col].to_numpy(), d["m"].to_numpy()
-    rate = np.asarray(bounds.sft_sample_complexity(
-        d["c_cov"].to_numpy(), d["log_card"].to_numpy(), d["eps"].to_numpy(),
-        d["delta"].to_numpy(), d["rho"].to_numpy()), dtype=float)
+    rate = np.asarray(
+        bounds.sft_sample_complexity(
+            d["c_cov"].to_numpy(),
+            d["log_card"].to_numpy(),
+            d["eps"].to_numpy(),
+            d["delta"].to_numpy(),
+            d["rho"].to_numpy(),
+        ),
+        dtype=float,
+    )
     if len(x):
         c = np.exp(np.mean(np.log(m) - np.log(rate)))
         ax.plot(x, c * rate, "k--", lw=1.2, label=f"Theorem 4.1 rate (fitted c = {c:.2g})")
@@ -41,7 +48,9 @@ def plot_scaling(df, ax=None, *, vary: str = "C"):
         label += f" (slope {fit.slope:.2f})"
     ax.plot(x, m, "o-", color="C0", ms=6, lw=1.4, label=label)
     for xi, mi, n, N in zip(x, m, d["n"], d["N"], strict=True):
-        ax.annotate(f"n={n}\nN={N}", (xi, mi), textcoords="offset points", xytext=(4, -16), fontsize=6)
+        ax.annotate(
+            f"n={n}\nN={N}", (xi, mi), textcoords="offset points", xytext=(4, -16), fontsize=6
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     if len(x):

@@ -61,11 +61,30 @@ def run(setting: Setting) -> pd.DataFrame:
     instance's ``c_cov``, ``log_card`` and ``M``."""
     inst = measure.hard_sft_instance(setting.C, setting.eps, setting.d)
     freq = measure.fixed_success(
-        inst.logp, inst.mu, setting.eps, setting.delta, n_GRID, N_GRID, setting.num_seeds, setting.seed
+        inst.logp,
+        inst.mu,
+        setting.eps,
+        setting.delta,
+        n_GRID,
+        N_GRID,
+        setting.num_seeds,
+        setting.seed,
     )
     m, n, N = measure.least_budget(freq, n_GRID, N_GRID, setting.rho)
-    return pd.DataFrame([{
-        "C": setting.C, "eps": setting.eps, "delta": setting.delta,
-        "rho": setting.rho, "seed": setting.seed, "m": m, "n": n, "N": N,
-        "c_cov": inst.c_cov, "log_card": inst.log_card, "M": inst.M,
-    }])
+    return pd.DataFrame(
+        [
+            {
+                "C": setting.C,
+                "eps": setting.eps,
+                "delta": setting.delta,
+                "rho": setting.rho,
+                "seed": setting.seed,
+                "m": m,
+                "n": n,
+                "N": N,
+                "c_cov": inst.c_cov,
+                "log_card": inst.log_card,
+                "M": inst.M,
+            }
+        ]
+    )

@@ -10,8 +10,8 @@ NAME = "fig_tilt"
 CAPTION = """\
 **RLHF-Sharpening's exact optimizer** pi\\*_beta ∝ pi_base^(1+1/beta) (Eq. 3). Left: the mass it
 leaves off y\\* (solid) falls below Lemma 4.1's margin bound (|Y|-1)(1+gamma_margin)^-(1+1/beta)
-(dashed, same colour) for every beta, and meets it on the two-level tables, where the bound is tight;
-small margins need much smaller beta (the bound's beta = gamma_margin / (2 log(2|Y|/delta))).
+(dashed, same colour) for every beta, and meets it on the two-level tables, where the bound is
+tight; small margins need much smaller beta (the bound's beta = gamma_margin / (2 log(2|Y|/delta))).
 Right: C_{pi\\*_beta}/C_cov and C_{pi_base/pi\\*_beta; beta}/|Y| stay below 1 (Lemma 4.1)."""
 
 

@@ -17,8 +17,8 @@ import pandas as pd
 import bounds
 import theory
 
-# Grid of gamma_margin / beta: Lemma 4.1's bound is about (|Y| - 1) exp(-gamma_margin / beta), so this
-# ratio, not beta itself, sets how sharp pi*_beta is.
+# Grid of gamma_margin / beta: Lemma 4.1's bound is about (|Y| - 1) exp(-gamma_margin / beta), so
+# this ratio, not beta itself, sets how sharp pi*_beta is.
 _RATIOS = tuple(float(t) for t in np.linspace(0.0, 40.0, 81)[1:])
 
 
@@ -49,7 +49,11 @@ class Setting:
 
 SWEEP: tuple[Setting, ...] = (
     *(Setting("two_level", y, g) for y in (10, 1000) for g in (0.05, 1.0)),
-    *(Setting("dirichlet", 50, num_prompts=20, alpha=a, seed=s) for a in (0.1, 1.0) for s in (0, 1)),
+    *(
+        Setting("dirichlet", 50, num_prompts=20, alpha=a, seed=s)
+        for a in (0.1, 1.0)
+        for s in (0, 1)
+    ),
 )
 QUICK: tuple[Setting, ...] = (
     Setting("two_level", 1000, 0.05),
@@ -81,7 +85,7 @@ def base_table(setting: Setting):
 
 @jax.jit
 def _tilt_quantities(logp, mu, betas):
-    """Per beta: 1 - pi*_beta(y*|x) ``[B, X]``, C_{pi*_beta} ``[B]``, C_{pi_base/pi*_beta; beta} ``[B]``."""
+    """Per beta: off-y* mass ``[B, X]``, C_{pi*_beta} and C_{pi_base/pi*_beta; beta} ``[B]``."""
 
     def one(beta):
         tilt = theory.kl_tilt(logp, beta)
@@ -94,7 +98,7 @@ def _tilt_quantities(logp, mu, betas):
 
 
 def run(setting: Setting) -> pd.DataFrame:
-    """Exact pi*_beta quantities per beta = gamma_margin / ratio: mass off y*, Lemma 4.1's bound, both concentrabilities.
+    """Exact pi*_beta quantities per beta = gamma_margin / ratio.
 
     Returns:
       Tidy rows ``instance, num_responses, gamma_margin, alpha, seed, beta, metric, value`` with
@@ -113,9 +117,7 @@ def run(setting: Setting) -> pd.DataFrame:
     off, conc, loss = _tilt_quantities(logp, mu, jnp.asarray(betas, dtype=logp.dtype))
     off, conc, loss = (np.asarray(a, dtype=float) for a in (off, conc, loss))
     # Lemma 4.1's margin bound 1 - (|Y|-1)(1+gamma)^-(1+1/beta) on pi*_beta(y*), per prompt.
-    bound = np.minimum(
-        1.0, 1.0 - bounds.kl_tilt_margin_bound(marg[None, :], betas[:, None], Y)
-    )
+    bound = np.minimum(1.0, 1.0 - bounds.kl_tilt_margin_bound(marg[None, :], betas[:, None], Y))
     metrics = {
         "off_mass": off @ mu_np,
         "off_bound": bound @ mu_np,

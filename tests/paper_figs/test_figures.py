@@ -17,6 +17,8 @@ SLOW = {
     "fig_adaptive",
     "fig_bon",
     "fig_heatmap",
+    "fig_loglik_by_correctness",
+    "fig_margin",
     "fig_self_rewards",
     "fig_separation",
     "fig_sft_sample_complexity",
@@ -37,7 +39,9 @@ def test_figure_folder_layout(name):
     # Distinct settings have distinct result files.
     ids = [setting_id(s, spec.version) for s in sweep.SWEEP]
     assert len(set(ids)) == len(set(sweep.SWEEP)) == len(sweep.SWEEP)
-    plots = [f for n, f in inspect.getmembers(analysis, inspect.isfunction) if n.startswith("plot_")]
+    plots = [
+        f for n, f in inspect.getmembers(analysis, inspect.isfunction) if n.startswith("plot_")
+    ]
     assert plots, f"{name}.analysis has no plot_* function"
     for f in plots:
         params = list(inspect.signature(f).parameters.values())

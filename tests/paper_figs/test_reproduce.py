@@ -10,8 +10,8 @@ from paper_figs import cli
 from paper_figs._figlib import FIGURES
 from paper_figs._report import ClaimsOutcome, FigureOutcome, write_report
 
-# Two cheap figures (exact numpy/JAX computations, a few seconds together).
-TINY = ["fig_lower_bound", "fig_nonclosure"]
+# A cheap figure (exact numpy computations, 6 quick settings, a few seconds).
+TINY = ["fig_lower_bound"]
 
 
 def _csvs(out):
@@ -20,8 +20,10 @@ def _csvs(out):
 
 def test_resume_recomputes_only_the_deleted_setting(tmp_path):
     out = tmp_path / "run"
-    _, first, _ = reproduce_mod.reproduce(out, quick=True, figures=TINY, claims=False, progress=False)
-    assert [o.error for o in first] == [None, None]
+    _, first, _ = reproduce_mod.reproduce(
+        out, quick=True, figures=TINY, claims=False, progress=False
+    )
+    assert [o.error for o in first] == [None]
     assert [o.computed for o in first] == [len(o.settings) for o in first]
     before = _csvs(out)
     assert len(before) == sum(len(o.settings) for o in first)
@@ -35,8 +37,10 @@ def test_resume_recomputes_only_the_deleted_setting(tmp_path):
     assert computed == [victim.stem]
     assert _csvs(out) == before  # recomputed bit for bit, nothing else touched or lost
 
-    _, third, _ = reproduce_mod.reproduce(out, quick=True, figures=TINY, claims=False, progress=False)
-    assert [o.computed for o in third] == [0, 0]
+    _, third, _ = reproduce_mod.reproduce(
+        out, quick=True, figures=TINY, claims=False, progress=False
+    )
+    assert [o.computed for o in third] == [0]
 
 
 def test_interrupted_run_keeps_finished_settings(tmp_path, monkeypatch):
@@ -54,13 +58,15 @@ def test_interrupted_run_keeps_finished_settings(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sweep, "run", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        reproduce_mod.reproduce(out, quick=True, figures=["fig_lower_bound"], claims=False,
-                                progress=False)
+        reproduce_mod.reproduce(
+            out, quick=True, figures=["fig_lower_bound"], claims=False, progress=False
+        )
     assert len(_csvs(out)) == 2  # the two finished settings were saved
     assert not list((out / "data").rglob("*.tmp"))  # no partial file left behind
     monkeypatch.setattr(sweep, "run", real_run)
-    _, outcomes, _ = reproduce_mod.reproduce(out, quick=True, figures=["fig_lower_bound"],
-                                             claims=False, progress=False)
+    _, outcomes, _ = reproduce_mod.reproduce(
+        out, quick=True, figures=["fig_lower_bound"], claims=False, progress=False
+    )
     assert outcomes[0].computed == len(sweep.QUICK) - 2
 
 
@@ -82,8 +88,10 @@ def test_report_has_claims_table_and_figures(tmp_path, monkeypatch):
     import bounds
 
     def fake_run_claims(quick=False, ids=None, progress=True):
-        fake = {"C1": _FakeClaim("C1", "BoN | hit", "Prop. C.1", True, "0.99", ">= 0.95", 0.1),
-                "C4": _FakeClaim("C4", "lower bound", "Thm 3.1", False, "slope 1.5", "[1.8, 2.2]", 0.2)}
+        fake = {
+            "C1": _FakeClaim("C1", "BoN | hit", "Prop. C.1", True, "0.99", ">= 0.95", 0.1),
+            "C4": _FakeClaim("C4", "lower bound", "Thm 3.1", False, "slope 1.5", "[1.8, 2.2]", 0.2),
+        }
         return [fake[i] for i in (ids if ids is not None else fake)]
 
     monkeypatch.setattr(bounds, "run_claims", fake_run_claims)
@@ -103,7 +111,7 @@ def test_report_has_claims_table_and_figures(tmp_path, monkeypatch):
     assert "## Settings" in text and "## Wall time" in text
     # Claims are cached per claim: a second run loads them.
     _, _, again = reproduce_mod.reproduce(
-        tmp_path, quick=True, figures=TINY[:1], claims=True, progress=False, parallel=False
+        tmp_path, quick=True, figures=TINY, claims=True, progress=False, parallel=False
     )
     assert again.loaded == 2 and [r["id"] for r in again.results] == ["C1", "C4"]
 
@@ -113,19 +121,32 @@ def test_claims_skipped_with_a_message_when_missing(tmp_path, monkeypatch):
 
     monkeypatch.delattr(bounds, "run_claims")
     report, _, claims = reproduce_mod.reproduce(
-        tmp_path, quick=True, figures=TINY[:1], claims=True, progress=False, parallel=False
+        tmp_path, quick=True, figures=TINY, claims=True, progress=False, parallel=False
     )
     assert claims.skipped and "run_claims" in claims.skipped
     assert "Claims skipped:" in report.read_text()
 
 
 def test_report_lists_every_figure(tmp_path):
-    figs = [FigureOutcome(name=n, caption=f"What to see in {n}.", png=f"figures/{n}.png",
-                          pdf=f"figures/{n}.pdf", settings=[{"seed": 0, "N": [1, 2]}])
-            for n in FIGURES]
+    figs = [
+        FigureOutcome(
+            name=n,
+            caption=f"What to see in {n}.",
+            png=f"figures/{n}.png",
+            pdf=f"figures/{n}.pdf",
+            settings=[{"seed": 0, "N": [1, 2]}],
+        )
+        for n in FIGURES
+    ]
     figs[3] = FigureOutcome(name=FIGURES[3], error="ImportError: nope")
-    path = write_report(tmp_path, quick=False, figures=figs, claims=ClaimsOutcome(skipped="test"),
-                        wall_seconds=12.0, command="sharpen reproduce")
+    path = write_report(
+        tmp_path,
+        quick=False,
+        figures=figs,
+        claims=ClaimsOutcome(skipped="test"),
+        wall_seconds=12.0,
+        command="sharpen reproduce",
+    )
     text = path.read_text()
     for i, n in enumerate(FIGURES):
         assert f"`{n}`" in text
@@ -137,8 +158,19 @@ def test_report_lists_every_figure(tmp_path):
 
 def test_cli_reproduce(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["sharpen", "reproduce"])
-    rc = cli.main(["reproduce", "--quick", "--out", str(tmp_path), "--only", "fig_lower_bound",
-                   "--no-claims", "--no-progress", "--no-compile-cache"])
+    rc = cli.main(
+        [
+            "reproduce",
+            "--quick",
+            "--out",
+            str(tmp_path),
+            "--only",
+            "fig_lower_bound",
+            "--no-claims",
+            "--no-progress",
+            "--no-compile-cache",
+        ]
+    )
     assert rc == 0
     assert (tmp_path / "REPORT.md").exists()
     assert (tmp_path / "figures" / "fig_lower_bound.png").exists()

@@ -23,7 +23,9 @@ class _Mutable:
 
 
 def _run(s):
-    return pd.DataFrame({"n": [s.n] * 3, "k": [0, 1, 2], "value": [s.beta / 3, s.beta * 0.1, 1e-300]})
+    return pd.DataFrame(
+        {"n": [s.n] * 3, "k": [0, 1, 2], "value": [s.beta / 3, s.beta * 0.1, 1e-300]}
+    )
 
 
 def test_setting_id_is_stable_and_discriminating():
@@ -46,14 +48,18 @@ def test_setting_id_pinned_value():
     import hashlib
 
     payload = json.dumps(
-        {"type": "_Setting", "fields": {"n": 3, "beta": 0.1, "sizes": [1, 2], "seed": 0},
-         "version": "v1"},
+        {
+            "type": "_Setting",
+            "fields": {"n": 3, "beta": 0.1, "sizes": [1, 2], "seed": 0},
+            "version": "v1",
+        },
         sort_keys=True,
         separators=(",", ":"),
     )
-    assert setting_id(_Setting(3, 0.1), "v1") == "_Setting-" + hashlib.sha256(
-        payload.encode()
-    ).hexdigest()[:16]
+    assert (
+        setting_id(_Setting(3, 0.1), "v1")
+        == "_Setting-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
+    )
 
 
 def test_bad_settings_are_refused():

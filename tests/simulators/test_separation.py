@@ -108,13 +108,31 @@ def test_example_j1_xpo_beats_sft():
     assert out["xpo alpha=0"][40] >= 15 / 16
 
 
+def test_hidden_direction_needs_exploration_quick():
+    """When base samples never leave the bulk, only XPO's optimism finds y* (8 seeds)."""
+    inst = sim.hidden_direction_instance(jax.random.key(0), num_bulk=3000)
+    out = _compare(inst, 8, 20, (1e-3, 0.0), dpo_n=[20], sft_N=[], steps=300)
+    assert out["xpo alpha=0.001"][40] >= 7 / 8
+    assert out["xpo alpha=0"][40] <= 2 / 8
+    assert out["dpo (offline)"][40] <= 4 / 8
+
+
+@pytest.mark.slow
 def test_hidden_direction_needs_exploration():
-    """When base samples never leave the bulk, only XPO's optimism finds y*."""
+    """The same with 32 seeds, the default instance and longer runs of offline DPO and alpha = 0."""
     inst = sim.hidden_direction_instance(jax.random.key(0))
-    out = _compare(inst, 16, 20, (1e-3, 0.0), dpo_n=[20, 200], sft_N=[], steps=300)
-    assert out["xpo alpha=0.001"][40] >= 14 / 16
-    assert out["xpo alpha=0"][40] <= 0.25
-    assert out["dpo (offline)"][40] <= 0.5
+    out = _compare(
+        inst,
+        32,
+        200,
+        (1e-3, 0.0),
+        dpo_n=[20, 50, 100, 200, 500, 1000],
+        sft_N=[40, 160, 640, 2560, 10240],
+        steps=300,
+    )
+    assert out["xpo alpha=0.001"][40] >= 28 / 32
+    assert out["xpo alpha=0"][40] <= 8 / 32
+    assert out["dpo (offline)"][40] <= 16 / 32
 
 
 @pytest.mark.slow
@@ -132,6 +150,7 @@ def test_example_j1_scaling_in_d(d):
         return ok[0] if ok else np.inf
 
     print(
-        f"  d={d}: queries to 80%: xpo {first(out['xpo alpha=0.001'])}, sft {first(out['sft (n=1)'])}"
+        f"  d={d}: queries to 80%: xpo {first(out['xpo alpha=0.001'])}, "
+        f"sft {first(out['sft (n=1)'])}"
     )
     assert first(out["xpo alpha=0.001"]) <= 120

@@ -36,6 +36,18 @@ def _instance(X, Y, c_cov, seed=1):
     return pol.logp, mu
 
 
+def _first_samples(key, cfg):
+    """Sum of log pi_base over the first sample of the first 4 prompts (in every budget), and
+    over the samples a budget uses."""
+    oracle = sim.SampleEvaluateOracle(sim.TabularPolicy(cfg.logp_base), cfg.mu)
+    rollouts, _ = sim.draw(key, oracle, cfg.n, cfg.N)
+    used = (jnp.arange(cfg.n) < cfg.n_used)[:, None] & (jnp.arange(cfg.N) < cfg.N_used)[None, :]
+    return {
+        "first": jnp.sum(rollouts.logp_base[:4, 0]),
+        "used": jnp.sum(jnp.where(used, rollouts.logp_base, 0.0)),
+    }
+
+
 def test_sweep_frame_and_single_compilation():
     logp, mu = _instance(8, 30, 5.0)
     traces = []
@@ -83,28 +95,17 @@ def test_sweep_frame_and_single_compilation():
     with CompileCounter() as counter:
         sim.sweep(run, other, [7, 8, 9, 10, 11], budgets, progress=False)
     assert counter.count == 0
-    # Different static fields form another group (another compilation); seeds in batches.
-    two = {"a": settings["other"], "b": sim.TabularSFTConfig(logp, mu, n=32, N=16)}
-    budgets_small = [{"n_used": 16, "N_used": 2}, {"n_used": 32, "N_used": 8}]
-    df2 = sim.sweep(run, two, 2, budgets_small, progress=False, seed_batch_size=1)
-    assert df2.attrs["num_groups"] == 2
-    # Batched seeds give the same numbers as vmapped ones.
-    a = df2[(df2.setting == "a") & (df2.metric == "sharpening_error")].value.to_numpy()
+    # Settings with other static fields or shapes form other groups (other compilations).
+    more = [*settings.values(), sim.TabularSFTConfig(logp, mu, n=32, N=16)]
+    more.append(sim.TabularSFTConfig(logp[:4], mu[:4] * 2, n=64, N=16))
+    _, groups = sim._sweep.group_settings(more, {"n_used": [1], "N_used": [1]})
+    assert groups == [[0, 1, 2], [3], [4]]
+    # Seeds mapped in batches (lax.map) give the same numbers as vmapped seeds.
+    df2 = sim.sweep(run, settings["other"], 2, budgets[:2], progress=False, seed_batch_size=1)
+    a = df2[df2.metric == "sharpening_error"].sort_values(["seed", "budget"]).value.to_numpy()
     b = df[(df.setting == "other") & (df.seed < 2) & (df.budget < 2)]
     b = b[b.metric == "sharpening_error"].sort_values(["seed", "budget"]).value.to_numpy()
     np.testing.assert_allclose(a, b, rtol=1e-12)
-
-
-def _first_samples(key, cfg):
-    """Sum of log pi_base over the first sample of the first 4 prompts (in every budget)."""
-    rollouts, _ = sim.draw(
-        key, sim.SampleEvaluateOracle(sim.TabularPolicy(cfg.logp_base), cfg.mu), cfg.n, cfg.N
-    )
-    used = (jnp.arange(cfg.n) < cfg.n_used)[:, None] & (jnp.arange(cfg.N) < cfg.N_used)[None, :]
-    return {
-        "first": jnp.sum(rollouts.logp_base[:4, 0]),
-        "used": jnp.sum(jnp.where(used, rollouts.logp_base, 0.0)),
-    }
 
 
 def test_sweep_bad_inputs():
