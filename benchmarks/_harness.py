@@ -186,6 +186,61 @@ def measure(
     )
 
 
+def measure_interleaved(
+    fns: dict[str, tuple[str, Callable[[], Any]]], *, repeats: int = 5
+) -> dict[str, Measurement]:
+    """Times several calls round-robin (A B C A B C ...), so slow drifts of a shared machine's
+    load affect each of them alike; for close comparisons.
+
+    Args:
+      fns: ``{key: (label, fn)}``.
+      repeats: timed rounds after one warm-up call of each.
+
+    Returns:
+      ``{key: Measurement}``; peak RSS growth is the largest over the calls of that function.
+    """
+    first: dict[str, float] = {}
+    for k, (_, fn) in fns.items():
+        gc.collect()
+        t0 = time.perf_counter()
+        out = block(fn())
+        first[k] = time.perf_counter() - t0
+        del out
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    peaks: dict[str, int | None] = {k: None for k in fns}
+    for _ in range(max(repeats, 1)):
+        for k, (_, fn) in fns.items():
+            gc.collect()
+            base = rss_bytes()
+            have_peak = _reset_peak()
+            t = time.perf_counter()
+            out = block(fn())
+            times[k].append(time.perf_counter() - t)
+            del out
+            peak = peak_rss_bytes() if have_peak else None
+            if peak is not None and base is not None:
+                peaks[k] = max(peaks[k] or 0, peak - base)
+    result = {}
+    for k, (label, _) in fns.items():
+        med = statistics.median(times[k])
+        print(
+            f"[benchmarks]   {label}: median {fmt_s(med)} (first {fmt_s(first[k])}, "
+            f"{len(times[k])} interleaved repeats)",
+            file=sys.stderr,
+            flush=True,
+        )
+        result[k] = Measurement(
+            label=label,
+            first_s=first[k],
+            median_s=med,
+            min_s=min(times[k]),
+            repeats=len(times[k]),
+            peak_rss_delta=peaks[k],
+            load=os.getloadavg()[0],
+        )
+    return result
+
+
 def measure_jit(
     label: str,
     fn: Callable,

@@ -71,26 +71,25 @@ def _bench_model(label, policy, prompts, n, T, reps, torch):
     ]
     n_scored = int(lens.sum())
 
-    m_score = H.measure(
-        f"{label}: toolkit `score_tokens`",
-        lambda: score_tokens(policy, prompt_ids, response_ids),
+    scoring = H.measure_interleaved(
+        {
+            "toolkit": (
+                f"{label}: toolkit `score_tokens`",
+                lambda: score_tokens(policy, prompt_ids, response_ids),
+            ),
+            "raw": (
+                f"{label}: raw forward + log_softmax + gather",
+                lambda: _raw_score(model, torch, prompt_ids, response_ids, pad),
+            ),
+        },
         repeats=reps,
     )
-    m_raw_score = H.measure(
-        f"{label}: raw forward + log_softmax + gather",
-        lambda: _raw_score(model, torch, prompt_ids, response_ids, pad),
-        repeats=reps,
-    )
+    m_score, m_raw_score = scoring["toolkit"], scoring["raw"]
     lp_tk = score_tokens(policy, prompt_ids, response_ids)["logp"]
     lp_raw = _raw_score(model, torch, prompt_ids, response_ids, pad)
     score_diff = float(np.max(np.abs(lp_tk - lp_raw)))
     gen_diff = float(np.max(np.abs(lp_tk - np.asarray(ro.logp_base).reshape(-1))))
 
-    m_sample = H.measure(
-        f"{label}: toolkit `sample`",
-        lambda: sample(key, policy, prompts, n, max_new_tokens=T),
-        repeats=reps,
-    )
     ids, mask = _left_pad(torch, prompt_ids, pad)
     gen_kwargs = dict(
         input_ids=ids,
@@ -119,14 +118,21 @@ def _bench_model(label, policy, prompts, n, T, reps, torch):
                 return lp.sum(-1)
             return out.sequences
 
-    m_gen = H.measure(
-        f"{label}: raw `generate` (tokens only)", lambda: raw_generate(False), repeats=reps
-    )
-    m_gen_lp = H.measure(
-        f"{label}: raw `generate` + logits -> log-probs",
-        lambda: raw_generate(True),
+    sampling = H.measure_interleaved(
+        {
+            "toolkit": (
+                f"{label}: toolkit `sample`",
+                lambda: sample(key, policy, prompts, n, max_new_tokens=T),
+            ),
+            "generate": (f"{label}: raw `generate` (tokens only)", lambda: raw_generate(False)),
+            "generate_lp": (
+                f"{label}: raw `generate` + logits -> log-probs",
+                lambda: raw_generate(True),
+            ),
+        },
         repeats=reps,
     )
+    m_sample, m_gen, m_gen_lp = sampling["toolkit"], sampling["generate"], sampling["generate_lp"]
     steps = B * T  # both decoders run T steps unless every sequence has ended
     rows = [
         [
@@ -189,7 +195,7 @@ def run(quick: bool = False) -> H.Section:
     from simulators.hf import HFPolicy
     from simulators.hf._policy import tiny_gpt2
 
-    reps = 1 if quick else 3
+    reps = 1 if quick else 5
     notes = []
     # (label, policy, prompts P, samples per prompt n, new tokens T)
     if quick:

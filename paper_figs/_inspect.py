@@ -35,9 +35,7 @@ def instance_quantities(name: str) -> dict[str, float | int | str]:
     from simulators import BUILTIN_INSTANCES, greedy, sequence_argmax, to_table
 
     if name not in BUILTIN_INSTANCES:
-        raise ValueError(
-            f"instance must be one of {sorted(BUILTIN_INSTANCES)}, got {name!r}"
-        )
+        raise ValueError(f"instance must be one of {sorted(BUILTIN_INSTANCES)}, got {name!r}")
     policy, mu = BUILTIN_INSTANCES[name]()
     out: dict[str, float | int | str] = {"instance": name, "policy": type(policy).__name__}
     try:
@@ -62,9 +60,7 @@ def instance_quantities(name: str) -> dict[str, float | int | str]:
         tilt = theory.kl_tilt(logp, beta)
         mass = np.exp(np.asarray(theory.log_mass_on_argmax(tilt, logp)))
         out[f"E_x pi*_beta(y*), beta={beta} (Eq. 3)"] = float(np.dot(np.asarray(mu), mass))
-        out[f"C_pi*_beta, beta={beta} (Lemma 4.1)"] = float(
-            theory.concentrability(tilt, logp, mu)
-        )
+        out[f"C_pi*_beta, beta={beta} (Lemma 4.1)"] = float(theory.concentrability(tilt, logp, mu))
     x = jnp.arange(X)
     g = np.asarray(greedy(policy, x))
     s = np.asarray(sequence_argmax(policy, x))

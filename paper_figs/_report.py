@@ -90,9 +90,11 @@ def _field(r: Any, name: str) -> Any:
 def _short(value: Any) -> str:
     """A setting value for the report; long tuples are abbreviated."""
     if isinstance(value, tuple) and len(value) > 6:
-        return f"({value[0]:g}, {value[1]:g}, ..., {value[-1]:g}; {len(value)} values)" if all(
-            isinstance(v, int | float) for v in value
-        ) else f"({len(value)} values)"
+        return (
+            f"({value[0]:g}, {value[1]:g}, ..., {value[-1]:g}; {len(value)} values)"
+            if all(isinstance(v, int | float) for v in value)
+            else f"({len(value)} values)"
+        )
     return str(value)
 
 
@@ -142,7 +144,9 @@ def write_report(
         f"* Finished: {_dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"* Wall time of this run: {_fmt_seconds(wall_seconds)} on {os.cpu_count()} CPU cores "
         f"({platform.machine()}, {platform.system()})"
-        + ("" if cpu_seconds is None else f"; CPU time {_fmt_seconds(cpu_seconds)} (all processes)"),
+        + (
+            "" if cpu_seconds is None else f"; CPU time {_fmt_seconds(cpu_seconds)} (all processes)"
+        ),
         f"* Figures: {len(made)} of {len(figures)} made"
         + (
             f"; claims: {sum(bool(_field(r, 'holds')) for r in claims.results)} of "

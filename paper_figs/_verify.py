@@ -25,7 +25,14 @@ def format_table(results) -> str:
     rows = [("id", "holds", "seconds", "reference", "measured", "predicted")]
     for r in results:
         rows.append(
-            (r.id, "yes" if r.holds else "NO", f"{r.seconds:.1f}", r.reference, r.measured, r.predicted)
+            (
+                r.id,
+                "yes" if r.holds else "NO",
+                f"{r.seconds:.1f}",
+                r.reference,
+                r.measured,
+                r.predicted,
+            )
         )
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
@@ -44,6 +51,3 @@ def main(args: argparse.Namespace) -> int:
         with open(args.json, "w") as f:
             json.dump([r.to_json() for r in results], f, indent=2)
     return 0 if held == len(results) else 1
-
-
-

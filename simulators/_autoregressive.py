@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from typing import Any
 
 import jax
@@ -42,6 +41,7 @@ from theory._validation import (
     check_logp,
     check_probs,
     check_table_size,
+    format_count,
     is_concrete,
 )
 
@@ -385,15 +385,6 @@ def _check_tokens(y: Any, policy_V: int, T: int, name: str = "y") -> jax.Array:
 # Enumeration.
 
 
-def _as_size(count: int) -> int | float:
-    """An entry count that ``check_table_size`` can format (Python ints beyond float range: inf)."""
-    return count if count < 2**1000 else math.inf
-
-
-def _fmt(count: int) -> str:
-    return str(count) if count < 10**12 else f"~10^{len(str(count)) - 1}"
-
-
 def enumerate_sequences(V: int, H: int, eos: int | None = None, *, max_entries: int | None = None):
     """All responses over ``V`` tokens with horizon ``H``, in the module's enumeration order.
 
@@ -402,8 +393,8 @@ def enumerate_sequences(V: int, H: int, eos: int | None = None, *, max_entries: 
     """
     Y = num_responses(V, H, eos)
     limit = MAX_TABLE_ENTRIES if max_entries is None else max_entries
-    what = f"the {_fmt(Y)} responses of length <= {H} over V = {V} tokens"
-    check_table_size(_as_size(Y * H), what, limit)
+    what = f"the {format_count(Y)} responses of length <= {H} over V = {V} tokens"
+    check_table_size(Y * H, what, limit)
     toks = np.zeros((1, 0), np.int32)
     for h in range(1, H + 1):  # toks holds the canonical padded arrays of length h - 1
         parts = []
@@ -453,8 +444,8 @@ def table_from_enumeration(
 ) -> jax.Array:
     """``[X, Y]`` table of ``log_prob`` over all enumerated responses, after the size check."""
     limit = MAX_TABLE_ENTRIES if max_entries is None else max_entries
-    what = f"the [X, Y] = [{num_prompts}, {_fmt(Y)}] table of {what}"
-    check_table_size(_as_size(num_prompts * Y), what, limit)
+    what = f"the [X, Y] = [{num_prompts}, {format_count(Y)}] table of {what}"
+    check_table_size(num_prompts * Y, what, limit)
     # The [Y, T] token enumeration is T ints per column of the table: allow it T times the limit.
     T = getattr(policy, "H", 1)
     toks, _ = enumerate_responses(policy, max_entries=limit * T)

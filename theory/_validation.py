@@ -173,11 +173,20 @@ def check_count(n: Any, name: str, minimum: int = 1) -> int:
     return int(n)
 
 
+def format_count(n: int) -> str:
+    """``n`` in 3-significant-digit scientific notation, also for integers beyond float range."""
+    n = int(n)
+    if n < 10**300:
+        return f"{n:.3g}"
+    digits = len(str(n))
+    return f"{int(str(n)[:3]) / 100:.2f}e+{digits - 1}"
+
+
 def check_table_size(num_entries: int, what: str, limit: int = MAX_TABLE_ENTRIES) -> None:
     """Refuses to enumerate more than ``limit`` entries, saying how large it would be."""
     if num_entries > limit:
         raise ValueError(
-            f"enumerating {what} would need {num_entries:.3g} entries, above the limit of "
+            f"enumerating {what} would need {format_count(num_entries)} entries, above the limit of "
             f"{limit:.3g}; use a sampling estimate or a smaller instance (or pass a larger "
             "max_entries if memory allows)"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from paper_figs._figlib import get_ax
+from paper_figs._figlib import get_ax, mean_and_ci
 
 FAMILY_LABELS = {
     "tabular": "tabular",
@@ -22,29 +22,37 @@ TASK_LABELS = {
 
 
 def lift_table(df):
-    """Mean % lift per (family, task) over seeds, as a families x tasks frame."""
-    t = df.groupby(["family", "task"])["lift_pct"].mean().unstack("task")
-    fams = [f for f in FAMILY_LABELS if f in t.index]
-    cols = [c for c in TASK_LABELS if c in t.columns]
-    return t.loc[fams, cols]
+    """Mean % lift per (family, task) over seeds with a bootstrap 95% interval over the seeds:
+    three families x tasks frames ``(mean, lo, hi)``."""
+    agg = mean_and_ci(df, ["family", "task"], "lift_pct")
+    fams = [f for f in FAMILY_LABELS if f in set(agg.family)]
+    cols = [c for c in TASK_LABELS if c in set(agg.task)]
+    return tuple(
+        agg.pivot(index="family", columns="task", values=v).loc[fams, cols]
+        for v in ("mean", "lo", "hi")
+    )
 
 
 def plot_heatmap(df, ax=None):
     """Families x tasks heatmap of best-of-N's % lift over greedy, annotated, centred at 0."""
     ax = get_ax(ax)
-    t = lift_table(df)
+    t, lo, hi = lift_table(df)
     v = t.to_numpy(dtype=float)
+    several_seeds = df.groupby(["family", "task"]).size().max() > 1
     lim = max(1.0, float(np.nanmax(np.abs(v))))
     im = ax.imshow(v, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
     for i in range(v.shape[0]):
         for j in range(v.shape[1]):
+            text = f"{v[i, j]:+.1f}".replace("-0.0", "0.0").replace("+0.0", "0.0")
+            if several_seeds:
+                text += f"\n[{lo.iloc[i, j]:+.1f}, {hi.iloc[i, j]:+.1f}]"
             ax.text(
                 j,
                 i,
-                f"{v[i, j]:+.1f}".replace("-0.0", "0.0").replace("+0.0", "0.0"),
+                text,
                 ha="center",
                 va="center",
-                fontsize=9,
+                fontsize=8 if several_seeds else 9,
                 color="white" if abs(v[i, j]) > 0.6 * lim else "black",
             )
     ax.set_xticks(range(v.shape[1]), [TASK_LABELS[c] for c in t.columns])

@@ -10,11 +10,12 @@ NAME = "fig_heatmap"
 CAPTION = """\
 **Best-of-50 with the log-likelihood self-reward across toy models and tasks** (paper Fig. 1a
 analogue). Each cell is the exact % lift in accuracy of BoN (N = 50) over token-wise greedy decoding
-(section 5.1's relative lift), averaged over 64 prompts (and seeds in the full run). The truth of
-each prompt is the answer-marginal mode of a randomly tilted copy of the base model, so likelihood
-tracks correctness only partly; as in the paper, lifts are mixed in sign and size across
-(model, task) pairs. For tabular and linear-softmax policies greedy decoding is the sequence argmax,
-which BoN approaches as N grows, so their lifts are small."""
+(section 5.1's relative lift), averaged over 64 prompts; in the full run, the mean over 3 seeds with
+a bootstrap 95% interval over seeds in brackets. The truth of each prompt is the answer-marginal
+mode of a randomly tilted copy of the base model, so likelihood tracks correctness only partly; as
+in the paper, lifts are mixed in sign and size across (model, task) pairs. For tabular and
+linear-softmax policies greedy decoding is the sequence argmax, which BoN approaches as N grows, so
+their lifts are near 0."""
 
 
 def plot(df):
