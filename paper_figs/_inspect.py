@@ -1,9 +1,10 @@
 """``sharpen inspect INSTANCE``: the exact quantities of a built-in toy instance.
 
 Everything printed is computed exactly from the instance's ``[X, Y]`` table (or, for policies too
-large to enumerate, in log space from the policy's structure): coverage (Eq. 6 and App. H), adaptive
-coverage (App. D), margin (Assumption 4.2), the best-of-N miss probability (Prop. C.1), the
-KL-regularized sharpened policy pi*_beta (Eq. 3) with its mass on y* and concentrability (Lemma 4.1).
+large to enumerate, in log space from the policy's structure): coverage (Eq. 6 and App. H),
+adaptive coverage (App. D), margin (Assumption 4.2), the best-of-N miss probability (Prop. C.1),
+the KL-regularized sharpened policy pi*_beta (Eq. 3) with its mass on y* and concentrability
+(Lemma 4.1).
 """
 
 from __future__ import annotations
@@ -72,9 +73,9 @@ def instance_quantities(name: str) -> dict[str, float | int | str]:
 def _structural_quantities(policy, mu) -> dict[str, float]:
     """Exact quantities of a policy whose response space is too large for a table.
 
-    The sequence argmax (Viterbi for Markov policies) and its log-probability give log C_cov in log
-    space (Eq. 6; it overflows float64 for long horizons), assuming a unique argmax per prompt, which
-    holds almost surely for the random built-in instances.
+    The sequence argmax (Viterbi for Markov policies) and its log-probability give log C_cov in
+    log space (Eq. 6; it overflows float64 for long horizons), assuming a unique argmax per prompt,
+    which holds almost surely for the random built-in instances.
     """
     import jax.numpy as jnp
 

@@ -8,7 +8,6 @@ against the theorem it cites (``bounds.CLAIMS``). The JSON output is a list of o
 from __future__ import annotations
 
 import argparse
-
 import json
 
 

@@ -186,9 +186,9 @@ def check_table_size(num_entries: int, what: str, limit: int = MAX_TABLE_ENTRIES
     """Refuses to enumerate more than ``limit`` entries, saying how large it would be."""
     if num_entries > limit:
         raise ValueError(
-            f"enumerating {what} would need {format_count(num_entries)} entries, above the limit of "
-            f"{limit:.3g}; use a sampling estimate or a smaller instance (or pass a larger "
-            "max_entries if memory allows)"
+            f"enumerating {what} would need {format_count(num_entries)} entries, above the "
+            f"limit of {limit:.3g}; use a sampling estimate or a smaller instance (or pass a "
+            "larger max_entries if memory allows)"
         )
 
 
