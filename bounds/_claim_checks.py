@@ -786,7 +786,7 @@ def _sft_runs(quick: bool):
         configs,
         _SFT_SEEDS[quick],
         {"n_used": nn.ravel(), "N_used": NN.ravel()},
-        seed_batch_size=None if quick else 4,
+        seed_batch_size=None if quick else 2,  # bounds the memory of the n x N draws
         progress=False,
     )
 
@@ -1037,7 +1037,7 @@ def _c5(quick: bool) -> Outcome:
     Y = max(lp.shape[1] for lp, _ in instances)
     tables = [_pad_table(lp, m, X, Y) for lp, m in instances]
     cap = max(_stopping_cap(t[0], mu_stop) for t in tables)
-    n_hi, n_num = (256, 50) if quick else (1024, 70)
+    n_hi, n_num = (256, 50) if quick else (512, 60)
     n_ada = _log_grid(2, n_hi, n_num)
     ada_configs = {
         f"eps={e:g}": AdaptiveSFTConfig(
@@ -1046,7 +1046,12 @@ def _c5(quick: bool) -> Outcome:
         for e, (lp, m) in zip(epss, tables, strict=True)
     }
     df_ada = sim.sweep(
-        run_adaptive_sft, ada_configs, 64 if quick else 128, {"n_used": n_ada}, progress=False
+        run_adaptive_sft,
+        ada_configs,
+        64 if quick else 128,
+        {"n_used": n_ada},
+        seed_batch_size=None if quick else 8,  # bounds the memory of the n x cap draws
+        progress=False,
     )
     m_ada, m_fix, cap_hit = [], [], False
     for e in epss:

@@ -156,10 +156,46 @@ def configure_jax(x64: bool, cache_dir: str | None) -> None:
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def _claims_job(data_dir: str, quick: bool, x64: bool, cache_dir: str | None) -> ClaimsOutcome:
-    """Entry point of the claims process (spawned: a fresh interpreter)."""
-    configure_jax(x64, cache_dir)
-    return run_claims_resumable(Path(data_dir), quick=quick, progress=False)
+def _claims_job(queue, data_dir: str, quick: bool, x64: bool, cache_dir: str | None) -> None:
+    """Entry point of the claims process (spawned: a fresh interpreter); puts its outcome."""
+    try:
+        configure_jax(x64, cache_dir)
+        queue.put(("ok", run_claims_resumable(Path(data_dir), quick=quick, progress=False)))
+    except BaseException as err:  # reported by the parent, which keeps the figures
+        queue.put(("error", _error_text(err)))
+
+
+class _ClaimsProcess:
+    """The claims, run in a second process while the figures are made (2 cores: ~2x faster).
+
+    The process is a daemon, so an interrupted reproduction does not wait for it; if it dies
+    (killed, out of memory) the parent finishes the claims itself, loading those already cached.
+    """
+
+    def __init__(self, data_dir: Path, quick: bool, cache_dir: str | None):
+        import multiprocessing
+
+        import jax
+
+        ctx = multiprocessing.get_context("spawn")
+        self.queue = ctx.SimpleQueue()
+        self.process = ctx.Process(
+            target=_claims_job,
+            args=(self.queue, str(data_dir), quick, bool(jax.config.jax_enable_x64), cache_dir),
+            daemon=True,
+        )
+        self.process.start()
+
+    def result(self, data_dir: Path, quick: bool, progress: bool) -> ClaimsOutcome:
+        while self.queue.empty() and self.process.is_alive():
+            time.sleep(0.2)
+        if self.queue.empty():  # died without an answer
+            return run_claims_resumable(data_dir, quick=quick, progress=progress)
+        status, value = self.queue.get()
+        self.process.join()
+        if status == "ok":
+            return value
+        return ClaimsOutcome(skipped=f"the claims process raised {value}")
 
 
 def _make_figure(
@@ -237,20 +273,12 @@ def reproduce(
             specs.append(FigureOutcome(name=name, error=f"cannot import it: {_error_text(err)}"))
     total = sum(len(s.settings(quick)) for s in specs if isinstance(s, FigureSpec))
 
-    pending = None
+    claims_process = None
     if claims and parallel:
-        import multiprocessing
-
-        import jax
-
         try:
-            pool = multiprocessing.get_context("spawn").Pool(1)
-            pending = pool.apply_async(
-                _claims_job,
-                (str(out / "data"), quick, bool(jax.config.jax_enable_x64), cache_dir),
-            )
-        except OSError:  # no second process available: fall back to running them here
-            pending = None
+            claims_process = _ClaimsProcess(out / "data", quick, cache_dir)
+        except OSError:  # no second process available: run the claims here afterwards
+            claims_process = None
 
     outcomes: list[FigureOutcome] = []
     with tqdm(total=total, desc="settings", unit="setting", disable=not progress) as bar:
@@ -267,14 +295,8 @@ def reproduce(
 
     if not claims:
         claims_outcome = ClaimsOutcome(skipped="not requested (`--no-claims`).")
-    elif pending is not None:
-        try:
-            claims_outcome = pending.get()
-        except Exception as err:  # the claims process failed: report it, keep the figures
-            claims_outcome = ClaimsOutcome(skipped=f"the claims process raised {_error_text(err)}")
-        finally:
-            pool.close()
-            pool.join()
+    elif claims_process is not None:
+        claims_outcome = claims_process.result(out / "data", quick, progress)
     else:
         claims_outcome = run_claims_resumable(out / "data", quick=quick, progress=progress)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -153,6 +153,9 @@ def test_tabular_squared_loss_converges_to_tilt():
         err.append(np.mean(vals))
     err = np.asarray(err)
     slope = np.polyfit(np.log(ns), np.log(err), 1)[0]
+    print(
+        f"E_x H^2(pi_hat, pi*_beta) vs n={ns.tolist()}: {np.round(err, 5).tolist()}, slope {slope:.2f}"
+    )
     assert slope < -0.5, (slope, err)
     assert err[-1] < 1e-2 * err[0], err
 

@@ -1,0 +1,196 @@
+"""The claims registry behind ``sharpen verify`` (THEORY.md section 6) and its measurement helpers."""
+
+import itertools
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+import bounds
+import simulators as sim
+import theory
+from bounds import _claim_checks as cc
+from bounds._claims import CLAIMS, ClaimResult, run_claims
+
+IDS = [f"C{i}" for i in range(1, 15)]
+JSON_KEYS = {"id", "title", "reference", "holds", "measured", "predicted", "seconds"}
+
+
+# --------------------------------------------------------------------------------------------
+# The registry.
+
+
+def test_every_claim_is_registered():
+    assert sorted(CLAIMS, key=lambda c: int(c[1:])) == IDS
+    for cid in IDS:
+        c = CLAIMS[cid]
+        assert c.id == cid and c.title and c.reference and callable(c.check)
+    assert bounds.CLAIMS is CLAIMS
+
+
+def test_unknown_id_is_a_clear_error():
+    with pytest.raises(ValueError, match="claim ids"):
+        run_claims(quick=True, ids=["C99"], progress=False)
+
+
+def _check_result(r: ClaimResult, cid: str):
+    assert r.id == cid and r.title == CLAIMS[cid].title
+    assert isinstance(r.holds, bool)
+    assert isinstance(r.measured, str) and r.measured
+    assert isinstance(r.predicted, str) and r.predicted
+    assert r.seconds >= 0 and isinstance(r.details, dict)
+    j = r.to_json()
+    assert set(j) == JSON_KEYS
+    json.dumps(j)  # serializable
+    json.dumps(r.details, default=float)
+
+
+@pytest.mark.parametrize("cid", ["C4", "C10"])
+def test_fast_claims_hold_quick(cid):
+    (r,) = run_claims(quick=True, ids=[cid], progress=False)
+    _check_result(r, cid)
+    assert r.holds, r.measured
+
+
+def test_verify_command_writes_the_json_format(tmp_path, capsys):
+    from paper_figs import cli
+
+    path = tmp_path / "claims.json"
+    assert cli.main(["verify", "--quick", "--only", "C4", "C10", "--json", str(path)]) == 0
+    out = json.loads(path.read_text())
+    assert [o["id"] for o in out] == ["C4", "C10"]
+    assert all(set(o) == JSON_KEYS for o in out)
+    assert "2 of 2 claims hold" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cid", IDS)
+def test_every_claim_runs_quick(cid):
+    (r,) = run_claims(quick=True, ids=[cid], progress=False)
+    _check_result(r, cid)
+    assert r.holds, f"{cid}: measured {r.measured}; predicted {r.predicted}; {r.details}"
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers of the rate claims.
+
+
+def test_least_nN_on_a_synthetic_grid():
+    n_grid, N_grid = np.array([2, 4, 8]), np.array([1, 2, 4, 8, 16])
+    S = 10
+    errors = np.ones((3, 5, S))
+    errors[0, 4] = 0.0  # n=2 succeeds only at N=16: m = 32
+    errors[1, 2:] = 0.0  # n=4 from N=4 on: m = 16
+    errors[2, 1] = 0.0  # n=8 at N=2 but fails at N=4 again: its least N is 8 (monotone): m = 64
+    errors[2, 3:] = 0.0
+    assert cc._least_nN(errors, n_grid, N_grid, eps=0.1, rho=0.2) == (16.0, 4, 4)
+    assert cc._least_nN(np.ones((3, 5, S)), n_grid, N_grid, 0.1, 0.2)[0] == math.inf
+
+
+def test_adaptive_prefix_equals_adaptive_sft_sharpening():
+    """With n_used = n and the same key, the prefix composition is the library's algorithm."""
+    policy, mu = sim.coverage_tabular(5, 30, 6.0, key=jax.random.key(0))
+    oracle = sim.make_oracle(policy, mu)
+    cls = sim.TabularClass(5, 30)
+    mu_stop = math.log(2 / 0.1)
+    cap = cc._stopping_cap(policy.logp, mu_stop)
+    key = jax.random.key(3)
+    want = sim.adaptive_sft_sharpening(key, oracle, cls, 40, cap=cap, delta=0.1)
+    got, queries, cap_hit = cc.adaptive_sft_prefix(key, oracle, cls, 40, 40, cap=cap, mu_stop=mu_stop)
+    np.testing.assert_array_equal(got.logp, want.policy.logp)
+    assert int(queries) == int(want.queries) and not bool(cap_hit)
+    # A prefix: the first prompts only are counted and fitted.
+    draws = np.asarray(want.diagnostics["num_draws"])
+    _, q15, _ = cc.adaptive_sft_prefix(key, oracle, cls, 40, 15, cap=cap, mu_stop=mu_stop)
+    assert int(q15) == draws[:15].sum()
+    one, q1, _ = cc.adaptive_sft_prefix(key, oracle, cls, 40, 1, cap=cap, mu_stop=mu_stop)
+    assert int(q1) == draws[0]
+    table = np.exp(np.asarray(one.logp))
+    fitted = np.nonzero(~np.isclose(table, 1 / 30).all(axis=1))[0]
+    assert fitted.size == 1  # unseen prompts keep the uniform law (the MLE convention)
+    assert table[fitted[0]].max() == 1.0  # the one fitted prompt: its best-of-N_mu response
+
+
+def test_stopping_cap_is_never_reached():
+    policy, mu = sim.dirichlet_tabular(jax.random.key(4), 4, 12, concentration=1.0)
+    oracle = sim.make_oracle(policy, mu)
+    for mu_stop in (0.5, 3.0):
+        cap = cc._stopping_cap(policy.logp, mu_stop)
+        ada = sim.draw_adaptive(
+            jax.random.key(5), oracle, 500, sim.likelihood_stopping_rule(mu_stop), cap
+        )
+        assert not bool(ada.cap_hit) and int(ada.num_draws.max()) <= cap - 1
+
+
+def _exact_majority_accuracy(toy, N):
+    """P[best-of-N under majority vote is correct], by enumeration of answer outcomes (one prompt)."""
+    p = np.exp(np.asarray(toy.logp[0]))
+    answers = np.asarray(toy.answers[0])
+    labels = np.unique(answers)
+    q = np.array([p[answers == a].sum() for a in labels])  # answer marginal
+    correct = labels == np.asarray(toy.answers[0])[np.asarray(toy.correct[0])][0]
+    total = 0.0
+    for outcome in itertools.product(range(len(labels)), repeat=N):
+        counts = np.bincount(outcome, minlength=len(labels))
+        top = counts == counts.max()
+        # Every sample of a top answer is equally likely to be picked: the chosen answer is a top
+        # answer with probability proportional to its count.
+        win = (counts * top)[correct].sum() / (counts * top).sum()
+        total += np.prod(q[list(outcome)]) * win
+    return total
+
+
+def test_majority_prefixes_match_exact_enumeration():
+    toy = bounds.majority_vs_likelihood_toy(num_correct_paths=3, num_other_paths=2)
+    ns = (1, 2, 3, 4)
+    per_draw = cc.majority_accuracy_prefixes(jax.random.key(6), toy, ns, 20_000)
+    for i, N in enumerate(ns):
+        exact = _exact_majority_accuracy(toy, N)
+        se = per_draw[i].std(ddof=1) / math.sqrt(per_draw.shape[1])
+        assert abs(per_draw[i].mean() - exact) <= 5 * se, (N, per_draw[i].mean(), exact)
+
+
+def test_xpo_output_is_the_best_J_iterate_so_far():
+    rng = np.random.default_rng(0)
+    J = rng.normal(size=(2, 3, 9))
+    mass = rng.random((2, 3, 9))
+    out = cc._xpo_output_mass(mass, J)
+    for a, s, t in itertools.product(range(2), range(3), range(9)):
+        assert out[a, s, t] == mass[a, s, int(np.argmax(J[a, s, : t + 1]))]
+
+
+def test_sft_exact_queries_against_brute_force():
+    logp = jnp.log(jnp.asarray([[0.3, 0.25, 0.25, 0.2]]))
+    delta, rho = 0.2, 0.2
+    m = cc._sft_exact_queries(logp, delta, rho, n_max=6)
+
+    def success(n, N):
+        hit = 1 - 0.7**N
+        return stats.binom.sf(math.ceil((1 - delta) * n) - 1, n, hit) >= 1 - rho
+
+    brute = min(n * N for n in range(1, 7) for N in range(1, 200) if success(n, N))
+    assert m == brute
+
+
+def test_pad_table_keeps_the_instance():
+    policy, mu = sim.coverage_tabular(3, 5, 2.0)
+    logp, m = cc._pad_table(policy.logp, mu, 6, 9)
+    assert logp.shape == (6, 9) and float(m.sum()) == pytest.approx(1.0)
+    np.testing.assert_array_equal(np.asarray(logp[:3, :5]), np.asarray(policy.logp))
+    assert float(theory.coverage(logp, m)) == pytest.approx(2.0, rel=1e-12)
+    for delta in (0.1, 0.6):  # pi(y*) = 1/2 everywhere: unsharpened at 0.1, sharpened at 0.6
+        want = theory.sharpening_error(policy.logp, policy.logp, mu, delta)
+        assert float(theory.sharpening_error(logp, logp, m, delta)) == float(want)
+
+
+def test_pad_linear_is_the_same_model():
+    inst = sim.spherical_code_instance(jax.random.key(7), 3, 50, max_inner=0.7)
+    policy, beta, radius = cc._pad_linear(inst, inst.num_responses + 4, 5)
+    table = sim.linear_softmax_logp(policy.features, policy.theta, policy.logp0)
+    np.testing.assert_allclose(table[:, : inst.num_responses], inst.logp_base, rtol=1e-12)
+    assert np.all(np.isneginf(np.asarray(table[:, inst.num_responses :])))
+    assert beta == pytest.approx(inst.beta(0.1)) and radius >= (1 + 1 / beta)
