@@ -42,8 +42,8 @@ def binomial_z(hits: np.ndarray, trials: int, p: np.ndarray) -> np.ndarray:
 def bon_choices_prefixes(key: jax.Array, rollouts, ns: jax.Array, reward=None) -> jax.Array:
     """``[len(ns), P]`` responses chosen by best-of-N using only the first N of N_max samples.
 
-    Scores past the first N are masked to ``-inf``; the N-prefix of i.i.d. draws is a valid sample of
-    size N, so one compiled call gives BoN_N for every N (the paper's subsampling, App. A.1).
+    Scores past the first N are masked to ``-inf``; the N-prefix of i.i.d. draws is a valid sample
+    of size N, so one compiled call gives BoN_N for every N (the paper's subsampling, App. A.1).
     """
     scores = sim.log_likelihood(rollouts) if reward is None else reward(rollouts)
     keys = jax.random.split(key, ns.shape[0])
@@ -116,7 +116,7 @@ def _c1(quick: bool) -> Outcome:
 )
 def _c2(quick: bool) -> Outcome:
     trials = 5_000 if quick else 50_000
-    # Groups of tied likelihood: {0,1} at .2, {2,3,4} at .1, {5..9} at .06, plus a zero-mass response.
+    # Tied likelihood groups: {0,1} at .2, {2,3,4} at .1, {5..9} at .06, and a zero-mass response.
     probs = np.r_[0.2, 0.2, 0.1, 0.1, 0.1, np.full(5, 0.06), 0.0]
     with np.errstate(divide="ignore"):
         logp = jnp.log(jnp.asarray(probs))[None]
@@ -294,7 +294,7 @@ def _fmt_band(band: tuple[float, float]) -> str:
 
 @claim(
     "C4",
-    "hard instance: Bayes error >= 1/8 below c d M/Delta; thresholds ~ d C/eps^2 vs d C/eps adaptive",
+    "hard instance: Bayes error >= 1/8 below c d M/Delta; thresholds ~ d C/eps^2, adaptive d C/eps",
     "Thm 3.1 / 3.1' / D.2, Lemmas H.2-H.4",
 )
 def _c4(quick: bool) -> Outcome:
@@ -635,7 +635,7 @@ def _graphs(quick: bool) -> dict[str, np.ndarray]:
 
 @claim(
     "C14",
-    "MAX-CUT model: the sequence argmax is a maximum cut, found by 2^(H-2) evaluations; greedy fails",
+    "MAX-CUT model: the argmax is a maximum cut, found with 2^(H-2) evaluations; greedy fails",
     "Prop. E.1",
 )
 def _c14(quick: bool) -> Outcome:
@@ -682,7 +682,8 @@ def _cube(df, setting, metric: str, fields: tuple[str, ...]) -> np.ndarray:
 
 
 def _least_nN(errors: np.ndarray, n_grid, N_grid, eps: float, rho: float) -> tuple[float, int, int]:
-    """The least ``m = n N`` at which SFT-Sharpening is (eps, delta)-sharpened in >= 1 - rho of seeds.
+    """The least ``m = n N`` at which SFT-Sharpening is (eps, delta)-sharpened in >= 1 - rho of
+    the seeds.
 
     ``errors[i, j, s]`` is the sharpening error with ``n_grid[i]`` prompts and ``N_grid[j]``
     responses. For each n the least N is :func:`bounds.minimal_budget` over the N grid (the least N

@@ -154,7 +154,8 @@ def test_tabular_squared_loss_converges_to_tilt():
     err = np.asarray(err)
     slope = np.polyfit(np.log(ns), np.log(err), 1)[0]
     print(
-        f"E_x H^2(pi_hat, pi*_beta) vs n={ns.tolist()}: {np.round(err, 5).tolist()}, slope {slope:.2f}"
+        f"E_x H^2(pi_hat, pi*_beta) vs n={ns.tolist()}: {np.round(err, 5).tolist()}, "
+        f"slope {slope:.2f}"
     )
     assert slope < -0.5, (slope, err)
     assert err[-1] < 1e-2 * err[0], err

@@ -99,17 +99,16 @@ def test_best_of_n_picks_maximizer_and_accepts_arrays():
 
 
 def test_best_of_n_ties_uniform():
-    # One prompt, scores with three tied maximizers at positions 1, 3, 4.
-    scores = jnp.array([[0.0, 2.0, 1.0, 2.0, 2.0, -jnp.inf]])
-    r = Rollouts(
-        prompts=jnp.zeros(1, int),
-        tokens=jnp.zeros((1, 6, 1), int),
-        lengths=jnp.ones((1, 6), int),
-        logp_base=jnp.zeros((1, 6)),
-    )
+    # S prompts with the same scores: three tied maximizers at positions 1, 3, 4.
     S = 30_000
-    keys = jax.random.split(jax.random.key(1), S)
-    picks = np.asarray(jax.vmap(lambda k: sim.best_of_n(k, r, scores)[0])(keys))
+    scores = jnp.tile(jnp.array([[0.0, 2.0, 1.0, 2.0, 2.0, -jnp.inf]]), (S, 1))
+    r = Rollouts(
+        prompts=jnp.zeros(S, int),
+        tokens=jnp.zeros((S, 6, 1), int),
+        lengths=jnp.ones((S, 6), int),
+        logp_base=jnp.zeros((S, 6)),
+    )
+    picks = np.asarray(sim.best_of_n(jax.random.key(1), r, scores))
     assert set(np.unique(picks)) == {1, 3, 4}
     freq = np.array([(picks == j).mean() for j in (1, 3, 4)])
     se = np.sqrt((1 / 3) * (2 / 3) / S)
