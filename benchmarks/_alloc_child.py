@@ -6,6 +6,7 @@ environment, e.g. ``GLIBC_TUNABLES``, which glibc reads only at process start).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -27,6 +28,7 @@ def main(argv: list[str]) -> None:
     n = int(argv[1])
     seeds = int(argv[2])
     reps = int(argv[3]) if len(argv) > 3 else 3
+    quick = len(argv) > 4 and argv[4] == "quick"
     out = {}
 
     rng = np.random.default_rng(0)
@@ -43,11 +45,14 @@ def main(argv: list[str]) -> None:
         "`theory.coverage` (jit)": (lambda a, m: theory.coverage(a, m, 0.1), (lp, mu)),
         "`theory.kl_tilt` (jit)": (lambda a: theory.kl_tilt(a, 0.5), (lp,)),
     }
+    if quick:  # the smoke run: one call of each kind of buffer is enough
+        calls = dict(list(calls.items())[:2])
     y = jnp.asarray(np.log(rng.dirichlet(np.ones(1000))))
-    calls[f"`sample_indices`, {n:.0e} draws over 1000 classes"] = (
-        lambda k, a: sample_indices(k, a, n),
-        (jax.random.key(0), y),
-    )
+    if not quick:
+        calls[f"`sample_indices`, {n:.0e} draws over 1000 classes"] = (
+            lambda k, a: sample_indices(k, a, n),
+            (jax.random.key(0), y),
+        )
     base = jnp.asarray(np.log(rng.dirichlet(np.full(256, 0.3), size=32)))
     cfg = TabularSFTConfig(
         logp_base=base, mu=jnp.full((32,), 1 / 32), n=128, N=64, n_used=128, N_used=64, delta=0.25
@@ -57,12 +62,13 @@ def main(argv: list[str]) -> None:
 
     def fused(keys, nu, Nu):
         def one(key, a, b):
-            return run_tabular_sft(key, TabularSFTConfig(**{**vars(cfg), "n_used": a, "N_used": b}))
+            return run_tabular_sft(key, dataclasses.replace(cfg, n_used=a, N_used=b))
 
         return jax.vmap(jax.vmap(one, in_axes=(None, 0, 0)), in_axes=(0, None, None))(keys, nu, Nu)
 
     keys = jax.vmap(jax.random.key)(jnp.arange(seeds))
-    calls[f"SFT sweep, one call over {seeds} seeds x 16 budgets"] = (fused, (keys, nu, Nu))
+    if not quick:
+        calls[f"SFT sweep, one call over {seeds} seeds x 16 budgets"] = (fused, (keys, nu, Nu))
 
     for label, (fn, args) in calls.items():
         m = H.measure_jit(label, fn, *args, repeats=reps)

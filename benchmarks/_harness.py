@@ -241,6 +241,21 @@ def measure_interleaved(
     return result
 
 
+def compile_jit(fn: Callable, *args) -> tuple[Any, float, int | None]:
+    """``(compiled, seconds, XLA temp bytes)`` for ``jax.jit(fn)`` at ``args`` (ahead of time)."""
+    import jax
+
+    gc.collect()
+    t0 = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    seconds = time.perf_counter() - t0
+    try:
+        temp = int(compiled.memory_analysis().temp_size_in_bytes)
+    except Exception:  # best effort on some backends
+        temp = None
+    return compiled, seconds, temp
+
+
 def measure_jit(
     label: str,
     fn: Callable,
@@ -254,21 +269,35 @@ def measure_jit(
     ``first_s`` is then the first *run* of the compiled program. XLA's temporary-buffer size comes
     from the same compiled object, so nothing is compiled twice.
     """
-    import jax
-
-    gc.collect()
-    t0 = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    compile_s = time.perf_counter() - t0
-    try:
-        temp = int(compiled.memory_analysis().temp_size_in_bytes)
-    except Exception:  # best effort on some backends
-        temp = None
+    compiled, compile_s, temp = compile_jit(fn, *args)
     m = measure(label, lambda: compiled(*args), repeats=repeats, max_seconds=max_seconds)
     m.xla_temp = temp
     m.extra["compile_s"] = compile_s
     m.compiled = compiled  # reuse it instead of compiling again
     return m
+
+
+def measure_all(specs: dict[str, tuple], *, repeats: int = 5) -> dict[str, Measurement]:
+    """Compiles the jitted entries, then times all entries round-robin (`measure_interleaved`).
+
+    Args:
+      specs: ``{key: (label, fn, args, jitted)}``; a jitted entry is ``jax.jit(fn)(*args)``
+        compiled ahead of time (compile time and XLA temp recorded), a plain one is ``fn(*args)``.
+    """
+    calls, compiled_info = {}, {}
+    for k, (label, fn, args, jitted) in specs.items():
+        if jitted:
+            compiled, seconds, temp = compile_jit(fn, *args)
+            compiled_info[k] = (compiled, seconds, temp)
+            calls[k] = (label, lambda c=compiled, a=args: c(*a))
+        else:
+            calls[k] = (label, lambda f=fn, a=args: f(*a))
+    ms = measure_interleaved(calls, repeats=repeats)
+    for k, (compiled, seconds, temp) in compiled_info.items():
+        ms[k].extra["compile_s"] = seconds
+        ms[k].xla_temp = temp
+        ms[k].compiled = compiled
+    return ms
 
 
 # ---------------------------------------------------------------------------------------------

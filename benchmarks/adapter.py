@@ -251,8 +251,8 @@ def run(quick: bool = False) -> H.Section:
         title=TITLE,
         compared=(
             "`simulators.hf.score_tokens` vs a raw forward + `log_softmax` + gather; "
-            "`simulators.sample(HFPolicy)` vs `model.generate(do_sample=True)` (tokens only, "
-            "and with `output_logits` turned into log-probabilities), same model, batch and length"
+            "`simulators.sample(HFPolicy)` vs `model.generate(do_sample=True)` (tokens only, and "
+            "with `output_logits` turned into log-probabilities), same model, batch and length"
         ),
         sizes="; ".join(
             f"{label}: {P} prompts x {n} samples, {T} new tokens" for label, _, P, n, T in models
@@ -273,19 +273,18 @@ def _explain(ratios: dict) -> str:
         for label, r in ratios.items()
     )
     return (
-        "Both sides run the same model on the same padded batch with the same attention masks, "
-        "so the transformer's forward passes cost the same and the ratios measure the adapter's "
+        "Both sides run the same model on the same padded batch with the same attention masks, so "
+        "the transformer's forward passes cost the same and the ratios measure the adapter's "
         f"own overhead ({parts}). Scoring: `score_tokens` batches sequences by length under a "
         "memory budget, runs one forward per micro-batch, and for every response position also "
-        "computes the entropy and KL(uniform || p) of the next-token law (the Rollouts fields "
-        "that the entropy and self-certainty rewards read) and copies float64 results per "
-        "sequence; the raw version computes only the gathered log-probabilities. Sampling: the "
-        "adapter runs its own key-value-cached decoding loop at temperature 1 with no logits "
-        "processors (so the recorded log-probability is exactly the law the token was drawn "
-        "from, checked against a separate scoring pass above) and records per-token "
-        "log-probability, entropy and KL at each step; `generate` runs the same number of "
-        "forward steps through its generic loop (logits processors, stopping criteria), and "
-        "with `output_logits` keeps every step's full logits for the log-probabilities. Small "
-        "models magnify per-step Python overhead on both sides; with SmolLM2 the forward "
-        "passes dominate."
+        "computes the entropy and KL(uniform || p) of the next-token law (the Rollouts fields that "
+        "the entropy and self-certainty rewards read) and copies float64 results per sequence; the "
+        "raw version computes only the gathered log-probabilities. Sampling: the adapter runs its "
+        "own key-value-cached decoding loop at temperature 1 with no logits processors (so the "
+        "recorded log-probability is exactly the law the token was drawn from, checked against a "
+        "separate scoring pass above) and records per-token log-probability, entropy and KL at "
+        "each step; `generate` runs the same number of forward steps through its generic loop "
+        "(logits processors, stopping criteria), and with `output_logits` keeps every step's full "
+        "logits for the log-probabilities. Small models magnify per-step Python overhead on both "
+        "sides; with SmolLM2 the forward passes dominate."
     )

@@ -38,6 +38,7 @@ BENCHMARKS = (
     "sweep",
     "cli",
     "adapter",
+    "xla_env",
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,11 +86,11 @@ def render(sections: list[H.Section], quick: bool, total_s: float) -> str:
         "",
         "How to read the tables: *compile* is the ahead-of-time tracing + XLA compilation of a "
         "jitted function, timed on its own; *first call* is the first run after it (warm-up); "
-        "*median* is the median of the timed "
-        "repeats that follow, each ended by `block_until_ready`; *time / reference* divides a "
-        "row's median by the reference row of that table; *peak RSS growth* is the growth of the "
-        "process's resident set during the repeats (high-water mark reset through "
-        "`/proc/self/clear_refs`); *XLA temp* is the temporary-buffer size of the compiled "
+        "*median* is the median of the timed repeats that follow, each ended by "
+        "`block_until_ready`; *time / reference* divides a row's median by the reference row of "
+        "that table; *peak RSS growth* is the growth of the process's resident set during the "
+        "repeats (high-water mark reset through `/proc/self/clear_refs`); *XLA temp* is the "
+        "temporary-buffer size of the compiled "
         "program (its intermediates), from `Compiled.memory_analysis()`.",
         "",
         f"Run on {now}, {'quick sizes' if quick else 'full sizes'}, total {H.fmt_s(total_s)}.",

@@ -46,86 +46,79 @@ def run(quick: bool = False) -> H.Section:
     logp = jnp.asarray(logp_np, dtype)
     key = jax.random.key(0)
 
-    ms: dict[str, H.Measurement] = {}
     notes: list[str] = []
-
-    ms["toolkit"] = H.measure_jit(
-        f"toolkit `sample_indices` (jit), {n:.0e} draws",
-        lambda k, lp: sample_indices(k, lp, n),
-        key,
-        logp,
-        repeats=reps,
-    )
-    policy = TabularPolicy(logp[None, :])
-    x = jnp.zeros((1,), jnp.int32)
-    try:
-        ms["sample"] = H.measure_jit(
-            "toolkit `sample(TabularPolicy)` (jit, returns Rollouts)",
-            lambda k, pol, x: sample(k, pol, x, n),
-            key,
-            policy,
-            x,
-            repeats=reps,
-        )
-    except Exception as err:  # the generic API is optional here; sample_indices is the sampler
-        notes.append(f"`sample(TabularPolicy)` could not be timed: {type(err).__name__}: {err}")
-    ms["toolkit_rbg"] = H.measure_jit(
-        "toolkit `sample_indices` (jit) with an `rbg` key",
-        lambda k, lp: sample_indices(k, lp, n),
-        jax.random.key(0, impl="rbg"),
-        logp,
-        repeats=reps,
-    )
-    ms["unblocked"] = H.measure_jit(
-        "same inverse CDF, one unblocked `searchsorted(method='scan')`",
-        lambda k, lp: _unblocked(k, lp, n),
-        key,
-        logp,
-        repeats=reps,
-    )
-    ms["alias"] = H.measure_jit(
-        "reference: alias method in JAX (benchmarks/_alias.py, incl. table build)",
-        lambda k, lp: alias_sample(k, alias_table(lp), n),
-        key,
-        logp,
-        repeats=reps,
-    )
-
     gen = np.random.default_rng(1)
-    ms["choice"] = H.measure(
-        "numpy `Generator.choice(p=...)`",
-        lambda: gen.choice(Y, size=n, p=p_np),
-        repeats=reps,
-    )
-
-    ms["categorical"] = H.measure_jit(
-        f"`jax.random.categorical` (jit), only {n_cat:.0e} draws",
-        functools.partial(jax.random.categorical, shape=(n_cat,)),
-        key,
-        logp,
-        repeats=reps,
-    )
-    cat_temp = ms["categorical"].xla_temp
-
-    # Lower bound of any inverse-CDF sampler: the uniforms, and one binary search per draw. The
-    # searches are timed on *sorted* uniforms, which makes numpy's searchsorted cache-friendly:
-    # an optimistic (low) figure for the search.
-    ms["np_uniform"] = H.measure(
-        "bound part: numpy uniforms (PCG64)", lambda: gen.random(n), repeats=reps
-    )
-    ms["jax_uniform"] = H.measure_jit(
-        "bound part: JAX uniforms (threefry, jit)",
-        lambda k: jax.random.uniform(k, (n,), dtype=dtype),
-        key,
-        repeats=reps,
-    )
     cdf = np.cumsum(p_np)
     u_sorted = np.sort(gen.random(n)) * cdf[-1]
-    ms["np_search"] = H.measure(
-        "bound part: numpy `searchsorted` on sorted uniforms",
-        lambda: np.searchsorted(cdf, u_sorted, side="right"),
-        repeats=reps,
-    )
+    policy = TabularPolicy(logp[None, :])
+    x = jnp.zeros((1,), jnp.int32)
+
+    specs = {
+        "toolkit": (
+            f"toolkit `sample_indices` (jit), {n:.0e} draws",
+            lambda k, lp: sample_indices(k, lp, n),
+            (key, logp),
+            True,
+        ),
+        "sample": (
+            "toolkit `sample(TabularPolicy)` (jit, returns Rollouts)",
+            lambda k, pol, x: sample(k, pol, x, n),
+            (key, policy, x),
+            True,
+        ),
+        "toolkit_rbg": (
+            "toolkit `sample_indices` (jit) with an `rbg` key",
+            lambda k, lp: sample_indices(k, lp, n),
+            (jax.random.key(0, impl="rbg"), logp),
+            True,
+        ),
+        "unblocked": (
+            "same inverse CDF, one unblocked `searchsorted(method='scan')`",
+            lambda k, lp: _unblocked(k, lp, n),
+            (key, logp),
+            True,
+        ),
+        "alias": (
+            "reference: alias method in JAX (benchmarks/_alias.py, incl. table build)",
+            lambda k, lp: alias_sample(k, alias_table(lp), n),
+            (key, logp),
+            True,
+        ),
+        "choice": (
+            "numpy `Generator.choice(p=...)`",
+            lambda: gen.choice(Y, size=n, p=p_np),
+            (),
+            False,
+        ),
+        "categorical": (
+            f"`jax.random.categorical` (jit), only {n_cat:.0e} draws",
+            functools.partial(jax.random.categorical, shape=(n_cat,)),
+            (key, logp),
+            True,
+        ),
+        # Lower bound of any inverse-CDF sampler: the uniforms, and one binary search per draw.
+        # The searches are timed on *sorted* uniforms, which makes numpy's searchsorted
+        # cache-friendly: an optimistic (low) figure for the search.
+        "np_uniform": ("bound part: numpy uniforms (PCG64)", lambda: gen.random(n), (), False),
+        "jax_uniform": (
+            "bound part: JAX uniforms (threefry, jit)",
+            lambda k: jax.random.uniform(k, (n,), dtype=dtype),
+            (key,),
+            True,
+        ),
+        "np_search": (
+            "bound part: numpy `searchsorted` on sorted uniforms",
+            lambda: np.searchsorted(cdf, u_sorted, side="right"),
+            (),
+            False,
+        ),
+    }
+    if quick:  # the smoke run skips the reference rows (each one is a compilation)
+        for k in ("sample", "toolkit_rbg", "unblocked", "alias"):
+            del specs[k]
+    # Everything is timed round-robin, so drifts of the shared machine's load hit all alike.
+    ms = H.measure_all(specs, repeats=reps)
+    cat_temp = ms["categorical"].xla_temp
 
     lower = ms["np_uniform"].median_s + ms["np_search"].median_s
     lower_jax = ms["jax_uniform"].median_s + ms["np_search"].median_s
@@ -149,7 +142,10 @@ def run(quick: bool = False) -> H.Section:
             ["lower bound with JAX's uniforms instead", H.fmt_s(lower_jax)],
             ["toolkit / lower bound", H.fmt_ratio(tk / lower)],
             ["toolkit / lower bound with JAX uniforms", H.fmt_ratio(tk / lower_jax)],
-            ["alias reference / lower bound", H.fmt_ratio(ms["alias"].median_s / lower)],
+            [
+                "alias reference / lower bound",
+                H.fmt_ratio(ms["alias"].median_s / lower) if "alias" in ms else "n/a",
+            ],
             ["numpy choice / toolkit", H.fmt_ratio(ms["choice"].median_s / tk)],
             [
                 "categorical / toolkit, time per draw",
@@ -175,6 +171,8 @@ def run(quick: bool = False) -> H.Section:
     )
     met = tk <= 3 * lower and tk_per_draw * 10 <= cat_per_draw
     g = {k: m.median_s for k, m in ms.items()}
+    for k in ("sample", "toolkit_rbg", "unblocked", "alias"):
+        g.setdefault(k, float("nan"))  # not measured in the smoke run
     explanation = (
         f"The toolkit does exactly the bound's work: {n:.0e} uniforms from JAX's PRNG and one "
         f"binary search each. Its {H.fmt_s(tk)} splits into the uniforms "
@@ -184,16 +182,16 @@ def run(quick: bool = False) -> H.Section:
         f"computed with JAX's own uniforms it is {tk / lower_jax:.1f}x, against numpy's "
         f"{tk / lower:.1f}x. The search runs in blocks of 2^16 draws "
         "(`simulators/_tabular.py`, `_search_blocked`, changed for this benchmark): "
-        "`jnp.searchsorted(method='scan')` makes log2(Y) = 10 passes over its operands, which "
-        "at 10^7 draws stream from main memory on every pass; in cache-sized blocks the same "
+        "`jnp.searchsorted(method='scan')` makes log2(Y) = 10 passes over its operands, which at "
+        "10^7 draws stream from main memory on every pass; in cache-sized blocks the same "
         f"search gives bit-identical draws, and the whole call takes {H.fmt_s(tk)} against "
         f"{H.fmt_s(g['unblocked'])} for the unblocked form (reference row). "
         f"With an `rbg` key (`jax.random.key(seed, impl='rbg')`) the same call takes "
         f"{H.fmt_s(g['toolkit_rbg'])} ({g['toolkit_rbg'] / lower:.1f}x the bound): the PRNG is "
         "the largest remaining cost. What would close the rest: an alias table (reference row, "
         f"{H.fmt_s(g['alias'])}: one look-up per draw instead of 10 dependent ones) removes the "
-        "search, but changes the random stream and pays an O(Y) sequential set-up, so it only "
-        "pays off for n >> Y. `jax.random.categorical` is Gumbel-max: its XLA temp is "
+        "search, but changes the random stream and pays an O(Y) sequential set-up, so it only pays "
+        "off for n >> Y. `jax.random.categorical` is Gumbel-max: its XLA temp is "
         f"{cat_temp / (n_cat * Y):.0f} bytes per draw x class "
         f"({H.fmt_bytes(cat_temp * n / n_cat)} at {n:.0e} draws) and it is "
         f"{cat_per_draw / tk_per_draw:.0f}x slower per draw; the toolkit's intermediates are "

@@ -27,6 +27,7 @@ TITLE = "A sweep: SFT-Sharpening over seeds x budgets"
 
 def _breakdown(config, keys, n_used, N_used, reps):
     """Fused (seeds x budgets) timings of the pipeline's stages: draw, + BoN + MLE, + evaluation."""
+    from simulators import run_tabular_sft
     from simulators._algorithms import prefix_best_of_n
     from simulators._classes import TabularClass, mle_params
     from simulators._oracle import SampleEvaluateOracle, draw
@@ -48,11 +49,19 @@ def _breakdown(config, keys, n_used, N_used, reps):
         w = (jnp.arange(n) < nu).astype(ro.logp_base.dtype)
         return mle_params(TabularClass(X, Y, 0.0), ro.prompts, y, w).sum()
 
-    out = {}
-    for name, fn in (("draw", stage_draw), ("draw + BoN + MLE", stage_fit)):
+    def stage_full(key, nu, Nu):
+        return run_tabular_sft(key, dataclasses.replace(config, n_used=nu, N_used=Nu))
+
+    calls = {}
+    for name, fn in (
+        ("draw", stage_draw),
+        ("draw + BoN + MLE", stage_fit),
+        ("full run", stage_full),
+    ):
         f = jax.vmap(jax.vmap(fn, in_axes=(None, 0, 0)), in_axes=(0, None, None))
-        out[name] = H.measure_jit(f"stage: {name}", f, keys, n_used, N_used, repeats=reps)
-    return out
+        compiled = jax.jit(f).lower(keys, n_used, N_used).compile()
+        calls[name] = (f"stage: {name}", lambda c=compiled: c(keys, n_used, N_used))
+    return H.measure_interleaved(calls, repeats=reps)
 
 
 def run(quick: bool = False) -> H.Section:
@@ -79,27 +88,7 @@ def run(quick: bool = False) -> H.Section:
         logp_base=logp_base, mu=mu, n=n_max, N=N_max, n_used=n_max, N_used=N_max, delta=delta
     )
     budget_list = [{"n_used": n, "N_used": N} for n, N in budgets]
-    ms: dict[str, H.Measurement] = {}
 
-    # 1. The toolkit's sweep: one compiled call over seeds x budgets, returning a tidy DataFrame.
-    ms["sweep"] = H.measure(
-        "toolkit `sweep(run_tabular_sft, ...)` (one compiled call + DataFrame)",
-        lambda: sweep(run_tabular_sft, config, seeds_n, budget_list, progress=False),
-        repeats=reps,
-    )
-    df = sweep(run_tabular_sft, config, seeds_n, budget_list, progress=False)
-    err = df[df.metric == "sharpening_error"].sort_values(["seed", "budget"])
-    errors_tk = err.value.to_numpy().reshape(seeds_n, len(budgets))
-    if not quick:
-        ms["sweep_batched"] = H.measure(
-            "toolkit `sweep(..., seed_batch_size=4)` (seeds mapped in batches of 4)",
-            lambda: sweep(
-                run_tabular_sft, config, seeds_n, budget_list, seed_batch_size=4, progress=False
-            ),
-            repeats=reps,
-        )
-
-    # 2. The same computation as a bare compiled call (no DataFrame).
     n_used = jnp.asarray([n for n, _ in budgets], jnp.int32)
     N_used = jnp.asarray([N for _, N in budgets], jnp.int32)
 
@@ -109,43 +98,62 @@ def run(quick: bool = False) -> H.Section:
     over_budgets = jax.vmap(per_budget, in_axes=(None, 0, 0))
     over_seeds = jax.vmap(over_budgets, in_axes=(0, None, None))
     keys = jax.vmap(jax.random.key)(jnp.arange(seeds_n))
-    if not quick:  # one compilation fewer in the smoke run
-        ms["fused"] = H.measure_jit(
-            "toolkit: bare `jit(vmap seeds(vmap budgets))` of `run_tabular_sft`",
-            over_seeds,
-            keys,
-            n_used,
-            N_used,
-            repeats=reps,
-        )
 
-    # 3. A Python loop over seeds of the same function jitted per seed (vmapped over budgets).
+    # Compile ahead of time what can be (the sweep compiles inside its first call).
+    compile_s = {}
     t0 = time.perf_counter()
     per_seed = jax.jit(over_budgets).lower(keys[0], n_used, N_used).compile()
-    per_seed_compile = time.perf_counter() - t0
+    compile_s["loop"] = time.perf_counter() - t0
+    fused = None
+    if not quick:  # one compilation fewer in the smoke run
+        t0 = time.perf_counter()
+        fused = jax.jit(over_seeds).lower(keys, n_used, N_used).compile()
+        compile_s["fused"] = time.perf_counter() - t0
+        fused_temp = fused.memory_analysis().temp_size_in_bytes
 
     def loop():
         return [jax.tree_util.tree_map(np.asarray, per_seed(k, n_used, N_used)) for k in keys]
 
-    ms["loop"] = H.measure(
+    seeds = list(range(seeds_n))
+    calls = {
+        "sweep": (
+            "toolkit `sweep(run_tabular_sft, ...)` (one compiled call + DataFrame)",
+            lambda: sweep(run_tabular_sft, config, seeds_n, budget_list, progress=False),
+        )
+    }
+    if not quick:
+        calls["sweep_batched"] = (
+            "toolkit `sweep(..., seed_batch_size=4)` (seeds mapped in batches of 4)",
+            lambda: sweep(
+                run_tabular_sft, config, seeds_n, budget_list, seed_batch_size=4, progress=False
+            ),
+        )
+        calls["fused"] = (
+            "toolkit: bare `jit(vmap seeds(vmap budgets))` of `run_tabular_sft`",
+            lambda: fused(keys, n_used, N_used),
+        )
+    calls["loop"] = (
         "toolkit: the same function jitted per seed, Python loop over seeds",
         loop,
-        repeats=reps,
     )
-    ms["loop"].extra["compile_s"] = per_seed_compile
-
-    # 4. numpy.
-    seeds = list(range(seeds_n))
-    ms["np_fresh"] = H.measure(
+    calls["np_fresh"] = (
         "numpy, loop over seeds x budgets, fresh samples per run",
         lambda: NS.sweep_fresh(seeds, inst, budgets, delta),
-        repeats=reps,
     )
-    ms["np_shared"] = H.measure(
+    calls["np_shared"] = (
         "numpy, loop over seeds x budgets, one draw per seed shared by budgets",
         lambda: NS.sweep_shared(seeds, inst, budgets, delta),
-        repeats=reps,
     )
+    # Round-robin timing: the machine's load drifts, and these are close comparisons.
+    ms = H.measure_interleaved(calls, repeats=reps)
+    for k, c in compile_s.items():
+        ms[k].extra["compile_s"] = c
+    if fused is not None:
+        ms["fused"].xla_temp = int(fused_temp)
+
+    df = sweep(run_tabular_sft, config, seeds_n, budget_list, progress=False)
+    err = df[df.metric == "sharpening_error"].sort_values(["seed", "budget"])
+    errors_tk = err.value.to_numpy().reshape(seeds_n, len(budgets))
     errors_np = NS.sweep_fresh(seeds, inst, budgets, delta)[..., 0]
 
     stages = {} if quick else _breakdown(config, keys, n_used, N_used, reps)
@@ -169,7 +177,7 @@ def run(quick: bool = False) -> H.Section:
     ]
     body = table + "\n\n" + H.md_table(["quantity", "value"], summary_rows)
     if stages:
-        full = ms["fused"].median_s
+        full = stages["full run"].median_s
         d = stages["draw"].median_s
         f = stages["draw + BoN + MLE"].median_s
         body += (
@@ -193,8 +201,8 @@ def run(quick: bool = False) -> H.Section:
         for (n, N), a, b, zz in zip(budgets, errors_tk.mean(0), errors_np.mean(0), z, strict=True)
     ]
     body += (
-        "\n\nMean sharpening error per budget over the seeds (toolkit `sweep` vs numpy with "
-        "fresh samples) and their difference in standard errors, a check that both run the same "
+        "\n\nMean sharpening error per budget over the seeds (toolkit `sweep` vs numpy with fresh "
+        "samples) and their difference in standard errors, a check that both run the same "
         "algorithm:\n\n" + H.md_table(["budget", "toolkit", "numpy", "|z|"], check_rows)
     )
     met = all(ms[k].median_s >= 10 * ref for k in ("loop", "np_fresh", "np_shared"))
@@ -205,8 +213,8 @@ def run(quick: bool = False) -> H.Section:
             "`simulators.sweep(run_tabular_sft, ...)` (SFT-Sharpening + exact "
             "`theory.sharpening_error` and mass on the argmax, one compiled call over seeds x "
             "budgets, tidy DataFrame out) and the same computation as a bare "
-            "`jit(vmap(vmap(...)))`, vs a Python loop over seeds of the same function jitted "
-            "per seed (vmapped over budgets), vs numpy (`benchmarks/_numpy_sft.py`), with fresh "
+            "`jit(vmap(vmap(...)))`, vs a Python loop over seeds of the same function jitted per "
+            "seed (vmapped over budgets), vs numpy (`benchmarks/_numpy_sft.py`), with fresh "
             "samples per run and with one draw per seed shared by the budgets"
         ),
         sizes=(
@@ -240,13 +248,14 @@ def _explain(ms, stages, X, Y, n, N, S, B) -> str:
         text += (
             " The one big call is not faster than the loop because its intermediates are "
             f"[{S} seeds x {B} budgets x {X} x {Y}] tables (XLA temp "
-            f"{H.fmt_bytes(ms['fused'].xla_temp)}), which stream through main memory on every "
-            "elementwise pass, while a per-seed call's {B} tables stay in cache; `sweep`'s "
-            f"`seed_batch_size=4` keeps one compiled call and recovers part of this "
-            f"({H.fmt_s(t['sweep_batched'])} vs {H.fmt_s(ref)})."
+            f"{H.fmt_bytes(ms['fused'].xla_temp)}), allocated and page-faulted afresh on every "
+            "call (benchmark 7) and streamed through main memory on every elementwise pass, "
+            f"while a per-seed call's {B} small tables are recycled by the allocator and stay in "
+            "cache; `sweep`'s `seed_batch_size=4` keeps one compiled call and recovers part of "
+            f"this ({H.fmt_s(t['sweep_batched'])} vs {H.fmt_s(ref)})."
         )
     if stages:
-        full = t["fused"]
+        full = stages["full run"].median_s
         d = stages["draw"].median_s
         f = stages["draw + BoN + MLE"].median_s
         text += (

@@ -28,8 +28,9 @@ class Setting:
 
     Attributes:
       c_cov: the coverage coefficient (``simulators.coverage_tabular``: pi(y*|x) = 1/c_cov for every
-        prompt, the other masses equal); 0 selects a Dirichlet table instead.
-      concentration: the Dirichlet parameter when ``c_cov == 0``.
+        prompt, the other masses equal); 0 selects a random table instead.
+      logit_scale: when ``c_cov == 0``, rows are softmax(logit_scale * z), z i.i.d. standard normal
+        (prompts then differ in pi(y*|x)).
       num_prompts: X (uniform mu).
       num_responses: Y.
       N_values: the numbers of samples N.
@@ -38,7 +39,7 @@ class Setting:
     """
 
     c_cov: float
-    concentration: float = 0.0
+    logit_scale: float = 0.0
     num_prompts: int = 16
     num_responses: int = 100
     N_values: tuple[int, ...] = _N_VALUES
@@ -48,23 +49,24 @@ class Setting:
 
 SWEEP: tuple[Setting, ...] = (
     *(Setting(c, seed=s) for c in (3.0, 30.0) for s in (0, 1, 2)),
-    *(Setting(0.0, concentration=0.1, seed=s) for s in (0, 1, 2)),
+    *(Setting(0.0, logit_scale=2.5, seed=s) for s in (0, 1, 2)),
 )
 QUICK: tuple[Setting, ...] = (
     Setting(3.0, reps=32),
     Setting(30.0, reps=32),
-    Setting(0.0, 0.1, reps=32),
+    Setting(0.0, 2.5, reps=32),
 )
 
 
 def base_policy(setting: Setting):
     """``(policy, mu)`` of ``setting``."""
-    from simulators import coverage_tabular, dirichlet_tabular
+    from simulators import TabularPolicy, coverage_tabular
 
-    key = jax.random.PRNGKey(setting.seed)
     if setting.c_cov > 0:
         return coverage_tabular(setting.num_prompts, setting.num_responses, setting.c_cov)
-    return dirichlet_tabular(key, setting.num_prompts, setting.num_responses, setting.concentration)
+    X, Y = setting.num_prompts, setting.num_responses
+    z = jax.random.normal(jax.random.PRNGKey(setting.seed), (X, Y))
+    return TabularPolicy.from_logits(setting.logit_scale * z), jnp.full((X,), 1.0 / X)
 
 
 @jax.jit
@@ -136,7 +138,7 @@ def run(setting: Setting) -> pd.DataFrame:
     label = (
         f"C_cov = {c_cov:.3g}"
         if setting.c_cov > 0
-        else f"Dirichlet({setting.concentration:g}), C_cov = {c_cov:.3g}"
+        else f"random softmax table, C_cov = {c_cov:.3g}"
     )
     df.insert(0, "label", label)
     df.insert(1, "c_cov", c_cov)

@@ -9,12 +9,12 @@ from . import analysis, sweep
 NAME = "fig_greedy"
 CAPTION = """\
 **Greedy decoding succeeds for sharpened policies (Proposition 3.1).** Random autoregressive
-policies over V^H with Dirichlet next-token rows. Left: the rate at which token-wise greedy decoding
-misses the exact sequence argmax y\\*, binned by pi(y\\*) (error bars: one binomial standard
-error). It is exactly 0 to the right of pi(y\\*) = 1/2 (shaded), as the proposition says, and
-positive to the left, so the threshold is tight. Right: greedy's output probability relative to
-y\\*, one dot per prompt; the star is the two-token example P(ab) = 0.40 < 1/2 where greedy returns
-"ba" (0.30)."""
+policies over V^H with Gaussian next-token logits. Left: the rate at which token-wise greedy
+decoding misses the exact sequence argmax y\\*, binned by pi(y\\*) (error bars: one binomial
+standard error). It is exactly 0 to the right of pi(y\\*) = 1/2 (shaded), as the proposition
+says, and positive to the left, so the threshold is tight. Right: greedy's output probability
+relative to y\\*, one dot per prompt; the star is the two-token example P(ab) = 0.40 < 1/2 where
+greedy returns "ba" (0.30)."""
 
 
 def plot(df):

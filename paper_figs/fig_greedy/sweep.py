@@ -1,9 +1,10 @@
 """Settings of the greedy-decoding figure (Proposition 3.1, THEORY.md claim 6).
 
-Random autoregressive tabular policies over V^H (every next-token row ~ Dirichlet(concentration)),
-one prompt per policy draw. For each prompt: the exact sequence argmax y* (dynamic programming),
-token-wise greedy decoding, and their probabilities. Small concentrations give sharp sequence
-distributions (pi(y*) near 1), large ones flat ones, so the sweep covers pi(y*) in (0, 1).
+Random autoregressive tabular policies over V^H (every next-token row softmax(scale * z), z i.i.d.
+standard normal), one prompt per policy draw. For each prompt: the exact sequence argmax y*
+(dynamic programming), token-wise greedy decoding, and their probabilities. Large scales give
+sharp sequence distributions (pi(y*) near 1), small ones flat ones, so the sweep covers pi(y*) in
+(0, 1).
 """
 
 from __future__ import annotations
@@ -22,18 +23,18 @@ class Setting:
 
     Attributes:
       V: vocabulary size.
-      instance: "random" (``simulators.random_autoregressive``) or "counterexample" (THEORY.md
-        claim 6's two-token example, ``simulators.greedy_counterexample``; V, H, concentration and
-        num_prompts are then ignored).
+      instance: "random" (``simulators.AutoregressivePolicy`` with Gaussian logits) or
+        "counterexample" (THEORY.md claim 6's two-token example,
+        ``simulators.greedy_counterexample``; V, H, scale and num_prompts are then ignored).
       H: horizon (response length).
-      concentration: Dirichlet parameter of every next-token row.
+      scale: standard deviation of the next-token logits.
       num_prompts: how many independent prompts (policies) to draw.
       seed: PRNG seed.
     """
 
     V: int
     H: int
-    concentration: float
+    scale: float
     num_prompts: int = 2000
     seed: int = 0
     instance: str = "random"
@@ -45,11 +46,11 @@ COUNTEREXAMPLE = Setting(2, 2, 0.0, num_prompts=1, instance="counterexample")
 SWEEP: tuple[Setting, ...] = tuple(
     Setting(V, H, c, seed=s)
     for V, H in ((2, 4), (3, 3), (4, 4))
-    for c in (0.1, 0.3, 1.0)
+    for c in (1.0, 2.5, 5.0)
     for s in (0, 1)
 ) + (COUNTEREXAMPLE,)
 QUICK: tuple[Setting, ...] = tuple(
-    Setting(V, H, c, num_prompts=1000) for V, H in ((2, 4), (3, 3)) for c in (0.1, 0.3)
+    Setting(V, H, c, num_prompts=1000) for V, H in ((2, 4), (3, 3)) for c in (1.5, 4.0)
 ) + (COUNTEREXAMPLE,)
 
 
@@ -57,27 +58,24 @@ def run(setting: Setting) -> pd.DataFrame:
     """One row per prompt: ``p_star`` = pi(y*|x), ``p_greedy`` = pi(greedy|x), ``fails``.
 
     ``fails`` is True when greedy decoding does not return the sequence argmax; when the argmax is
-    not unique (ties, probability zero for continuous Dirichlet draws) greedy reaching any maximizer
+    not unique (ties, probability zero for continuous random logits) greedy reaching any maximizer
     counts as success, which is why the comparison is made on probabilities.
     """
     from simulators import (
+        AutoregressivePolicy,
         greedy,
         greedy_counterexample,
         log_prob,
-        random_autoregressive,
         sequence_argmax,
     )
+    from simulators._autoregressive import num_prefixes
 
     if setting.instance == "counterexample":
         policy, _ = greedy_counterexample()
     elif setting.instance == "random":
-        policy = random_autoregressive(
-            jax.random.PRNGKey(setting.seed),
-            setting.num_prompts,
-            setting.V,
-            setting.H,
-            concentration=setting.concentration,
-        )
+        shape = (setting.num_prompts, num_prefixes(setting.V, setting.H), setting.V)
+        z = jax.random.normal(jax.random.PRNGKey(setting.seed), shape)
+        policy = AutoregressivePolicy.from_logits(setting.scale * z)
     else:
         raise ValueError(f"instance must be 'random' or 'counterexample', got {setting.instance!r}")
     x = jnp.arange(policy.num_prompts)
@@ -90,7 +88,7 @@ def run(setting: Setting) -> pd.DataFrame:
             "instance": setting.instance,
             "V": policy.V,
             "H": policy.H,
-            "concentration": setting.concentration,
+            "scale": setting.scale,
             "seed": setting.seed,
             "prompt": np.arange(policy.num_prompts),
             "p_star": np.exp(lp_star),

@@ -41,11 +41,15 @@ def plot_heatmap(df, ax=None):
     several_seeds = df.groupby(["family", "task"]).size().max() > 1
     lim = max(1.0, float(np.nanmax(np.abs(v))))
     im = ax.imshow(v, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+
+    def fmt(x):
+        return f"{x:+.1f}".replace("-0.0", "0.0").replace("+0.0", "0.0")
+
     for i in range(v.shape[0]):
         for j in range(v.shape[1]):
-            text = f"{v[i, j]:+.1f}".replace("-0.0", "0.0").replace("+0.0", "0.0")
+            text = fmt(v[i, j])
             if several_seeds:
-                text += f"\n[{lo.iloc[i, j]:+.1f}, {hi.iloc[i, j]:+.1f}]"
+                text += f"\n[{fmt(lo.iloc[i, j])}, {fmt(hi.iloc[i, j])}]"
             ax.text(
                 j,
                 i,

@@ -38,7 +38,7 @@ def _mark_theorem_beta(ax, df):
 def plot_off_mass(df, ax=None):
     """1 - pi*_beta(y*) (log scale) vs gamma_margin / beta: exact (solid), Lemma 4.1 bound (dashed).
 
-    The dirichlet instances are averaged over seeds (mean of E_x[...] per beta).
+    The random instances are averaged over seeds (mean of E_x[...] per beta).
     """
     ax = get_ax(ax)
     sub = df[df.metric.isin(["off_mass", "off_bound"])]

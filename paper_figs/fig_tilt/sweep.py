@@ -2,7 +2,7 @@
 
 Two instances: a single-prompt "two-level" table where y* has (1 + gamma_margin) times the mass of
 each of the |Y| - 1 other responses (the case where Lemma 4.1's bound is tight), and a random
-Dirichlet table over several prompts, where each prompt has its own margin.
+softmax table (Gaussian logits) over several prompts, where each prompt has its own margin.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ class Setting:
 
     Attributes:
       instance: "two_level" (y* has (1 + gamma_margin) x the mass of each other response) or
-        "dirichlet" (rows ~ Dirichlet(alpha), via ``simulators.dirichlet_tabular``).
+        "random" (rows softmax(logit_scale * z), z i.i.d. standard normal).
       num_responses: |Y|.
-      gamma_margin: the two-level table's margin (Assumption 4.2); unused for "dirichlet".
-      num_prompts: prompts of the "dirichlet" table (uniform mu).
-      alpha: Dirichlet concentration.
+      gamma_margin: the two-level table's margin (Assumption 4.2); unused for "random".
+      num_prompts: prompts of the "random" table (uniform mu).
+      logit_scale: scale of the random table's logits (larger: peakier rows).
       ratios: the values of gamma_margin / beta (beta = gamma_margin / ratio, with the table's
         smallest per-prompt margin).
       seed: PRNG seed of the random table.
@@ -42,7 +42,7 @@ class Setting:
     num_responses: int
     gamma_margin: float = 0.0
     num_prompts: int = 1
-    alpha: float = 1.0
+    logit_scale: float = 2.0
     ratios: tuple[float, ...] = _RATIOS
     seed: int = 0
 
@@ -50,15 +50,15 @@ class Setting:
 SWEEP: tuple[Setting, ...] = (
     *(Setting("two_level", y, g) for y in (10, 1000) for g in (0.05, 1.0)),
     *(
-        Setting("dirichlet", 50, num_prompts=20, alpha=a, seed=s)
-        for a in (0.1, 1.0)
+        Setting("random", 50, num_prompts=20, logit_scale=a, seed=s)
+        for a in (1.0, 3.0)
         for s in (0, 1)
     ),
 )
 QUICK: tuple[Setting, ...] = (
     Setting("two_level", 1000, 0.05),
     Setting("two_level", 1000, 1.0),
-    Setting("dirichlet", 50, num_prompts=20, alpha=0.1),
+    Setting("random", 50, num_prompts=20, logit_scale=3.0),
 )
 
 
@@ -67,18 +67,13 @@ def base_table(setting: Setting):
     if setting.instance == "two_level":
         logits = jnp.zeros((1, setting.num_responses)).at[0, 0].set(jnp.log1p(setting.gamma_margin))
         logp = logits - jnp.log(jnp.sum(jnp.exp(logits), axis=-1, keepdims=True))
-    elif setting.instance == "dirichlet":
-        from simulators import dirichlet_tabular, to_table
-
-        policy, _ = dirichlet_tabular(
-            jax.random.PRNGKey(setting.seed),
-            setting.num_prompts,
-            setting.num_responses,
-            concentration=setting.alpha,
-        )
-        logp = to_table(policy)
+    elif setting.instance == "random":
+        shape = (setting.num_prompts, setting.num_responses)
+        z = jax.random.normal(jax.random.PRNGKey(setting.seed), shape)
+        logits = setting.logit_scale * z
+        logp = logits - jax.nn.logsumexp(logits, axis=-1, keepdims=True)
     else:
-        raise ValueError(f"instance must be 'two_level' or 'dirichlet', got {setting.instance!r}")
+        raise ValueError(f"instance must be 'two_level' or 'random', got {setting.instance!r}")
     mu = jnp.full((logp.shape[0],), 1.0 / logp.shape[0], dtype=logp.dtype)
     return logp, mu
 
@@ -101,7 +96,7 @@ def run(setting: Setting) -> pd.DataFrame:
     """Exact pi*_beta quantities per beta = gamma_margin / ratio.
 
     Returns:
-      Tidy rows ``instance, num_responses, gamma_margin, alpha, seed, beta, metric, value`` with
+      Tidy rows ``instance, num_responses, gamma_margin, seed, beta, metric, value`` with
       metrics ``off_mass`` (E_x[1 - pi*_beta(y*|x)]), ``off_bound`` (E_x of
       min(1, (|Y| - 1)(1 + gamma_margin(x))^-(1 + 1/beta))), ``conc_ratio``
       (C_{pi*_beta} / C_cov, <= 1 by Lemma 4.1), ``loss_ratio`` (C_{pi_base/pi*_beta; beta} / |Y|,
@@ -133,7 +128,7 @@ def run(setting: Setting) -> pd.DataFrame:
     label = (
         f"two-level, |Y|={Y}, margin {setting.gamma_margin:g}"
         if setting.instance == "two_level"
-        else f"Dirichlet({setting.alpha:g}), |Y|={Y}, X={logp.shape[0]}"
+        else f"random softmax table (scale {setting.logit_scale:g}), |Y|={Y}, X={logp.shape[0]}"
     )
     df.insert(0, "label", label)
     df.insert(1, "instance", setting.instance)

@@ -1,5 +1,6 @@
 """The claims registry behind ``sharpen verify`` (THEORY.md section 6) and its helpers."""
 
+import functools
 import itertools
 import json
 import math
@@ -93,7 +94,7 @@ def test_least_nN_on_a_synthetic_grid():
 
 def test_adaptive_prefix_equals_adaptive_sft_sharpening():
     """With n_used = n and the same key, the prefix composition is the library's algorithm."""
-    policy, mu = sim.coverage_tabular(5, 30, 6.0, key=jax.random.key(0))
+    policy, mu = sim.coverage_tabular(5, 30, 6.0)
     oracle = sim.make_oracle(policy, mu)
     cls = sim.TabularClass(5, 30)
     mu_stop = math.log(2 / 0.1)
@@ -121,21 +122,15 @@ def test_stopping_cap_is_never_reached():
     policy, mu = sim.coverage_tabular(4, 12, 11.5)
     oracle = sim.make_oracle(policy, mu)
 
-    @jax.jit
-    def draws(mu_stop):
-        ada = sim.draw_adaptive(
-            jax.random.key(5),
-            oracle,
-            300,
-            sim.likelihood_stopping_rule(mu_stop),
-            cap,
-            on_cap="flag",
-        )
+    @functools.partial(jax.jit, static_argnames="cap")
+    def draws(mu_stop, cap):
+        rule = sim.likelihood_stopping_rule(mu_stop)
+        ada = sim.draw_adaptive(jax.random.key(5), oracle, 300, rule, cap, on_cap="flag")
         return ada.num_draws.max(), ada.cap_hit
 
     for mu_stop in (0.5, 3.0):
         cap = cc._stopping_cap(policy.logp, mu_stop)
-        most, cap_hit = draws(mu_stop)
+        most, cap_hit = draws(mu_stop, cap)
         assert not bool(cap_hit) and int(most) <= cap - 1
         # and the cap is not loose by more than one step: some prompt needs cap - 1 draws
         assert int(most) == cap - 1
