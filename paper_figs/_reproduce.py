@@ -30,7 +30,7 @@ _CLAIM_CODE = ("theory", "simulators", "bounds")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--quick", action="store_true", help="small settings: under 3 minutes on 2 CPU cores"
+        "--quick", action="store_true", help="small settings (a few minutes on 2 CPU cores)"
     )
     parser.add_argument(
         "--out", default="results", metavar="DIR", help="output folder (default: results)"

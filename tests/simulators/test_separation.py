@@ -93,6 +93,7 @@ def _compare(inst, S, T, alphas, dpo_n, sft_N, steps=150):
     return out
 
 
+@pytest.mark.slow
 def test_example_j1_xpo_beats_sft():
     """Example J.1 (d = 8): XPO is sharpened with ~40 queries; SFT needs C_cov-many."""
     inst = sim.spherical_code_instance(jax.random.key(0), 8, 2000, max_inner=0.75)
@@ -108,6 +109,7 @@ def test_example_j1_xpo_beats_sft():
     assert out["xpo alpha=0"][40] >= 15 / 16
 
 
+@pytest.mark.slow
 def test_hidden_direction_needs_exploration_quick():
     """When base samples never leave the bulk, only XPO's optimism finds y* (8 seeds)."""
     inst = sim.hidden_direction_instance(jax.random.key(0), num_bulk=3000)
