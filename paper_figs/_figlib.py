@@ -114,15 +114,7 @@ def figure_data(
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, *, width: float = 4.6, height: float = 3.6):
-    """A matplotlib figure with ``nrows x ncols`` axes of a readable size (Agg backend)."""
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in (
-        "agg",
-        "pdf",
-        "module://matplotlib_inline.backend_inline",
-    ):
-        matplotlib.use("Agg")
+    """A matplotlib figure with ``nrows x ncols`` axes of a readable size (constrained layout)."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(
