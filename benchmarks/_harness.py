@@ -277,12 +277,19 @@ def measure_jit(
     return m
 
 
-def measure_all(specs: dict[str, tuple], *, repeats: int = 5) -> dict[str, Measurement]:
-    """Compiles the jitted entries, then times all entries round-robin (`measure_interleaved`).
+def measure_all(
+    specs: dict[str, tuple], *, repeats: int = 5, interleave: bool = False
+) -> dict[str, Measurement]:
+    """Compiles the jitted entries ahead of time, then times every entry.
 
     Args:
       specs: ``{key: (label, fn, args, jitted)}``; a jitted entry is ``jax.jit(fn)(*args)``
         compiled ahead of time (compile time and XLA temp recorded), a plain one is ``fn(*args)``.
+      repeats: timed repeats per entry.
+      interleave: time round-robin (:func:`measure_interleaved`) instead of each entry's repeats
+        back to back. Round-robin evens out drifts of a shared machine's load, but entries then
+        run in each other's memory state (freed large buffers, fragmented huge pages), which
+        penalizes whichever allocates most; use it for small-memory comparisons only.
     """
     calls, compiled_info = {}, {}
     for k, (label, fn, args, jitted) in specs.items():
@@ -292,7 +299,10 @@ def measure_all(specs: dict[str, tuple], *, repeats: int = 5) -> dict[str, Measu
             calls[k] = (label, lambda c=compiled, a=args: c(*a))
         else:
             calls[k] = (label, lambda f=fn, a=args: f(*a))
-    ms = measure_interleaved(calls, repeats=repeats)
+    if interleave:
+        ms = measure_interleaved(calls, repeats=repeats)
+    else:
+        ms = {k: measure(label, call, repeats=repeats) for k, (label, call) in calls.items()}
     for k, (compiled, seconds, temp) in compiled_info.items():
         ms[k].extra["compile_s"] = seconds
         ms[k].xla_temp = temp

@@ -116,7 +116,8 @@ def run(quick: bool = False) -> H.Section:
     if quick:  # the smoke run skips the reference rows (each one is a compilation)
         for k in ("sample", "toolkit_rbg", "unblocked", "alias"):
             del specs[k]
-    # Everything is timed round-robin, so drifts of the shared machine's load hit all alike.
+    # Each entry's repeats back to back: round-robin timing would run numpy's fresh 80 MB
+    # arrays in the memory state JAX's buffers leave behind, inflating the bound.
     ms = H.measure_all(specs, repeats=reps)
     cat_temp = ms["categorical"].xla_temp
 

@@ -164,7 +164,8 @@ def run(quick: bool = False) -> H.Section:
         args = (jnp.asarray(b_np), jnp.asarray(h_np), jnp.asarray(m_np_))
         nbytes = per_entry * b_np.size
         r = min(reps, 2) if name == "bon_law" else reps
-        # jit, eager and numpy timed round-robin, so load drifts hit the three alike.
+        # Each variant's repeats back to back (round-robin timing would run numpy's table-sized
+        # temporaries in the memory state XLA's buffers leave behind, slowing numpy several-fold).
         trio = H.measure_all(
             {
                 "jit": (f"{name} jit", tk, args, True),
