@@ -15,6 +15,10 @@ from pathlib import Path
 
 import pytest
 
+# Runs every benchmark at its quick sizes in a subprocess (about two minutes on 2 cores): kept out
+# of the default run; `make test-slow` runs it.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 SECTION_FIELDS = ("**Compared:**", "**Sizes:**", "**Target:**", "**Met:**", "**Status:**")
 
