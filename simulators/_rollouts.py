@@ -1,8 +1,8 @@
 """Rollouts: the one data structure every estimator consumes (DESIGN.md, "How data flows" item 3).
 
-Toy policies and the transformer adapter both produce Rollouts, and self-rewards, best-of-N, coverage
-estimates and the learners read only Rollouts (or exact tables), never a policy's internals. That is
-what lets the same estimators run on toy and real models.
+Toy policies and the transformer adapter both produce Rollouts, and self-rewards, best-of-N,
+coverage estimates and the learners read only Rollouts (or exact tables), never a policy's
+internals. That is what lets the same estimators run on toy and real models.
 """
 
 from __future__ import annotations
@@ -29,15 +29,15 @@ class Rollouts:
         response ended with one), ``|y|`` in the length-normalized self-reward.
       logp_base: ``[P, N]`` float ``log pi_base(y | x)`` of each response: the "evaluate" half of
         Definition 3.2's oracle.
-      answers: optional ``[P, N]`` int extracted final answers (``-1`` when none could be extracted),
-        used by the majority-vote self-reward.
-      correct: optional ``[P, N]`` bool ground-truth correctness (for evaluation only; no self-reward
-        may read it).
+      answers: optional ``[P, N]`` int extracted final answers (``-1`` when none could be
+        extracted), used by the majority-vote self-reward.
+      correct: optional ``[P, N]`` bool ground-truth correctness (for evaluation only; no
+        self-reward may read it).
       token_logp: optional ``[P, N, T]`` per-token ``log pi_base(y_t | x, y_<t)``, 0 on padding.
       token_entropy: optional ``[P, N, T]`` entropy of the next-token distribution at each response
         position, 0 on padding (for the negative-entropy self-reward).
-      token_kl_uniform: optional ``[P, N, T]`` ``KL(uniform || p_t)`` at each response position, 0 on
-        padding (for the self-certainty reward of Zhao et al. 2025).
+      token_kl_uniform: optional ``[P, N, T]`` ``KL(uniform || p_t)`` at each response position,
+        0 on padding (for the self-certainty reward of Zhao et al. 2025).
     """
 
     prompts: jax.Array
