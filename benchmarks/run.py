@@ -90,10 +90,10 @@ def render(sections: list[H.Section], quick: bool, total_s: float) -> str:
         "`block_until_ready`; *time / reference* divides a row's median by the reference row of "
         "that table; *peak RSS growth* is the growth of the process's resident set during the "
         "repeats (high-water mark reset through `/proc/self/clear_refs`); *XLA temp* is the "
-        "temporary-buffer size of the compiled "
-        "program (its intermediates), from `Compiled.memory_analysis()`. Each implementation's "
-        "repeats run back to back; the adapter's comparisons and the sweep's stage breakdown are "
-        "timed round-robin (A B A B ...), so that drifts of the shared machine's load hit both "
+        "temporary-buffer size of the compiled program (its intermediates), from "
+        "`Compiled.memory_analysis()`. Each implementation's repeats run back to back; the "
+        "adapter's comparisons and the sweep's stage breakdown are timed round-robin (A B A B "
+        "...), so that drifts of the shared machine's load hit both "
         "sides alike.",
         "",
         f"Run on {now}, {'quick sizes' if quick else 'full sizes'}, total {H.fmt_s(total_s)}.",

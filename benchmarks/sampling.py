@@ -187,9 +187,15 @@ def run(quick: bool = False) -> H.Section:
         "10^7 draws stream from main memory on every pass; in cache-sized blocks the same "
         f"search gives bit-identical draws, and the whole call takes {H.fmt_s(tk)} against "
         f"{H.fmt_s(g['unblocked'])} for the unblocked form (reference row). "
-        f"With an `rbg` key (`jax.random.key(seed, impl='rbg')`) the same call takes "
-        f"{H.fmt_s(g['toolkit_rbg'])} ({g['toolkit_rbg'] / lower:.1f}x the bound): the PRNG is "
-        "the largest remaining cost. What would close the rest: an alias table (reference row, "
+        f"The uniforms take {g['jax_uniform'] / tk:.0%} of the call; "
+        "an `rbg` key (`jax.random.key(seed, impl='rbg')`) "
+        + (
+            f"makes the same call {H.fmt_s(g['toolkit_rbg'])}"
+            if g["toolkit_rbg"] < tk
+            else f"does not help here ({H.fmt_s(g['toolkit_rbg'])})"
+        )
+        + ". "
+        "What would close the rest: an alias table (reference row, "
         f"{H.fmt_s(g['alias'])}: one look-up per draw instead of 10 dependent ones) removes the "
         "search, but changes the random stream and pays an O(Y) sequential set-up, so it only pays "
         "off for n >> Y. `jax.random.categorical` is Gumbel-max: its XLA temp is "

@@ -184,7 +184,8 @@ def run(quick: bool = False) -> H.Section:
         f = stages["draw + BoN + MLE"].median_s
         body += (
             "\n\nWhere the fused call's time goes (each stage compiled on its own over the same "
-            "seeds x budgets):\n\n"
+            "seeds x budgets and the three timed round-robin, so their total differs from the bare "
+            "call's time above):\n\n"
             + H.md_table(
                 ["stage", "time", "share of the full run"],
                 [

@@ -100,6 +100,11 @@ def run(quick: bool = False) -> H.Section:
     )
     ratios = best_ratio
     best = max(ratios, key=ratios.get)
+    # Page-fault cost per GiB of fresh output, from the copy row (its only buffer is the output).
+    copy = next(iter(default))
+    huge = "both" if "both" in results else "huge pages"
+    out_gib = 8 * int(args[0]) ** 2 / 2**30
+    fault = max(default[copy]["median_s"] - results[huge][copy]["median_s"], 0.0) / out_gib
     mode = _thp_mode()
     return H.Section(
         key=NAME,
@@ -121,15 +126,16 @@ def run(quick: bool = False) -> H.Section:
         target="informational: how much of the large-table timings is the environment",
         met=None,
         explanation=(
-            "Two effects of XLA's CPU backend, not of the toolkit's code, account for most of the "
-            "gap between the jitted theory functions and numpy in benchmark 1. Page faults: with "
-            "transparent huge pages in `madvise` mode, numpy's large arrays get 2 MiB pages (numpy "
-            "calls `madvise(MADV_HUGEPAGE)`), but XLA's fresh output and temporary buffers are "
-            "faulted in 4 KiB pages on first touch, roughly half a second per GiB here; the glibc "
-            "tunable makes `malloc` request huge pages for XLA's large blocks. Temporaries: the "
-            "YNNPACK fusion computes a row reduction together with the broadcast arithmetic after "
-            "it and writes that as a full float64 table (compare the XLA temp columns); with it "
-            "off, XLA's loop fusion streams the table instead. The "
+            "Two effects of XLA's CPU backend, not of the toolkit's code, account for a large part "
+            "of the gap between the jitted theory functions and numpy in benchmark 1. Page faults: "
+            "with transparent huge pages in `madvise` mode, numpy's large arrays get 2 MiB pages "
+            "(numpy calls `madvise(MADV_HUGEPAGE)`), but XLA's fresh output and temporary buffers "
+            "are "
+            f"faulted in 4 KiB pages on first touch, about {fault:.2f} s per GiB here (the copy "
+            "row); the glibc tunable makes `malloc` request huge pages for XLA's large blocks. "
+            "Temporaries: the YNNPACK fusion computes a row reduction together with the broadcast "
+            "arithmetic after it and writes that as a full float64 table (compare the XLA temp "
+            "columns); with it off, XLA's loop fusion streams the table instead. The "
             f"largest effect here is {ratios[best]:.1f}x ({best}). Both are set before Python "
             f"starts, e.g. `GLIBC_TUNABLES={TUNABLE} XLA_FLAGS={NO_YNN} make bench`; library code "
             "does not change global settings, so the toolkit leaves this choice to the user. Calls "
