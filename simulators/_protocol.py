@@ -109,23 +109,11 @@ def take_per_prompt(rollouts: Rollouts, index: jax.Array) -> Rollouts:
         )
 
     def pick(a):
-        if a is None:
-            return None
         a = np.asarray(a)
         idx = index.reshape(index.shape + (1,) * (a.ndim - 2))
         return np.take_along_axis(a, idx, axis=1)
 
-    return Rollouts(
-        prompts=rollouts.prompts,
-        tokens=pick(rollouts.tokens),
-        lengths=pick(rollouts.lengths),
-        logp_base=pick(rollouts.logp_base),
-        answers=pick(rollouts.answers),
-        correct=pick(rollouts.correct),
-        token_logp=pick(rollouts.token_logp),
-        token_entropy=pick(rollouts.token_entropy),
-        token_kl_uniform=pick(rollouts.token_kl_uniform),
-    )
+    return rollouts.map_samples(pick)
 
 
 def _tile(rollouts: Rollouts, times: int) -> Rollouts:

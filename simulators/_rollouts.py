@@ -66,27 +66,22 @@ class Rollouts:
         t = jnp.arange(self.tokens.shape[-1])
         return t < self.lengths[..., None]
 
+    def map_samples(self, fn: Any) -> Rollouts:
+        """Applies ``fn`` to every per-sample ``[P, N, ...]`` field (absent fields stay None)."""
+        fields = {
+            f.name: None if getattr(self, f.name) is None else fn(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name != "prompts"
+        }
+        return dataclasses.replace(self, **fields)
+
     def take(self, index: Any) -> Rollouts:
         """Selects samples along the N axis (``index`` is ``[N']`` ints), e.g. to subsample N_max.
 
         This is how the paper simulates smaller N from N_max = 50 draws (App. A.1).
         """
         index = jnp.asarray(index)
-
-        def pick(a):
-            return None if a is None else jnp.take(a, index, axis=1)
-
-        return Rollouts(
-            prompts=self.prompts,
-            tokens=pick(self.tokens),
-            lengths=pick(self.lengths),
-            logp_base=pick(self.logp_base),
-            answers=pick(self.answers),
-            correct=pick(self.correct),
-            token_logp=pick(self.token_logp),
-            token_entropy=pick(self.token_entropy),
-            token_kl_uniform=pick(self.token_kl_uniform),
-        )
+        return self.map_samples(lambda a: jnp.take(a, index, axis=1))
 
 
 def check_rollouts(rollouts: Any, name: str = "rollouts") -> Rollouts:
