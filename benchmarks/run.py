@@ -99,7 +99,10 @@ def render(sections: list[H.Section], quick: bool, total_s: float) -> str:
         f"Run on {now}, {'quick sizes' if quick else 'full sizes'}, total {H.fmt_s(total_s)}.",
         *H.environment_lines(),
         "- Load: the machine was shared with other work; each section lists the 1-minute load "
-        "average at its start and end (2 cores: a load near 2 or above means contention).",
+        "average at its start and end (2 cores: a load near 2 or above means contention). On "
+        "such a machine the same measurement varies between runs by up to about 1.5x (other "
+        "jobs, and the memory state that page-fault costs depend on, see benchmark 7); compare "
+        "the ratios within a table, whose rows are measured minutes apart.",
         "",
         "## Summary",
         "",
