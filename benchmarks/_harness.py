@@ -33,13 +33,18 @@ import numpy as np
 
 
 def block(x: Any) -> Any:
-    """Waits for every array in the pytree ``x`` (JAX arrays, numpy arrays, tuples, dataclasses)."""
+    """Waits for every array in the pytree ``x`` (JAX arrays, torch CUDA tensors, numpy arrays,
+    tuples, dataclasses)."""
     import jax
 
     for leaf in jax.tree_util.tree_leaves(x):
         ready = getattr(leaf, "block_until_ready", None)
         if ready is not None:
             ready()
+        elif getattr(leaf, "is_cuda", False):  # a torch tensor: CUDA kernels run asynchronously
+            import torch
+
+            torch.cuda.synchronize(leaf.device)
     return x
 
 

@@ -5,6 +5,12 @@ Scoring: ``simulators.hf.score_tokens`` (per-token log-probabilities, entropies 
 followed by ``log_softmax`` and a gather. Sampling: ``simulators.sample`` on an ``HFPolicy``
 (temperature 1, exact log-probabilities recorded) vs ``model.generate(do_sample=True)`` with the
 same batch and length, with and without returning the logits needed for log-probabilities.
+
+On a machine with CUDA the models run on the GPU in bfloat16 with larger batches, and every folder
+named in the environment variable ``SHARPEN_BENCH_HF_MODELS`` (paths separated by ``os.pathsep``)
+is measured too: a model folder with weights is loaded, a folder holding only ``config.json`` and
+the tokenizer gives that architecture with random weights (throughput depends on the shapes, not
+on the weight values; random weights rarely emit EOS, so every sequence runs the full length).
 """
 
 from __future__ import annotations
@@ -27,14 +33,17 @@ def _raw_score(model, torch, prompt_ids, response_ids, pad):
     for i, s in enumerate(seqs):
         ids[i, : len(s)] = torch.tensor(s)
         mask[i, : len(s)] = 1
+    ids, mask = ids.to(model.device), mask.to(model.device)
     with torch.inference_mode():
         logits = model(input_ids=ids, attention_mask=mask).logits
         logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
         picked = logp.gather(-1, ids[:, 1:, None])[..., 0]
-        out = []
+        # response positions of each row (the prediction of token t sits at position t - 1)
+        keep = torch.zeros((len(seqs), L - 1), dtype=picked.dtype)
         for i, (p, r) in enumerate(zip(prompt_ids, response_ids, strict=True)):
-            out.append(picked[i, len(p) - 1 : len(p) - 1 + len(r)].sum().item())
-    return np.asarray(out)
+            keep[i, len(p) - 1 : len(p) - 1 + len(r)] = 1
+        out = (picked * keep.to(picked.device)).sum(-1)
+    return out.double().cpu().numpy()
 
 
 def _left_pad(torch, prompt_ids, pad):
@@ -55,8 +64,16 @@ def _bench_model(label, policy, prompts, n, T, reps, torch):
     from simulators.hf._policy import encode_prompts, score_tokens
 
     B = len(prompts) * n
+    # The logits budget of one scoring micro-batch: on a GPU the whole batch's logits fit, as they
+    # do for the raw forward pass it is compared with.
+    budget = 32 * 2**30 if policy.device.startswith("cuda") else policy.memory_budget_bytes
     policy = dataclasses.replace(
-        policy, batch_size=B, score_batch_size=B, progress=False, max_new_tokens=T
+        policy,
+        batch_size=B,
+        score_batch_size=B,
+        memory_budget_bytes=budget,
+        progress=False,
+        max_new_tokens=T,
     )
     model, pad = policy.model, policy.pad_token_id
     key = jax.random.key(0)
@@ -91,6 +108,7 @@ def _bench_model(label, policy, prompts, n, T, reps, torch):
     gen_diff = float(np.max(np.abs(lp_tk - np.asarray(ro.logp_base).reshape(-1))))
 
     ids, mask = _left_pad(torch, prompt_ids, pad)
+    ids, mask = ids.to(model.device), mask.to(model.device)
     gen_kwargs = dict(
         input_ids=ids,
         attention_mask=mask,
@@ -183,9 +201,9 @@ def _bench_model(label, policy, prompts, n, T, reps, torch):
 
 
 def _prompts(label: str, P: int) -> list[str]:
-    if "SmolLM2" in label:
+    if "GPT-2" not in label:  # a model with a natural-language tokenizer
         return [f"What is {i + 2} times {i + 3}?" for i in range(P)]
-    d = "0123456789"
+    d = "0123456789"  # the character-level GPT-2
     return [f"{d[i % 10]}{d[(3 * i) % 10]}+{d[(7 * i) % 10]}=" for i in range(P)]
 
 
@@ -197,9 +215,13 @@ def run(quick: bool = False) -> H.Section:
 
     reps = 1 if quick else 5
     notes = []
+    cuda = torch.cuda.is_available()
     # (label, policy, prompts P, samples per prompt n, new tokens T)
     if quick:
         models = [("tiny GPT-2 (2 layers, d=32)", tiny_gpt2(0), 4, 2, 8)]
+    elif cuda:
+        models, notes = _gpu_models(torch, tiny_gpt2)
+        reps = 3
     else:
         gpt2 = tiny_gpt2(0, n_layer=4, n_embd=256, n_head=4)
         models = [("GPT-2 from config (4 layers, d=256)", gpt2, 8, 4, 32)]
@@ -212,7 +234,8 @@ def run(quick: bool = False) -> H.Section:
     # One torch thread for both sides: on a shared 2-core machine, OpenMP threads that spin-wait
     # for each other distort the timings far more than the work does.
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    if not cuda:
+        torch.set_num_threads(1)
     rows, ratios, data = [], {}, {}
     try:
         for label, policy, P, n, T in models:
@@ -241,7 +264,11 @@ def run(quick: bool = False) -> H.Section:
         H.md_table(headers, rows)
         + "\n\n"
         + "\n".join(f"- {note}" for note in notes)
-        + f"\n- torch {torch.__version__} on CPU, 1 thread for both sides."
+        + (
+            f"\n- torch {torch.__version__} on {torch.cuda.get_device_name()}, bfloat16."
+            if cuda
+            else f"\n- torch {torch.__version__} on CPU, 1 thread for both sides."
+        )
     )
     met = all(
         v["score"] >= 0.9 and v["sample_vs_generate_logprobs"] >= 0.9 for v in ratios.values()
@@ -264,6 +291,46 @@ def run(quick: bool = False) -> H.Section:
         explanation=_explain(ratios),
         data=data,
     )
+
+
+def _gpu_models(torch, tiny_gpt2, device="cuda"):
+    """``(models, notes)`` on a CUDA machine: GPT-2 from config, the built-in SmolLM2 when it is
+    installed, and every folder of ``SHARPEN_BENCH_HF_MODELS`` (random weights when the folder
+    holds only a configuration and a tokenizer)."""
+    import os
+
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from simulators.hf import HFPolicy
+
+    P, n, T = 16, 16, 128
+    gpt2 = tiny_gpt2(0, n_layer=4, n_embd=256, n_head=4)
+    gpt2 = HFPolicy.from_model(gpt2.model.to(device, torch.bfloat16), gpt2.tokenizer)
+    models = [("GPT-2 from config (4 layers, d=256)", gpt2, P, n, T)]
+    notes = []
+    try:
+        smol = HFPolicy.from_pretrained("smollm2-135m", device=device)
+        models.append(("SmolLM2-135M (GGUF Q4_1 -> bfloat16)", smol, P, n, T))
+    except Exception as err:  # the built-in weights are an optional install
+        notes.append(f"built-in SmolLM2 not measured: {type(err).__name__}: {err}")
+    for folder in filter(None, os.environ.get("SHARPEN_BENCH_HF_MODELS", "").split(os.pathsep)):
+        name = os.path.basename(os.path.normpath(folder))
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        has_weights = any(f.endswith((".safetensors", ".bin")) for f in os.listdir(folder))
+        if has_weights:
+            model = AutoModelForCausalLM.from_pretrained(
+                folder, local_files_only=True, dtype=torch.bfloat16
+            )
+        else:
+            config = AutoConfig.from_pretrained(folder, local_files_only=True)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+        model = model.to(device)
+        size = sum(p.numel() for p in model.parameters()) / 1e6
+        label = f"{name} ({size:.0f}M parameters, {'' if has_weights else 'random weights, '}bf16)"
+        models.append((label, HFPolicy.from_model(model, tokenizer, chat=False), P, n, T))
+    return models, notes
 
 
 def _explain(ratios: dict) -> str:

@@ -21,12 +21,19 @@ NAME = "sampling"
 TITLE = "Sampling from a tabular policy"
 
 
-def _unblocked(key, logp, n):
-    """``sample_indices`` with the whole search in one ``searchsorted`` (its previous form)."""
+def _plain_search(key, logp, n, blocked):
+    """``sample_indices`` with a plain binary search (its earlier forms): one ``searchsorted``
+    over all draws, or one per cache-sized block of draws; the same draws as the toolkit's."""
+    from simulators._tabular import _map_blocks
+
     p = jnp.exp(logp - jnp.max(logp))
     cdf = jnp.cumsum(p)
     u = jax.random.uniform(key, (n,), dtype=cdf.dtype) * cdf[-1]
-    idx = jnp.searchsorted(cdf, u, side="right", method="scan")
+
+    def search(b):
+        return jnp.searchsorted(cdf, b, side="right", method="scan")
+
+    idx = _map_blocks(search, u) if blocked else search(u)
     last = logp.shape[-1] - 1 - jnp.argmax((p > 0)[::-1])
     return jnp.minimum(idx, last).astype(jnp.int32)
 
@@ -72,9 +79,15 @@ def run(quick: bool = False) -> H.Section:
             (jax.random.key(0, impl="rbg"), logp),
             True,
         ),
+        "blocked": (
+            "same draws, plain binary search in blocks of 2^16 draws (no guide table)",
+            lambda k, lp: _plain_search(k, lp, n, blocked=True),
+            (key, logp),
+            True,
+        ),
         "unblocked": (
-            "same inverse CDF, one unblocked `searchsorted(method='scan')`",
-            lambda k, lp: _unblocked(k, lp, n),
+            "same draws, one unblocked `searchsorted(method='scan')`",
+            lambda k, lp: _plain_search(k, lp, n, blocked=False),
             (key, logp),
             True,
         ),
@@ -114,7 +127,7 @@ def run(quick: bool = False) -> H.Section:
         ),
     }
     if quick:  # the smoke run skips the reference rows (each one is a compilation)
-        for k in ("sample", "toolkit_rbg", "unblocked", "alias"):
+        for k in ("sample", "toolkit_rbg", "blocked", "unblocked", "alias"):
             del specs[k]
     # Each entry's repeats back to back: round-robin timing would run numpy's fresh 80 MB
     # arrays in the memory state JAX's buffers leave behind, inflating the bound.
@@ -172,7 +185,7 @@ def run(quick: bool = False) -> H.Section:
     )
     met = tk <= 3 * lower and tk_per_draw * 10 <= cat_per_draw
     g = {k: m.median_s for k, m in ms.items()}
-    for k in ("sample", "toolkit_rbg", "unblocked", "alias"):
+    for k in ("sample", "toolkit_rbg", "blocked", "unblocked", "alias"):
         g.setdefault(k, float("nan"))  # not measured in the smoke run
     explanation = (
         f"The toolkit does exactly the bound's work: {n:.0e} uniforms from JAX's PRNG and one "
@@ -181,12 +194,15 @@ def run(quick: bool = False) -> H.Section:
         f"{g['jax_uniform'] / g['np_uniform']:.1f}x numpy's PCG64) and the search plus a few "
         f"elementwise passes ({H.fmt_s(max(tk - g['jax_uniform'], 0.0))}); against the bound "
         f"computed with JAX's own uniforms it is {tk / lower_jax:.1f}x, against numpy's "
-        f"{tk / lower:.1f}x. The search runs in blocks of 2^16 draws "
-        "(`simulators/_tabular.py`, `_search_blocked`, changed for this benchmark): "
-        "`jnp.searchsorted(method='scan')` makes log2(Y) = 10 passes over its operands, which at "
-        "10^7 draws stream from main memory on every pass; in cache-sized blocks the same "
-        f"search gives bit-identical draws, and the whole call takes {H.fmt_s(tk)} against "
-        f"{H.fmt_s(g['unblocked'])} for the unblocked form (reference row). "
+        f"{tk / lower:.1f}x. The search (`simulators/_tabular.py`, `_guided_search`) is a "
+        "guide table (the cutpoint method): the total mass is cut into Y equal bins, the search "
+        "result at each bin edge is found once (O(Y log Y)), and each draw then binary-searches "
+        "only between the results of its neighbouring bins' edges, a few halvings instead of "
+        "log2(Y) = 10, bit-identical to `searchsorted`; it runs in blocks of 2^16 draws so that "
+        "the operands of each halving stay in cache. Reference rows, same draws: the plain "
+        f"binary search in the same blocks takes {H.fmt_s(g['blocked'])}, in one unblocked "
+        f"`searchsorted(method='scan')` {H.fmt_s(g['unblocked'])} (its 10 passes stream 10^7 "
+        "draws from main memory each). "
         f"The uniforms take {g['jax_uniform'] / tk:.0%} of the call; "
         "an `rbg` key (`jax.random.key(seed, impl='rbg')`) "
         + (
@@ -195,10 +211,11 @@ def run(quick: bool = False) -> H.Section:
             else f"does not help here ({H.fmt_s(g['toolkit_rbg'])})"
         )
         + ". "
-        "What would close the rest: an alias table (reference row, "
-        f"{H.fmt_s(g['alias'])}: one look-up per draw instead of 10 dependent ones) removes the "
-        "search, but changes the random stream and pays an O(Y) sequential set-up, so it only pays "
-        "off for n >> Y. `jax.random.categorical` is Gumbel-max: its XLA temp is "
+        "An alias table (reference row, "
+        f"{H.fmt_s(g['alias'])}: one look-up per draw) removes the search altogether, but "
+        "changes the random stream and pays an O(Y) sequential set-up; what remains between the "
+        "toolkit and the bound is mostly the uniforms. `jax.random.categorical` is Gumbel-max: "
+        "its XLA temp is "
         f"{cat_temp / (n_cat * Y):.0f} bytes per draw x class "
         f"({H.fmt_bytes(cat_temp * n / n_cat)} at {n:.0e} draws) and it is "
         f"{cat_per_draw / tk_per_draw:.0f}x slower per draw; the toolkit's intermediates are "

@@ -269,6 +269,49 @@ def test_search_rows_matches_searchsorted():
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize(
+    "case", ["uniform", "peaked", "zero-mass runs", "tiny masses", "edges and total"]
+)
+def test_guided_search_is_bit_identical_to_searchsorted(case):
+    """The guide-table search returns exactly ``searchsorted(cdf, u, side='right')``, also at bin
+    edges, on flat runs of zero mass, for masses near float range and for ``u`` equal to the
+    total (bins of Y classes each cover many entries when most of the mass sits in few)."""
+    rng = np.random.default_rng(1)
+    Y, n = 300, 5000
+    if case == "uniform":
+        p = np.full(Y, 1.0 / Y)
+    elif case == "peaked":
+        p = rng.dirichlet(np.full(Y, 0.05))
+    elif case == "zero-mass runs":
+        p = rng.dirichlet(np.ones(Y))
+        p[10:200] = 0.0
+        p[-20:] = 0.0
+    elif case == "tiny masses":
+        p = np.full(Y, 1e-300)
+        p[::50] = 1.0
+    else:
+        p = rng.dirichlet(np.ones(Y))
+    p /= p.sum()
+    cdf = np.cumsum(p)
+    u = rng.random(n) * cdf[-1]
+    if case == "edges and total":
+        u[: Y + 1] = np.arange(Y + 1) * (cdf[-1] / Y)  # the guide's own bin edges
+        u[Y + 1 : 2 * Y + 1] = cdf  # the CDF's own values (ties go right)
+        u[-1] = cdf[-1]
+        u = np.minimum(u, cdf[-1])
+    search = jax.jit(sim._tabular._guided_search)
+    got = np.asarray(search(jnp.asarray(cdf), jnp.asarray(u)))
+    np.testing.assert_array_equal(got, np.searchsorted(cdf, u, side="right"))
+    # blocked (n above the block size) and vmapped over rows give the same
+    big = np.tile(u, 15)[: sim._tabular._SEARCH_BLOCK + 77]
+    got_big = np.asarray(search(jnp.asarray(cdf), jnp.asarray(big)))
+    np.testing.assert_array_equal(got_big, np.searchsorted(cdf, big, side="right"))
+    rows = np.stack([cdf, np.cumsum(np.full(Y, 1.0 / Y))])
+    got_rows = np.asarray(jax.vmap(search)(jnp.asarray(rows), jnp.asarray(np.stack([u, u]))))
+    np.testing.assert_array_equal(got_rows[1], np.searchsorted(rows[1], u, side="right"))
+    np.testing.assert_array_equal(got_rows[0], got)
+
+
 def test_sample_indices_never_returns_trailing_zero_mass():
     """Trailing zero-mass entries are never drawn (the clamp goes to the last positive index)."""
     logp = jnp.log(jnp.array([0.5, 0.5, 0.0, 0.0]))
