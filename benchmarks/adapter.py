@@ -323,7 +323,9 @@ def _gpu_models(torch, tiny_gpt2, device="cuda"):
             )
         else:
             config = AutoConfig.from_pretrained(folder, local_files_only=True)
-            with torch.random.fork_rng(devices=[]):
+            # initialised on the device itself (a 1.7B model takes tens of seconds on the CPU)
+            on = [torch.cuda.current_device()] if device.startswith("cuda") else []
+            with torch.random.fork_rng(devices=on), torch.device(device):
                 torch.manual_seed(0)
                 model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
         model = model.to(device)

@@ -122,8 +122,10 @@ def row_stats(logp: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 # The 'scan' search makes ~log2(Y) passes over its n-element operands; for large n they stream from
-# main memory on every pass. Searching blocks of this many draws keeps them in cache, with the same
-# result (10^7 draws over 1000 classes: ~5x faster search; see BENCHMARKS.md, sampling).
+# main memory on every pass. On a CPU, searching blocks of this many draws keeps them in cache, with
+# the same result (10^7 draws over 1000 classes: ~2x faster; see BENCHMARKS.md, sampling). On a GPU
+# the blocks would run one after another and leave the device idle (12x slower on an H100), so
+# there the search runs over all draws at once.
 _SEARCH_BLOCK = 2**16
 
 
@@ -165,9 +167,10 @@ def _guided_search(cdf: jax.Array, u: jax.Array) -> jax.Array:
 
 
 def _map_blocks(search, u: jax.Array) -> jax.Array:
-    """``search(u)`` applied in cache-sized blocks for large ``u [n]``."""
+    """``search(u)`` applied in cache-sized blocks for large ``u [n]`` on a CPU backend."""
     n = u.shape[0]
-    if n <= _SEARCH_BLOCK:
+    # Read at trace time: the backend that jit compiles this for, unless placed elsewhere.
+    if n <= _SEARCH_BLOCK or jax.default_backend() != "cpu":
         return search(u)
     num_blocks = -(-n // _SEARCH_BLOCK)
     size = -(-n // num_blocks)  # padding stays below num_blocks entries
