@@ -76,6 +76,50 @@ def test_bon_law_matches_enumeration_tiny_masses_in_the_middle(n):
     _assert_log_close(got, _brute_bon(logp, n, reward))
 
 
+@pytest.mark.parametrize("n", [2, 4])
+def test_bon_law_linear_prefix_sums_match_enumeration(n):
+    # every positive mass above the floor of the linear prefix sums (1e-276 in float64), the
+    # smallest 1e-250 in the middle of the reward order: the fast branch, still exact
+    p = np.array([0.3, 1e-250, 0.2, 1e-20, 0.25, 1e-15, 0.0])
+    p[0] = 1 - p[1:].sum()
+    logp = _log(p)
+    reward = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    got = theory.bon_law(logp, n, reward)
+    _assert_log_close(got, _brute_bon(logp, n, reward))
+
+
+def test_bon_law_linear_and_log_space_prefix_sums_agree(rng):
+    """The two branches of the group prefix sums give the same law on tables whose masses span
+    1 down to 1e-270, with reward ties, for n from 1 to 10^6."""
+    from theory._bon import _bon_law_row
+
+    logp = rng.uniform(-600.0, 0.0, size=(6, 40))
+    logp[:, ::7] = logp[:, 3:4]  # likelihood ties
+    logp -= np.log(np.exp(logp).sum(1, keepdims=True))
+    assert logp.min() > -610.0  # inside the linear branch's range (above -636 in float64)
+    reward = np.round(logp / 50.0)  # coarse reward: large tie groups of unequal masses
+    for key in (logp, reward):
+        for n in (1, 3, 100, 10**6):
+            branch = jax.vmap(_bon_law_row, in_axes=(0, 0, None, None))
+            fast = np.asarray(branch(jnp.asarray(logp), jnp.asarray(key), float(n), True))
+            exact = np.asarray(branch(jnp.asarray(logp), jnp.asarray(key), float(n), False))
+            # log-probabilities reach -1e8 at n = 10^6: relative agreement there
+            np.testing.assert_array_equal(np.isneginf(fast), np.isneginf(exact))
+            finite = np.isfinite(exact)
+            np.testing.assert_allclose(fast[finite], exact[finite], rtol=1e-13, atol=1e-11)
+
+
+def test_bon_law_masses_far_below_float_range():
+    """Masses of exp(-1000) and exp(-5000) underflow in linear space: the log-space branch
+    carries them, and the lowest group's law is exactly pi(y)^n."""
+    logp = np.array([-5000.0, -1000.0, -999.0, 0.0])
+    got = np.asarray(theory.bon_law(logp, 3))
+    _assert_log_close(got, _brute_bon(logp, 3, logp))
+    np.testing.assert_allclose(got[0], 3 * -5000.0, rtol=1e-15)
+    # P[max is y=1] = (pi_0 + pi_1)^3 - pi_0^3, dominated by pi_1^3: log = 3 * -1000 (+ 1e-1737)
+    np.testing.assert_allclose(got[1], 3 * -1000.0, rtol=1e-15)
+
+
 def test_bon_law_matches_enumeration_on_random_tables(rng, ref):
     logp = ref.random_table(rng, 4, 5)
     got = np.asarray(theory.bon_law(logp, 3))
