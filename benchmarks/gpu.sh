@@ -4,8 +4,8 @@
 #
 #   OUT=bench-gpu SECTIONS="adapter sampling" bash benchmarks/gpu.sh
 #
-# Environment: OUT (output folder, default bench-gpu), SECTIONS (default: adapter sweep sampling
-# theory_tables), SECTION_TIMEOUT (seconds per section, default 240), QUICK=1 (smoke sizes),
+# Environment: OUT (output folder, default bench-gpu), SECTIONS (default: sampling sweep
+# theory_tables adapter), SECTION_TIMEOUT (seconds per section, default 240), QUICK=1 (smoke sizes),
 # SHARPEN_BENCH_HF_MODELS (extra model folders for the adapter section, see benchmarks/adapter.py).
 # The adapter section runs JAX on the CPU (it only makes PRNG keys) and torch on the GPU; the other
 # sections run JAX on the GPU, with their numpy baselines on the host CPU.
@@ -20,7 +20,8 @@ quick=()
   python3 -c "import sys, jax, numpy, torch, transformers; print(sys.version.split()[0], 'jax', jax.__version__, jax.devices(), 'numpy', numpy.__version__, 'torch', torch.__version__, 'transformers', transformers.__version__)" 2>&1
 } | tee "$OUT/machine.txt"
 status=0
-for section in ${SECTIONS:-adapter sweep sampling theory_tables}; do
+SECTIONS=${SECTIONS:-sampling sweep theory_tables adapter}
+for section in $SECTIONS; do
   platform=()
   [ "$section" = adapter ] && platform=(env JAX_PLATFORMS=cpu)
   start=$(date +%s)
@@ -33,4 +34,7 @@ for section in ${SECTIONS:-adapter sweep sampling theory_tables}; do
   grep -v '^\[benchmarks\]   ' "$OUT/section.log" | tail -n 5
 done
 rm -f "$OUT/section.log"
+# One file with every section that finished (the first one's preamble: list a JAX-on-GPU one first).
+python3 -m benchmarks.combine "$OUT/BENCHMARKS-GPU.md" --machine "$OUT/machine.txt" \
+  $(for s in $SECTIONS; do echo "$OUT/$s.md"; done)
 exit $status
