@@ -18,6 +18,9 @@ from ._validation import (
     check_scalar,
 )
 
+# Relative tolerance, in ulps, within which a mass counts as equal to the threshold 1 - delta.
+_TIE_ULPS = 32
+
 
 @jax.jit
 def _sharpening_error(logp_hat, logp_base, mu, delta, gamma) -> jax.Array:
@@ -28,11 +31,15 @@ def _sharpening_error(logp_hat, logp_base, mu, delta, gamma) -> jax.Array:
     )
     delta = as_param(delta, logp_hat)
     # pi_hat(y*) < 1 - delta  <=>  pi_hat(outside y*) > delta. For small delta the second form is
-    # the precise one (delta = 1e-20 is representable, 1 - 1e-20 is not).
+    # the precise one (delta = 1e-20 is representable, 1 - 1e-20 is not). A mass equal to 1 - delta
+    # meets it (Def. 3.1 is strict), but a mass formed from rounded log-probabilities, such as a
+    # count MLE's 3/4 = log(3/4) summed in log space, lands a few ulps to either side of an exact
+    # tie: within _TIE_ULPS relative it counts as the tie it stands for.
+    tie = _TIE_ULPS * jnp.finfo(logp_hat.dtype).eps
     fails = jnp.where(
         jnp.log(delta) < LOG_HALF,
-        log_out > jnp.log(delta),
-        log_in < jnp.log1p(-delta),
+        log_out > jnp.log(delta) + tie,
+        log_in < jnp.log1p(-delta) - tie,
     )
     return expect_over_prompts(mu, fails.astype(logp_hat.dtype))
 
@@ -58,6 +65,9 @@ def sharpening_error(
     set y*(x) of Sec. 1.3, ties included). ``pi_hat`` is (eps, delta, gamma)-sharpened iff this
     is <= eps. The comparison is made in log space: against log1p(-delta) on the mass of the set,
     or, for delta < 1/2, as "mass outside the set > delta", which stays exact for tiny delta.
+    A mass within 32 ulps (relative) of 1 - delta counts as equal to it, hence as sharpened:
+    masses summed from rounded log-probabilities (a count MLE's exact 3/4 at delta = 1/4) would
+    otherwise fall to either side of the tie by rounding.
 
     Args:
       logp_hat: ``[..., X, Y]`` normalized log-probabilities of the learned policy pi_hat.

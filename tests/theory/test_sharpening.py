@@ -63,3 +63,28 @@ def test_sharpening_error_counts_ties_as_one_set():
     hat = np.log(np.array([[0.5, 0.49, 0.01]]))
     assert float(theory.sharpening_error(hat, base, np.ones(1), 0.02)) == 0.0
     assert float(theory.sharpening_error(hat, base, np.ones(1), 0.005)) == 1.0
+
+
+@pytest.mark.parametrize("delta, share", [(0.25, 0.75), (0.75, 0.25), (0.5, 0.5)])
+def test_sharpening_error_exact_ties_of_count_mle_are_met(rng, delta, share):
+    """A count MLE whose mass on y* is exactly 1 - delta is sharpened (Def. 3.1 is strict), for
+    every visit count n, although log(k/n) summed in log space rounds to either side of the tie;
+    one visit fewer on y* fails."""
+    base = np.log(np.array([0.3, 0.3, 0.2, 0.1, 0.1]))  # y* = {0, 1}, a tie
+    rows_tie, rows_below = [], []
+    for n in range(4, 257, 4):
+        k = round(share * n)  # visits to y*, split over its two members
+        rest = rng.multinomial(n - k, np.ones(3) / 3)
+        split = rng.integers(0, k + 1)
+        counts = np.array([split, k - split, *rest])
+        below = counts.copy()
+        below[0 if split else 1] -= 1
+        below[2] += 1
+        with np.errstate(divide="ignore"):
+            rows_tie.append(np.log(counts / n))
+            rows_below.append(np.log(below / n))
+    hat, hat_below = np.array(rows_tie), np.array(rows_below)
+    base_t = np.broadcast_to(base, hat.shape)
+    mu = np.ones(len(hat)) / len(hat)
+    assert float(theory.sharpening_error(hat, base_t, mu, delta)) == 0.0
+    assert float(theory.sharpening_error(hat_below, base_t, mu, delta)) == 1.0
