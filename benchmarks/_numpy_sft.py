@@ -10,6 +10,15 @@ The same algorithm as ``simulators.sft_sharpening`` with the unrestricted tabula
     error = P_{x~mu}[pi_hat(y*(x)|x) < 1 - delta]   (exact, Def. 3.1)
 
 and looped over seeds and budgets in Python.
+
+It also has the exact-law ("sufficient statistics") form of the same run, the algorithm of
+``simulators.tabular_sft_exact_law``: the count MLE's error and mass depend only on, per prompt,
+``n_x`` (visits) and ``k_x`` (best-of-N responses in y*(x)), and given x_i the best-of-N response
+lies in y*(x_i) with probability ``1 - (1 - pi_base(y*(x_i)|x_i))^N`` (Prop. C.1)::
+
+    x_1..x_n ~ mu;  v_i ~ U(0, 1]
+    hit_i = N log(1 - pi_base(y*(x_i)|x_i)) < log v_i
+    n_x, k_x = bincount(x), bincount(x, weights=hit)
 """
 
 from __future__ import annotations
@@ -33,12 +42,22 @@ class Instance:
         # serves draws from many different rows.
         self.flat_cdf = (cdf + np.arange(X)[:, None]).ravel()
         self.star = logp_base == logp_base.max(axis=1, keepdims=True)  # y*(x), ties included
+        self.star_size = self.star.sum(axis=1)
+        # log(1 - pi_base(y*(x)|x)), the mass outside y* summed directly (exact when y* holds
+        # nearly all the mass); -inf when y* holds all of it.
+        with np.errstate(divide="ignore"):
+            self.log_miss = np.log(np.where(self.star, 0.0, np.exp(logp_base)).sum(axis=1))
+
+
+def draw_prompts(rng: np.random.Generator, inst: Instance, n: int) -> np.ndarray:
+    """``n`` prompts ``x ~ mu`` by inverse CDF."""
+    x = np.searchsorted(inst.mu_cdf, rng.random(n) * inst.mu_cdf[-1], side="right")
+    return np.minimum(x, inst.X - 1)
 
 
 def draw(rng: np.random.Generator, inst: Instance, n: int, N: int):
     """``n`` prompts and ``N`` responses each, with their base log-likelihoods."""
-    x = np.searchsorted(inst.mu_cdf, rng.random(n) * inst.mu_cdf[-1], side="right")
-    x = np.minimum(x, inst.X - 1)
+    x = draw_prompts(rng, inst, n)
     q = x[:, None] + rng.random((n, N))
     y = np.searchsorted(inst.flat_cdf, q, side="right") - x[:, None] * inst.Y
     y = np.clip(y, 0, inst.Y - 1)
@@ -52,15 +71,22 @@ def best_of_n(rng: np.random.Generator, logp: np.ndarray) -> np.ndarray:
     return np.argmax(np.where(tied, priority, -1.0), axis=1)
 
 
+def score_counts(inst: Instance, total: np.ndarray, hits: np.ndarray, delta: float):
+    """Exact sharpening error and mass ``E_x pi_hat(y*(x)|x)`` of the count MLE with ``total[x]``
+    visits of which ``hits[x]`` chose a response in y*(x) (unseen prompts: uniform)."""
+    seen = total > 0
+    den = np.where(seen, total, inst.Y)
+    inside = np.where(seen, hits, inst.star_size)
+    # pi_hat(y*) < 1 - delta as "count outside > delta * total": exact at ties like 3/4.
+    fails = den - inside > delta * den
+    return float(inst.mu @ fails), float(inst.mu @ (inside / den))
+
+
 def fit_and_score(inst: Instance, x: np.ndarray, y_bon: np.ndarray, delta: float):
     """Tabular count MLE on the BoN responses: its exact sharpening error and its mass on the
     argmax set averaged over prompts, ``E_x pi_hat(y*(x)|x)``."""
     counts = np.bincount(x * inst.Y + y_bon, minlength=inst.X * inst.Y).reshape(inst.X, inst.Y)
-    total = counts.sum(axis=1)
-    seen = total > 0
-    mass = np.where(seen, (counts * inst.star).sum(axis=1) / np.maximum(total, 1), 0.0)
-    mass = np.where(seen, mass, inst.star.sum(axis=1) / inst.Y)  # unseen prompt: uniform
-    return float(inst.mu @ (mass < 1.0 - delta)), float(inst.mu @ mass)
+    return score_counts(inst, counts.sum(axis=1), (counts * inst.star).sum(axis=1), delta)
 
 
 def sft_run(rng: np.random.Generator, inst: Instance, n: int, N: int, delta: float):
@@ -95,4 +121,30 @@ def sweep_shared(seeds, inst: Instance, budgets, delta: float) -> np.ndarray:
             tied = sub == sub.max(axis=1, keepdims=True)
             j = np.argmax(np.where(tied, priority[:n, :N], -1.0), axis=1)
             out[s, b] = fit_and_score(inst, x[:n], y[np.arange(n), j], delta)
+    return out
+
+
+def exact_law_draw(rng: np.random.Generator, inst: Instance, n: int):
+    """``n`` prompts and, for each, ``log v_i`` with ``v_i ~ U(0, 1]`` (exact-law form)."""
+    return draw_prompts(rng, inst, n), np.log1p(-rng.random(n))
+
+
+def exact_law_score(inst: Instance, x, log_v, N: int, delta: float):
+    """``(error, mass)`` of the run that uses prompts ``x`` with ``N`` responses each: best-of-N
+    lies in y*(x_i) iff ``N log(1 - pi_base(y*(x_i)|x_i)) < log v_i``."""
+    hit = N * inst.log_miss[x] < log_v
+    total = np.bincount(x, minlength=inst.X)
+    hits = np.bincount(x, weights=hit, minlength=inst.X)
+    return score_counts(inst, total, hits, delta)
+
+
+def sweep_exact_law(seeds, inst: Instance, budgets, delta: float) -> np.ndarray:
+    """``[S, B, 2]`` (error, mass) by the exact law, each seed drawing ``n_max`` prompts and
+    uniforms once and every budget using their prefix (the toolkit's coupling of budgets)."""
+    n_max = max(n for n, _ in budgets)
+    out = np.empty((len(seeds), len(budgets), 2))
+    for s, seed in enumerate(seeds):
+        x, log_v = exact_law_draw(np.random.default_rng(seed), inst, n_max)
+        for b, (n, N) in enumerate(budgets):
+            out[s, b] = exact_law_score(inst, x[:n], log_v[:n], N, delta)
     return out

@@ -84,6 +84,7 @@ from ._rollouts import check_rollouts as check_rollouts
 from ._sweep import TabularSFTConfig as TabularSFTConfig
 from ._sweep import run_tabular_sft as run_tabular_sft
 from ._sweep import sweep as sweep
+from ._sweep import tabular_sft_exact_law as tabular_sft_exact_law
 from ._tabular import TabularPolicy as TabularPolicy
 from ._tabular import sample_indices as sample_indices
 
@@ -166,6 +167,7 @@ __all__ = [
     "squared_loss_residual",
     "subsample_indices",
     "sweep",
+    "tabular_sft_exact_law",
     "take_per_prompt",
     "theorem_4_1_budget",
     "theorem_j2_beta",

@@ -15,7 +15,9 @@ leaves it unbatched and it is computed once; budgets share their samples, as the
 small ``N`` from ``N_max`` draws (App. A.1).
 
 :func:`run_tabular_sft` is a ready-made experiment (SFT-Sharpening on a tabular instance with exact
-evaluation by ``theory.sharpening_error``).
+evaluation of the learned policy), simulated either sample by sample through the oracle or, with
+``method="exact_law"`` (:func:`tabular_sft_exact_law`), from the per-prompt sufficient statistics
+of the count MLE, which have the same law at O(n) cost per run.
 """
 
 from __future__ import annotations
@@ -32,11 +34,18 @@ import numpy as np
 import pandas as pd
 
 import theory
-from theory._validation import check_count
+from theory._validation import (
+    check_count,
+    check_logp,
+    check_mu,
+    check_nonnegative,
+    check_open_unit,
+    check_scalar,
+)
 
-from ._algorithms import sft_sharpening
+from ._algorithms import _check_used, sft_sharpening
 from ._classes import TabularClass
-from ._oracle import SampleEvaluateOracle
+from ._oracle import SampleEvaluateOracle, draw_prompts
 from ._tabular import TabularPolicy
 
 
@@ -94,8 +103,10 @@ def _run_one(run, key, cfg, budget):
 
 
 @functools.partial(jax.jit, static_argnames=("run", "seed_batch_size"))
-def _sweep_group(seed_array, stacked_cfg, budget_arrays, *, run, seed_batch_size):
+def _sweep_group(seed_array, settings, budget_arrays, *, run, seed_batch_size):
     """One compiled call: vmap over settings, seeds (vmap or batched lax.map), budgets."""
+    # Stacked inside the call: one dispatch for the group, not one per leaf.
+    stacked_cfg = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *settings)
 
     def per_seed(key, cfg):
         if budget_arrays is None:
@@ -126,10 +137,61 @@ def group_settings(settings: list[Any], budget_cols=None) -> tuple[list[Any], li
     settings = list(settings)
     for i, cfg in enumerate(settings):
         if budget_cols is not None:
-            cfg = _replace(cfg, {k: jnp.asarray(np.asarray(v)[0]) for k, v in budget_cols.items()})
+            cfg = _replace(cfg, {k: np.asarray(v)[0] for k, v in budget_cols.items()})
             settings[i] = cfg
         groups.setdefault(_signature(cfg), []).append(i)
     return settings, list(groups.values())
+
+
+def _label_values(labels: list[Any]):
+    """The column pandas builds from ``labels`` (the dtype it infers: ``str`` for strings,
+    ``object`` otherwise), to be indexed by codes."""
+    try:
+        # Inferring the dtype costs more than taking 10^4 rows from the result, and sweeps
+        # repeat their labels. Types are part of the key: 0, 0.0 and False are equal keys.
+        return _label_values_cached(tuple((type(v), v) for v in labels))
+    except TypeError:  # unhashable labels
+        return _label_values_uncached(labels)
+
+
+def _label_values_uncached(labels) -> Any:
+    arr = np.empty(len(labels), dtype=object)
+    arr[:] = labels  # (tuples stay elements, not rows)
+    return pd.Series(arr).array
+
+
+@functools.lru_cache(maxsize=128)
+def _label_values_cached(typed_labels: tuple) -> Any:
+    return _label_values_uncached([v for _, v in typed_labels])
+
+
+def _frame_columns(out, setting_ids, seeds, budget_cols, B, setting_values):
+    """Tidy columns of one group's ``{metric: [G, S, B]}`` outputs but the values, rows in
+    (metric, setting, seed, budget) order; needs only the outputs' names and shapes."""
+    G, S = len(setting_ids), seeds.size
+    for metric, values in out.items():
+        if values.shape != (G, S, B):
+            raise ValueError(f"metric {metric!r} must be a scalar, got shape {values.shape[3:]}")
+    M = len(out)
+    # Labels are taken from the few distinct ones by code, not built as an object per row.
+    cols = {
+        "setting": setting_values.take(np.tile(np.repeat(np.asarray(setting_ids), S * B), M)),
+        "seed": np.tile(np.repeat(seeds, B), G * M),
+        "budget": np.tile(np.arange(B), G * S * M),
+    }
+    if budget_cols is not None:
+        cols |= {k: np.tile(v, G * S * M) for k, v in budget_cols.items()}
+    cols["metric"] = _label_values(list(out)).take(np.repeat(np.arange(M), G * S * B))
+    return cols
+
+
+def _concat(parts: list) -> Any:
+    """One column from the groups' parts (numpy arrays or pandas extension arrays)."""
+    if len(parts) == 1:
+        return parts[0]
+    if all(isinstance(p, np.ndarray) for p in parts):
+        return np.concatenate(parts)
+    return pd.concat([pd.Series(p) for p in parts], ignore_index=True).array
 
 
 def sweep(
@@ -181,37 +243,31 @@ def sweep(
     settings, groups = group_settings(settings, budget_cols)
 
     budget_arrays = (
-        None if budget_cols is None else {k: jnp.asarray(v) for k, v in budget_cols.items()}
+        None if budget_cols is None else {k: np.asarray(v) for k, v in budget_cols.items()}
     )
-    frames, seconds = [], []
-    for idx in tqdm(groups, desc="sweep", disable=not progress):
-        stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[settings[i] for i in idx])
+    setting_values = _label_values(labels)
+    columns: dict[str, list[Any]] = {}
+    seconds = []
+    for idx in tqdm(groups, desc="sweep") if progress else groups:
         t0 = time.perf_counter()
         out = _sweep_group(
-            jnp.asarray(seeds), stacked, budget_arrays, run=run, seed_batch_size=seed_batch_size
+            seeds,
+            tuple(settings[i] for i in idx),
+            budget_arrays,
+            run=run,
+            seed_batch_size=seed_batch_size,
         )
-        out = jax.tree_util.tree_map(np.asarray, out)  # [G, S, B]
+        # Built while the call runs (dispatch is asynchronous): sweeps of many cheap runs spend
+        # as much time on the tidy frame as on the runs.
+        group_columns = _frame_columns(out, idx, seeds, budget_cols, B, setting_values)
+        out = jax.device_get(out)  # {metric: [G, S, B]}, one transfer
+        group_columns["value"] = np.concatenate([v.ravel() for v in out.values()]).astype(
+            np.float64
+        )
         seconds.append(time.perf_counter() - t0)
-        for metric, values in out.items():
-            if values.shape != (len(idx), seeds.size, B):
-                raise ValueError(
-                    f"metric {metric!r} must be a scalar, got shape {values.shape[3:]}"
-                )
-            g, s, b = np.meshgrid(
-                np.arange(len(idx)), np.arange(seeds.size), np.arange(B), indexing="ij"
-            )
-            frame = {
-                "setting": np.asarray([labels[i] for i in idx], dtype=object)[g.ravel()],
-                "seed": seeds[s.ravel()],
-                "budget": b.ravel(),
-            }
-            if budget_cols is not None:
-                for k, v in budget_cols.items():
-                    frame[k] = v[b.ravel()]
-            frame["metric"] = metric
-            frame["value"] = values.ravel().astype(np.float64)
-            frames.append(pd.DataFrame(frame))
-    df = pd.concat(frames, ignore_index=True)
+        for k, v in group_columns.items():
+            columns.setdefault(k, []).append(v)
+    df = pd.DataFrame({k: _concat(v) for k, v in columns.items()}, copy=False)
     df.attrs["num_groups"] = len(groups)
     df.attrs["seconds"] = seconds
     return df
@@ -219,6 +275,8 @@ def sweep(
 
 # ----------------------------------------------------------------------------------------------
 # A ready-made experiment
+
+_METHODS = ("per_sample", "exact_law")
 
 
 def _static(**kw):
@@ -239,6 +297,13 @@ class TabularSFTConfig:
       N_used: int leaf, responses used per prompt (a budget, ``<= N``).
       delta: the ``delta`` of the sharpening error (Def. 3.1).
       smoothing: additive smoothing of the tabular MLE.
+      method: static str, how :func:`run_tabular_sft` simulates a run: ``"per_sample"`` (default:
+        every response drawn through the oracle, best-of-N and the MLE table of
+        :func:`simulators.sft_sharpening`) or ``"exact_law"`` (the same distribution of the
+        metrics drawn from per-prompt sufficient statistics in O(n); see
+        :func:`run_tabular_sft`). The per-sample path stays the default: it is the algorithm
+        itself, run through the oracle and the toolkit's own best-of-N and MLE, which the exact
+        law is checked against, and sweeps written for it keep their random numbers.
     """
 
     logp_base: jax.Array
@@ -249,11 +314,38 @@ class TabularSFTConfig:
     N_used: Any = None
     delta: Any = 0.1
     smoothing: Any = 0.0
+    method: str = _static(default="per_sample")
 
 
 def run_tabular_sft(key: jax.Array, config: TabularSFTConfig) -> dict[str, jax.Array]:
-    """One SFT-Sharpening run; metrics: ``sharpening_error`` (exact, Def. 3.1), ``mass_on_argmax``
-    (``E_x pi_hat(y*(x)|x)``), ``queries`` (``m = n_used N_used``)."""
+    """One SFT-Sharpening run (paper section 2.1; THEORY.md section 3.1 and pseudo-code B of
+    section 4; Theorem 4.1) with exact evaluation.
+
+    Metrics: ``sharpening_error`` = ``P_{x~mu}[pi_hat(y*(x)|x) < 1 - delta]`` (exact, Def. 3.1),
+    ``mass_on_argmax`` = ``E_{x~mu} pi_hat(y*(x)|x)`` and ``queries`` = ``m = n_used N_used``
+    (Def. 3.2).
+
+    ``config.method`` picks one of two simulations of the same algorithm:
+
+    * ``"per_sample"`` (default) runs :func:`simulators.sft_sharpening` through the
+      sample-and-evaluate oracle (``n x N`` responses, best-of-N, the MLE table) and scores the
+      learned table with :func:`theory.sharpening_error`. It is the algorithm as written and the
+      reference for the other path; cost O(n N + X Y) per run.
+    * ``"exact_law"`` draws only what the metrics depend on (:func:`tabular_sft_exact_law`),
+      with the same distribution of the metrics; cost O(n + X) per run. Queries are still
+      charged ``N_used`` per prompt: the learner it simulates makes them.
+
+    Budgets share samples in both: the per-sample path uses the prefixes of one ``n x N`` draw,
+    the exact-law path the prefixes of one prompt draw and one uniform per prompt (see
+    :func:`tabular_sft_exact_law` for why this is the same joint law across budgets).
+
+    Raises:
+      ValueError: for an unknown ``config.method`` (or the checks of the chosen path).
+    """
+    if config.method == "exact_law":
+        return tabular_sft_exact_law(key, config)
+    if config.method != "per_sample":
+        raise ValueError(f"config.method must be one of {_METHODS}, got {config.method!r}")
     X, Y = config.logp_base.shape
     oracle = SampleEvaluateOracle(TabularPolicy(config.logp_base), config.mu)
     res = sft_sharpening(
@@ -273,4 +365,139 @@ def run_tabular_sft(key: jax.Array, config: TabularSFTConfig) -> dict[str, jax.A
         "sharpening_error": err,
         "mass_on_argmax": jnp.sum(config.mu * mass),
         "queries": res.queries,
+    }
+
+
+def tabular_sft_exact_law(key: jax.Array, config: TabularSFTConfig) -> dict[str, jax.Array]:
+    """SFT-Sharpening with the tabular count MLE, simulated from its sufficient statistics.
+
+    The metrics of :func:`run_tabular_sft` (paper section 2.1; THEORY.md section 3.1 and
+    pseudo-code B of section 4; Theorem 4.1) depend on a run only through, per prompt ``x``,
+    ``n_x`` (how many of the ``n`` prompts are ``x``) and ``k_x`` (how many of their best-of-N
+    responses lie in the argmax set ``y*(x)``): the count
+    MLE with smoothing ``s`` puts ``(k_x + s |y*(x)|) / (n_x + s Y)`` on ``y*(x)`` (uniform on
+    prompts with no data and ``s = 0``). With the log-likelihood self-reward the best-of-N
+    response lies in ``y*(x)`` iff one of the ``N`` samples does (ties are broken inside the set),
+    so given ``x_i`` it is Bernoulli with (Prop. C.1, THEORY.md section 6 item 1)
+
+        p_N(x) = 1 - (1 - pi_base(y*(x)|x))^N,
+
+    the miss probability ``1 - p_N`` in log space from :func:`theory.log_bon_miss_probability`.
+    A run is therefore::
+
+        x_1..x_n ~ mu                                  (the oracle's prompt draw)
+        v_1..v_n ~ U(0, 1]
+        hit_i = N_used log(1 - pi_base(y*(x_i)|x_i)) < log v_i     (P[hit_i] = p_{N_used}(x_i))
+        n_x = #{i <= n_used : x_i = x},  k_x = #{i <= n_used : x_i = x, hit_i}
+
+    in O(n + X) instead of the ``n N`` draws and ``[X, Y]`` tables of the per-sample path. The
+    sharpening error compares counts, ``pi_hat(outside y*) > delta``, so an exact tie such as
+    ``pi_hat(y*) = 3/4`` at ``delta = 1/4`` is not a failure (Def. 3.1's strict inequality).
+
+    Budgets. The prompts are drawn as the per-sample path draws them from the same key (so
+    both paths see the same ``x_1..x_n``), and every budget uses the first ``n_used``. One
+    uniform per prompt serves every ``N_used``: ``hit_i(N)`` is nondecreasing in ``N``, and the
+    first ``N`` with ``hit_i(N)``, ``min{N : v_i > (1 - q)^N}``, is the inverse-CDF draw of the
+    geometric index of the first sample in ``y*`` (``q = pi_base(y*(x_i)|x_i)``). The joint law of
+    ``(hit_i(N))_N`` is thus exactly that of "one of the first ``N`` samples of one shared draw
+    lies in ``y*``", the per-sample path's prefix sharing.
+
+    Oracle cost (Def. 3.2, THEORY.md section 1.4): ``queries = n_used N_used``, the
+    sample-and-evaluate queries of the learner simulated (``N_used`` per prompt), although the
+    simulation itself draws no response.
+    Resolution: ``P[hit]`` is exact up to the spacing of the uniform draws (2^-52 in float64,
+    2^-23 in float32), as for inverse-CDF sampling.
+
+    Args:
+      key: PRNG key.
+      config: :class:`TabularSFTConfig` (``method`` is ignored here).
+
+    Returns:
+      ``{"sharpening_error", "mass_on_argmax", "queries"}`` scalars, as :func:`run_tabular_sft`.
+    """
+    _, _, n_x, k_x, queries = _exact_law_stats(key, config)
+    return _count_mle_metrics(n_x, k_x, config) | {"queries": queries}
+
+
+def _materialized(v: jax.Array) -> jax.Array:
+    """``v`` itself, written to a buffer before its consumers read it.
+
+    XLA's CPU backend fuses the elementwise tail of a small ``[X]`` computation (here the
+    log-space branches of a log-mass, a few transcendental functions) into a gather that reads it,
+    and so redoes it for every gathered element (8x slower for ``[256, 128]`` prompts); it does
+    not fuse a scatter, and strips ``optimization_barrier`` before fusion.
+    """
+    return jnp.zeros_like(v).at[jnp.arange(v.shape[0])].set(v)
+
+
+def _exact_law_stats(key, config):
+    """``(x[n], hit[n], n_x[X], k_x[X], queries)`` of one exact-law run (validated); counts are
+    int32."""
+    logp_base = check_logp(config.logp_base, "config.logp_base", min_ndim=2)
+    if logp_base.ndim != 2:
+        raise ValueError(f"config.logp_base must have shape [X, Y], got {logp_base.shape}")
+    X, Y = logp_base.shape
+    mu = check_mu(config.mu, X, "config.mu")
+    n = check_count(config.n, "config.n")
+    N = check_count(config.N, "config.N")
+    n_used = _check_used(config.n_used, n, "config.n_used", "config.n")
+    N_used = _check_used(config.N_used, N, "config.N_used", "config.N")
+    check_scalar(config.delta, "config.delta")
+    check_open_unit(config.delta, "config.delta")
+    check_scalar(config.smoothing, "config.smoothing")
+    check_nonnegative(config.smoothing, "config.smoothing")
+
+    # The key splits of sft_sharpening's draw: the same prompts as the per-sample path.
+    k_draw, k_hit = jax.random.split(key)
+    oracle = SampleEvaluateOracle(TabularPolicy(logp_base), mu)
+    x = draw_prompts(jax.random.split(k_draw)[0], oracle, n)
+    # v_i = 1 - u_i ~ U(0, 1]; BoN misses y*(x_i) iff v_i <= (1 - pi_base(y*|x_i))^N, compared in
+    # log space. Both sides of the comparison are per-seed arrays (the budget enters as the
+    # factor N_used only), so under vmap over budgets the draws and gathers are done once.
+    log_v = jnp.log1p(-jax.random.uniform(k_hit, (n,), logp_base.dtype))
+    log_miss_one = _materialized(theory.log_bon_miss_probability(logp_base, 1))  # [X]
+    hit = N_used * log_miss_one[x] < log_v
+    used = jnp.arange(n) < n_used
+    n_x, k_x = _segment_counts(used, used & hit, x, X)
+    return x, hit, n_x, k_x, n_used * N_used
+
+
+def _segment_counts(a: jax.Array, b: jax.Array, x: jax.Array, X: int):
+    """``(#{i : a_i, x_i = x}, #{i : b_i, x_i = x})`` as ``[X]`` int32 counts.
+
+    The scatter-add behind a segment sum dominates an exact-law run once vmap batches it over
+    seeds and budgets, so both counts share one int32 scatter when they fit in 15 bits each
+    (``a`` in the low bits, ``b`` in the high bits: exact, as no sum carries across).
+    """
+    shift = x.shape[0].bit_length()  # every count is <= len(x) < 2**shift
+    if 2 * shift > 31:
+        return tuple(jax.ops.segment_sum(c.astype(jnp.int32), x, num_segments=X) for c in (a, b))
+    packed = a.astype(jnp.int32) + (b.astype(jnp.int32) << shift)
+    both = jax.ops.segment_sum(packed, x, num_segments=X)
+    return both & ((1 << shift) - 1), both >> shift
+
+
+def _count_mle_metrics(n_x, k_x, config):
+    """Exact metrics of the smoothed count MLE from ``n_x[X]`` and ``k_x[X]``."""
+    logp_base = jnp.asarray(config.logp_base)
+    Y = logp_base.shape[-1]
+    dtype = logp_base.dtype
+    n_x, k_x = jnp.asarray(n_x, dtype), jnp.asarray(k_x, dtype)
+    c_x = jnp.sum(theory.argmax_set(logp_base), axis=-1).astype(dtype)  # |y*(x)|
+    s = jnp.asarray(config.smoothing, dtype)
+    total = n_x + s * Y
+    seen = total > 0
+    # An empty row of the unsmoothed MLE is uniform: mass |y*| / Y, as in mle_params.
+    mass_in = jnp.where(seen, k_x + s * c_x, c_x)
+    mass_out = jnp.where(seen, n_x - k_x + s * (Y - c_x), Y - c_x)
+    total = jnp.where(seen, total, Y)
+    # pi_hat(y*) < 1 - delta  <=>  (mass outside y*) > delta * total: integer counts times one
+    # rounding of delta * total, no logarithms of ratios (exact at ties like 3/4 vs 1 - 1/4).
+    fails = mass_out > jnp.asarray(config.delta, dtype) * total
+    mu = jnp.asarray(config.mu, dtype)
+    return {
+        # E_{x~mu} as a dot product: a sum of mu * values would have XLA's CPU backend write mu
+        # out broadcast to [seeds, budgets, X] under vmap; both values are finite.
+        "sharpening_error": fails.astype(dtype) @ mu,
+        "mass_on_argmax": (mass_in / total) @ mu,
     }
