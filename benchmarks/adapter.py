@@ -94,6 +94,10 @@ def _bench_model(label, policy, prompts, n, T, reps, torch):
                 f"{label}: toolkit `score_tokens`",
                 lambda: score_tokens(policy, prompt_ids, response_ids),
             ),
+            "toolkit_logp": (
+                f"{label}: toolkit `score_tokens(stats=False)`",
+                lambda: score_tokens(policy, prompt_ids, response_ids, stats=False),
+            ),
             "raw": (
                 f"{label}: raw forward + log_softmax + gather",
                 lambda: _raw_score(model, torch, prompt_ids, response_ids, pad),
@@ -101,7 +105,8 @@ def _bench_model(label, policy, prompts, n, T, reps, torch):
         },
         repeats=reps,
     )
-    m_score, m_raw_score = scoring["toolkit"], scoring["raw"]
+    m_score, m_score_lp = scoring["toolkit"], scoring["toolkit_logp"]
+    m_raw_score = scoring["raw"]
     lp_tk = score_tokens(policy, prompt_ids, response_ids)["logp"]
     lp_raw = _raw_score(model, torch, prompt_ids, response_ids, pad)
     score_diff = float(np.max(np.abs(lp_tk - lp_raw)))
@@ -154,7 +159,18 @@ def _bench_model(label, policy, prompts, n, T, reps, torch):
     steps = B * T  # both decoders run T steps unless every sequence has ended
     rows = [
         [
-            f"{label} scoring ({B} sequences, {n_scored} response tokens)",
+            f"{label} scoring, log-probabilities only (`stats=False`, as `log_prob`) ({B} "
+            f"sequences, {n_scored} response tokens)",
+            H.fmt_s(m_raw_score.median_s),
+            H.fmt_s(m_score_lp.median_s),
+            H.fmt_rate(n_scored / m_raw_score.median_s, "tok/s"),
+            H.fmt_rate(n_scored / m_score_lp.median_s, "tok/s"),
+            H.fmt_ratio(m_raw_score.median_s / m_score_lp.median_s),
+            H.fmt_bytes(m_score_lp.peak_rss_delta),
+            H.fmt_bytes(m_raw_score.peak_rss_delta),
+        ],
+        [
+            f"{label} scoring with per-token entropy and KL (default) ({B} sequences)",
             H.fmt_s(m_raw_score.median_s),
             H.fmt_s(m_score.median_s),
             H.fmt_rate(n_scored / m_raw_score.median_s, "tok/s"),
@@ -185,11 +201,13 @@ def _bench_model(label, policy, prompts, n, T, reps, torch):
         ],
     ]
     ratios = {
+        "score_logp": m_raw_score.median_s / m_score_lp.median_s,
         "score": m_raw_score.median_s / m_score.median_s,
         "sample_vs_generate": m_gen.median_s / m_sample.median_s,
         "sample_vs_generate_logprobs": m_gen_lp.median_s / m_sample.median_s,
     }
     ms = {
+        "score_logp": m_score_lp,
         "score": m_score,
         "raw_score": m_raw_score,
         "sample": m_sample,
@@ -270,8 +288,9 @@ def run(quick: bool = False) -> H.Section:
             else f"\n- torch {torch.__version__} on CPU, 1 thread for both sides."
         )
     )
+    # Like for like: the raw side computes log-probabilities only, as `stats=False` does.
     met = all(
-        v["score"] >= 0.9 and v["sample_vs_generate_logprobs"] >= 0.9 for v in ratios.values()
+        v["score_logp"] >= 0.9 and v["sample_vs_generate_logprobs"] >= 0.9 for v in ratios.values()
     )
     return H.Section(
         key=NAME,
@@ -285,8 +304,8 @@ def run(quick: bool = False) -> H.Section:
             f"{label}: {P} prompts x {n} samples, {T} new tokens" for label, _, P, n, T in models
         ),
         body=body,
-        target="toolkit throughput >= 0.9x raw transformers (scoring, and sampling vs generate "
-        "with log-probabilities)",
+        target="toolkit throughput >= 0.9x raw transformers (scoring log-probabilities, and "
+        "sampling vs generate with log-probabilities)",
         met=met,
         explanation=_explain(ratios),
         data=data,
@@ -337,7 +356,8 @@ def _gpu_models(torch, tiny_gpt2, device="cuda"):
 
 def _explain(ratios: dict) -> str:
     parts = "; ".join(
-        f"{label}: scoring {r['score']:.2f}x, sampling {r['sample_vs_generate']:.2f}x of "
+        f"{label}: scoring {r['score_logp']:.2f}x (log-probabilities only) and "
+        f"{r['score']:.2f}x (with entropy and KL), sampling {r['sample_vs_generate']:.2f}x of "
         f"`generate` and {r['sample_vs_generate_logprobs']:.2f}x of `generate` + log-probs"
         for label, r in ratios.items()
     )
@@ -345,10 +365,13 @@ def _explain(ratios: dict) -> str:
         "Both sides run the same model on the same padded batch with the same attention masks, so "
         "the transformer's forward passes cost the same and the ratios measure the adapter's "
         f"own overhead ({parts}). Scoring: `score_tokens` batches sequences by length under a "
-        "memory budget, runs one forward per micro-batch, and for every response position also "
-        "computes the entropy and KL(uniform || p) of the next-token law (the Rollouts fields that "
-        "the entropy and self-certainty rewards read) and copies float64 results per sequence; the "
-        "raw version computes only the gathered log-probabilities. Sampling: the adapter runs its "
+        "memory budget, runs one forward per micro-batch, gathers the response positions' logits "
+        "and takes `logit - logsumexp` (one pass over the vocabulary), copying all results to the "
+        "host once per micro-batch; by default it also computes, at every response position, the "
+        "entropy and KL(uniform || p) of the next-token law (the Rollouts fields that the entropy "
+        "and self-certainty rewards read), several more passes over the vocabulary that the raw "
+        "version does not make, which is what the gap between the two scoring rows measures on "
+        "small models with a large vocabulary. Sampling: the adapter runs its "
         "own key-value-cached decoding loop at temperature 1 with no logits processors (so the "
         "recorded log-probability is exactly the law the token was drawn from, checked against a "
         "separate scoring pass above) and records per-token log-probability, entropy and KL at "

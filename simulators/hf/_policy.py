@@ -381,6 +381,7 @@ def score_tokens(
     *,
     width: int | None = None,
     desc: str = "scoring",
+    stats: bool = True,
 ) -> dict[str, np.ndarray]:
     """Per-token log-probabilities of each response given its prompt, by full forward passes.
 
@@ -394,10 +395,13 @@ def score_tokens(
       prompt_ids: ``B`` lists of prompt token ids (non-empty).
       response_ids: ``B`` lists of response token ids (may be empty).
       width: ``T`` of the returned arrays (default: the longest response).
+      stats: also compute each position's next-token entropy and ``KL(uniform || p)`` (full
+        passes over the vocabulary; ``False`` gives log-probabilities only, as ``log_prob`` needs).
 
     Returns:
       dict of numpy arrays: ``logp [B]`` (sum over response tokens, float64), ``token_logp``,
-      ``token_entropy``, ``token_kl_uniform`` (``[B, T]``, 0 on padding), ``lengths [B]``.
+      ``token_entropy``, ``token_kl_uniform`` (``[B, T]``, 0 on padding; the last two only with
+      ``stats``), ``lengths [B]``.
     """
     if len(prompt_ids) != len(response_ids):
         raise ValueError(
@@ -453,20 +457,23 @@ def score_tokens(
             rows = torch.arange(len(group))[:, None]
             logits = out.logits[rows.to(policy.device), pos.to(policy.device)]  # [G, Tg, V]
             del out
-            logp, ent, kl = _token_stats(logits)
-            picked = logp.gather(-1, target.to(logp.device)[..., None])[..., 0]
-            stats = torch.stack([picked, ent, kl]).double().cpu().numpy()  # [3, G, Tg]
+            target = target.to(logits.device)[..., None]
+            if stats:
+                logp, ent, kl = _token_stats(logits)
+                found = [logp.gather(-1, target)[..., 0], ent, kl]
+            else:  # log p(token) = logit - logsumexp: one pass over the vocabulary
+                z = logits.float()
+                found = [z.gather(-1, target)[..., 0] - torch.logsumexp(z, dim=-1)]
+            host = torch.stack(found).double().cpu().numpy()  # [1 or 3, G, Tg]
             for row, i in enumerate(group):
-                token_logp[i, : n_r[row]] = stats[0, row, : n_r[row]]
-                token_entropy[i, : n_r[row]] = stats[1, row, : n_r[row]]
-                token_kl[i, : n_r[row]] = stats[2, row, : n_r[row]]
-    return dict(
-        logp=token_logp.sum(-1),
-        token_logp=token_logp,
-        token_entropy=token_entropy,
-        token_kl_uniform=token_kl,
-        lengths=lengths,
-    )
+                token_logp[i, : n_r[row]] = host[0, row, : n_r[row]]
+                if stats:
+                    token_entropy[i, : n_r[row]] = host[1, row, : n_r[row]]
+                    token_kl[i, : n_r[row]] = host[2, row, : n_r[row]]
+    out = dict(logp=token_logp.sum(-1), token_logp=token_logp, lengths=lengths)
+    if stats:
+        out.update(token_entropy=token_entropy, token_kl_uniform=token_kl)
+    return out
 
 
 @log_prob.register(HFPolicy)
@@ -501,6 +508,7 @@ def score_texts(
         policy,
         encode_prompts(policy, prompts),
         encode_responses(policy, responses, add_eos=add_eos),
+        stats=False,
     )
     return scored["logp"]
 

@@ -89,6 +89,16 @@ def test_a_sequence_scores_the_same_alone_and_in_a_padded_batch(tiny):
             np.testing.assert_allclose(alone[field][0], batch[field][i], atol=1e-5, rtol=0)
 
 
+def test_scoring_without_statistics_gives_the_same_log_probabilities(tiny):
+    prompts = encode_prompts(tiny, random_strings(jax.random.key(6), 5, 9))
+    responses = encode_responses(tiny, random_strings(jax.random.key(7), 5, 7))
+    full = score_tokens(tiny, prompts, responses)
+    bare = score_tokens(tiny, prompts, responses, stats=False)
+    assert set(bare) == {"logp", "token_logp", "lengths"}
+    for field in ("logp", "token_logp", "lengths"):
+        np.testing.assert_allclose(bare[field], full[field], atol=1e-5, rtol=0)
+
+
 def test_score_micro_batching_does_not_change_scores(tiny):
     prompts = encode_prompts(tiny, random_strings(jax.random.key(2), 9, 10))
     responses = encode_responses(tiny, random_strings(jax.random.key(3), 9, 8))
