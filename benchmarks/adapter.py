@@ -157,48 +157,35 @@ def _bench_model(label, policy, prompts, n, T, reps, torch):
     )
     m_sample, m_gen, m_gen_lp = sampling["toolkit"], sampling["generate"], sampling["generate_lp"]
     steps = B * T  # both decoders run T steps unless every sequence has ended
+
+    def row(task, raw, toolkit, count):
+        return [
+            f"{label} {task}",
+            H.fmt_s(raw.median_s),
+            H.fmt_s(toolkit.median_s),
+            H.fmt_rate(count / raw.median_s, "tok/s"),
+            H.fmt_rate(count / toolkit.median_s, "tok/s"),
+            H.fmt_ratio(raw.median_s / toolkit.median_s),
+            H.fmt_bytes(toolkit.peak_rss_delta),
+            H.fmt_bytes(raw.peak_rss_delta),
+        ]
+
     rows = [
-        [
-            f"{label} scoring, log-probabilities only (`stats=False`, as `log_prob`) ({B} "
-            f"sequences, {n_scored} response tokens)",
-            H.fmt_s(m_raw_score.median_s),
-            H.fmt_s(m_score_lp.median_s),
-            H.fmt_rate(n_scored / m_raw_score.median_s, "tok/s"),
-            H.fmt_rate(n_scored / m_score_lp.median_s, "tok/s"),
-            H.fmt_ratio(m_raw_score.median_s / m_score_lp.median_s),
-            H.fmt_bytes(m_score_lp.peak_rss_delta),
-            H.fmt_bytes(m_raw_score.peak_rss_delta),
-        ],
-        [
-            f"{label} scoring with per-token entropy and KL (default) ({B} sequences)",
-            H.fmt_s(m_raw_score.median_s),
-            H.fmt_s(m_score.median_s),
-            H.fmt_rate(n_scored / m_raw_score.median_s, "tok/s"),
-            H.fmt_rate(n_scored / m_score.median_s, "tok/s"),
-            H.fmt_ratio(m_raw_score.median_s / m_score.median_s),
-            H.fmt_bytes(m_score.peak_rss_delta),
-            H.fmt_bytes(m_raw_score.peak_rss_delta),
-        ],
-        [
-            f"{label} sampling vs generate, tokens only ({B} x {T})",
-            H.fmt_s(m_gen.median_s),
-            H.fmt_s(m_sample.median_s),
-            H.fmt_rate(steps / m_gen.median_s, "tok/s"),
-            H.fmt_rate(steps / m_sample.median_s, "tok/s"),
-            H.fmt_ratio(m_gen.median_s / m_sample.median_s),
-            H.fmt_bytes(m_sample.peak_rss_delta),
-            H.fmt_bytes(m_gen.peak_rss_delta),
-        ],
-        [
-            f"{label} sampling vs generate + log-probs ({B} x {T})",
-            H.fmt_s(m_gen_lp.median_s),
-            H.fmt_s(m_sample.median_s),
-            H.fmt_rate(steps / m_gen_lp.median_s, "tok/s"),
-            H.fmt_rate(steps / m_sample.median_s, "tok/s"),
-            H.fmt_ratio(m_gen_lp.median_s / m_sample.median_s),
-            H.fmt_bytes(m_sample.peak_rss_delta),
-            H.fmt_bytes(m_gen_lp.peak_rss_delta),
-        ],
+        row(
+            "scoring, log-probabilities only (`stats=False`, as `log_prob`) "
+            f"({B} sequences, {n_scored} response tokens)",
+            m_raw_score,
+            m_score_lp,
+            n_scored,
+        ),
+        row(
+            f"scoring with per-token entropy and KL (default) ({B} sequences)",
+            m_raw_score,
+            m_score,
+            n_scored,
+        ),
+        row(f"sampling vs generate, tokens only ({B} x {T})", m_gen, m_sample, steps),
+        row(f"sampling vs generate + log-probs ({B} x {T})", m_gen_lp, m_sample, steps),
     ]
     ratios = {
         "score_logp": m_raw_score.median_s / m_score_lp.median_s,
