@@ -26,6 +26,8 @@
 # paper's numerically checkable claims and writes a report.
 
 # %%
+import os
+
 import jax
 import numpy as np
 
@@ -33,6 +35,9 @@ import simulators
 import theory
 
 jax.config.update("jax_enable_x64", True)
+# SHARPEN_QUICK=1 (the test suite's smoke run) makes every step smaller; unset, the notebook runs
+# the figures' quick settings.
+QUICK = os.environ.get("SHARPEN_QUICK") == "1"
 
 # %% [markdown]
 # ## Exact quantities
@@ -96,7 +101,7 @@ from paper_figs._figlib import figure_data
 from paper_figs.fig_bon import analysis as bon_analysis
 from paper_figs.fig_bon import sweep as bon_sweep
 
-df = figure_data(bon_sweep, quick=True)
+df = figure_data(bon_sweep, quick=True, settings=bon_sweep.QUICK[:1] if QUICK else None)
 bon_analysis.plot_hit_probability(df)
 
 # %% [markdown]
@@ -108,7 +113,8 @@ bon_analysis.plot_hit_probability(df)
 from paper_figs.fig_greedy import analysis as greedy_analysis
 from paper_figs.fig_greedy import sweep as greedy_sweep
 
-greedy_analysis.plot_failure_rate(figure_data(greedy_sweep, quick=True))
+settings = greedy_sweep.QUICK[:2] if QUICK else None
+greedy_analysis.plot_failure_rate(figure_data(greedy_sweep, quick=True, settings=settings))
 
 # %% [markdown]
 # Next: `02_coverage_and_bon.py` (coverage, best-of-N and self-rewards), `03_sft_vs_rlhf.py`

@@ -21,11 +21,16 @@
 # must be the correct ones.
 
 # %%
+import os
+
 import jax
 
 from paper_figs._figlib import figure_data, new_figure
 
 jax.config.update("jax_enable_x64", True)
+# SHARPEN_QUICK=1 (the test suite's smoke run) runs one setting per figure; unset, the notebook
+# runs each figure's quick settings.
+QUICK = os.environ.get("SHARPEN_QUICK") == "1"
 
 # %% [markdown]
 # ## Best-of-N hits y* with probability 1 - (1 - p*)^N
@@ -38,7 +43,7 @@ jax.config.update("jax_enable_x64", True)
 from paper_figs.fig_bon import analysis as bon
 from paper_figs.fig_bon import sweep as bon_sweep
 
-df_bon = figure_data(bon_sweep, quick=True)
+df_bon = figure_data(bon_sweep, quick=True, settings=bon_sweep.QUICK[:1] if QUICK else None)
 fig, axes = new_figure(2)
 bon.plot_hit_probability(df_bon, axes[0])
 bon.plot_mean_loglik(df_bon, axes[1])
@@ -56,9 +61,11 @@ bon.plot_mean_loglik(df_bon, axes[1])
 from paper_figs.fig_self_rewards import analysis as rewards
 from paper_figs.fig_self_rewards import sweep as rewards_sweep
 
-df_rewards = figure_data(rewards_sweep, quick=True)
-fig, axes = new_figure(3, width=4.2)
-for i, (ax, task) in enumerate(zip(axes, rewards_sweep.LABELS, strict=True)):
+settings = rewards_sweep.QUICK[1:2] if QUICK else None  # QUICK: the length-bias task only
+df_rewards = figure_data(rewards_sweep, quick=True, settings=settings)
+task_names = list(dict.fromkeys(df_rewards["task"]))
+fig, axes = new_figure(len(task_names), width=4.2)
+for i, (ax, task) in enumerate(zip(axes, task_names, strict=True)):
     rewards.plot_lift(df_rewards, ax, task=task, title=rewards_sweep.LABELS[task], legend=i == 0)
 
 # %% [markdown]
@@ -72,7 +79,7 @@ for i, (ax, task) in enumerate(zip(axes, rewards_sweep.LABELS, strict=True)):
 from paper_figs.fig_loglik_by_correctness import analysis as loglik
 from paper_figs.fig_loglik_by_correctness import sweep as loglik_sweep
 
-df_ll = figure_data(loglik_sweep, quick=True)
+df_ll = figure_data(loglik_sweep, quick=True, settings=loglik_sweep.QUICK[:1] if QUICK else None)
 labels = list(dict.fromkeys(df_ll["label"]))
 fig, axes = new_figure(len(labels), width=4.2)
 for ax, label in zip(axes, labels, strict=True):

@@ -24,11 +24,16 @@
 #   coverage coefficient by a complexity of the model class.
 
 # %%
+import os
+
 import jax
 
 from paper_figs._figlib import figure_data, new_figure
 
 jax.config.update("jax_enable_x64", True)
+# SHARPEN_QUICK=1 (the test suite's smoke run) runs one small setting per figure; unset, the
+# notebook runs each figure's quick settings.
+QUICK = os.environ.get("SHARPEN_QUICK") == "1"
 
 # %% [markdown]
 # ## The KL-regularized optimum and the margin
@@ -40,7 +45,7 @@ jax.config.update("jax_enable_x64", True)
 from paper_figs.fig_tilt import analysis as tilt
 from paper_figs.fig_tilt import sweep as tilt_sweep
 
-df_tilt = figure_data(tilt_sweep, quick=True)
+df_tilt = figure_data(tilt_sweep, quick=True, settings=tilt_sweep.QUICK[:1] if QUICK else None)
 fig, axes = new_figure(2)
 tilt.plot_off_mass(df_tilt, axes[0])
 tilt.plot_concentrability(df_tilt, axes[1])
@@ -55,7 +60,7 @@ tilt.plot_concentrability(df_tilt, axes[1])
 from paper_figs.fig_sft_sample_complexity import analysis as sft
 from paper_figs.fig_sft_sample_complexity import sweep as sft_sweep
 
-df_sft = figure_data(sft_sweep, quick=True)
+df_sft = figure_data(sft_sweep, quick=True, settings=sft_sweep.QUICK[:1] if QUICK else None)
 fig, axes = new_figure(3, width=4.2)
 for ax, vary in zip(axes, ("C", "eps", "delta"), strict=True):
     sft.plot_scaling(df_sft, ax, vary=vary)
@@ -70,7 +75,9 @@ for ax, vary in zip(axes, ("C", "eps", "delta"), strict=True):
 from paper_figs.fig_margin import analysis as margin
 from paper_figs.fig_margin import sweep as margin_sweep
 
-df_margin = figure_data(margin_sweep, quick=True)
+df_margin = figure_data(
+    margin_sweep, quick=True, settings=margin_sweep.QUICK[:1] if QUICK else None
+)
 fig, axes = new_figure(2, width=5.0)
 margin.plot_budget_vs_margin(df_margin, axes[0])
 margin.plot_success_vs_margin(df_margin, axes[1])
@@ -88,8 +95,11 @@ import pandas as pd
 from paper_figs.fig_separation import analysis as sep
 from paper_figs.fig_separation import sweep as sep_sweep
 
-settings = [sep_sweep.Setting("code", d, num_seeds=4, T=16, n_max=64) for d in (4, 6)]
-settings.append(sep_sweep.Setting("hidden", num_seeds=4, T=24))
+if QUICK:  # one small code, and no hidden-direction instance
+    settings = [sep_sweep.Setting("code", 3, num_seeds=2, T=4, n_max=8)]
+else:
+    settings = [sep_sweep.Setting("code", d, num_seeds=4, T=16, n_max=64) for d in (4, 6)]
+    settings.append(sep_sweep.Setting("hidden", num_seeds=4, T=24))
 df_sep = pd.concat([sep_sweep.run(s) for s in settings], ignore_index=True)
 fig, axes = new_figure(2, width=5.0)
 sep.plot_queries_vs_dim(df_sep, axes[0])

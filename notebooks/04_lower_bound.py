@@ -68,8 +68,8 @@ lb.plot_thresholds(df, axes[1])
 # Adaptive SFT-Sharpening (App. D) stops drawing at a prompt once `k max_j pi_base(y_j|x) >=
 # ln(2/delta)`: a few draws at the easy prompt, about `M ln(2/delta)/2` at the hard ones. It
 # matches the adaptive lower bound's `1/eps`, where fixed-N SFT pays `1/eps^2`
-# (`paper_figs/fig_adaptive`; its quick sweep takes about a minute on a CPU, so it is not rerun
-# here). The exact adaptive frontier of the hard instance:
+# (`paper_figs/fig_adaptive` measures both; `sharpen reproduce --quick --only fig_adaptive` makes
+# that figure). The exact adaptive frontier of the hard instance:
 
 # %%
 frontier = bounds.adaptive_optimal_frontier(M)

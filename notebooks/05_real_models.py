@@ -25,6 +25,8 @@
 # that point it at SmolLM2-135M-Instruct, which ships on local disk.
 
 # %%
+import os
+
 import jax
 
 from simulators import Rollouts
@@ -40,6 +42,10 @@ from simulators.hf import (
 )
 from simulators.hf._plots import plot_loglik_hist, plot_metric_vs_n
 
+# SHARPEN_QUICK=1 (the test suite's smoke run) uses fewer prompts and samples.
+QUICK = os.environ.get("SHARPEN_QUICK") == "1"
+NUM_PROMPTS, N_MAX = (4, 8) if QUICK else (8, 16)
+
 # %% [markdown]
 # ## A policy and a task
 #
@@ -48,7 +54,7 @@ from simulators.hf._plots import plot_loglik_hist, plot_metric_vs_n
 
 # %%
 policy = tiny_gpt2(0, initializer_range=0.3, max_new_tokens=16, progress=False)
-task = arithmetic_task(8, seed=0)
+task = arithmetic_task(NUM_PROMPTS, seed=0)
 prompts = task_prompts(task)
 print(prompts[0])
 
@@ -63,7 +69,7 @@ print(prompts[0])
 key_sample, key_protocol = jax.random.split(jax.random.key(0))
 greedy = greedy_rollouts(policy, prompts, stop=task.stop)
 greedy = label_rollouts(task, greedy, decode(policy, greedy))
-rollouts: Rollouts = sample_rollouts(key_sample, policy, prompts, 16, stop=task.stop)
+rollouts: Rollouts = sample_rollouts(key_sample, policy, prompts, N_MAX, stop=task.stop)
 rollouts = label_rollouts(task, rollouts, decode(policy, rollouts))
 print(rollouts.tokens.shape, rollouts.logp_base[0, :4])
 print(decode(policy, rollouts)[0][:2])
@@ -71,8 +77,8 @@ print(decode(policy, rollouts)[0][:2])
 # %% [markdown]
 # ## The protocol
 #
-# Smaller N are simulated by subsampling the 16 draws (10 random subsets per N). Best-of-N under
-# log-likelihood raises the mean log-likelihood of the selected response with N (the paper's
+# Smaller N are simulated by subsampling the `N_MAX` draws (10 random subsets per N). Best-of-N
+# under log-likelihood raises the mean log-likelihood of the selected response with N (the paper's
 # Fig. 4); with a random model there is no accuracy to lift.
 
 # %%

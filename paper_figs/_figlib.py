@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -100,9 +101,12 @@ def figure_data(
     quick: bool = False,
     store: ResultStore | None = None,
     progress: Any = None,
+    settings: Sequence[Any] | None = None,
 ) -> pd.DataFrame:
-    """Runs or loads every setting of ``sweep`` (``QUICK`` or ``SWEEP``) as one tidy frame."""
-    settings = sweep.QUICK if quick else sweep.SWEEP
+    """Runs or loads every setting of ``sweep`` (``QUICK`` or ``SWEEP``, or the given ``settings``,
+    e.g. a notebook's subset) as one tidy frame."""
+    if settings is None:
+        settings = sweep.QUICK if quick else sweep.SWEEP
     return collect(
         store,
         figure_name(sweep),

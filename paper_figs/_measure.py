@@ -13,7 +13,8 @@ coverage (the Markov step of Theorem 4.1's proof is tight on it).
   (``theory.sharpening_error``). The measured sample complexity is the least m = nN of the grid
   whose success frequency over seeds is at least 1 - rho.
 * :func:`adaptive_success`: adaptive SFT-Sharpening (``simulators.adaptive_sft_sharpening``, the
-  stopping rule of Eq. 10 with mu = ln(2/delta)) for a given n; its cost is the realized m.
+  stopping rule of Eq. 10 with mu = ln(2/delta)) for each n of a grid, every n the prefix of one
+  draw of n_max prompts per seed; its cost is the realized m.
 
 Tables are padded with zero-mass responses to a common width, so every instance of a figure shares
 one compiled program.
@@ -123,23 +124,44 @@ def least_budget(freq: np.ndarray, n_grid, N_grid, rho: float) -> tuple[float, i
     return float(m[i]), int(nn[i]), int(NN[i])
 
 
-@functools.partial(jax.jit, static_argnames=("n", "cap"))
-def _adaptive_runs(keys, logp, mu, delta, *, n, cap):
+@functools.partial(jax.jit, static_argnames=("n_max", "cap"))
+def _adaptive_runs(keys, logp, mu, delta, n_used, *, n_max, cap):
+    """Adaptive SFT-Sharpening per seed and number of prompts ``n_used``: ``[S, B]`` exact
+    sharpening error, queries ``m`` and whether a used prompt hit the cap.
+
+    Each seed draws ``n_max`` prompts with ``cap`` responses each once; the run with ``n`` prompts
+    is its first ``n`` prompts. JAX's counter-based draws make that prefix the very draw
+    ``simulators.adaptive_sft_sharpening`` makes with ``n`` (prompts, responses and tie-breaking
+    priorities are indexed by position), so every ``n`` shares one compiled program and gets the
+    same numbers as a separate run.
+    """
     import simulators
     import theory
 
     X, Y = logp.shape
     oracle = simulators.SampleEvaluateOracle(simulators.TabularPolicy(logp), mu)
     model_class = simulators.TabularClass(X, Y)
+    mu_stop = jnp.log(2.0 / delta)  # Theorem D.1's stopping parameter
 
-    def one(key):
-        res = simulators.adaptive_sft_sharpening(
-            key, oracle, model_class, n, cap=cap, delta=delta, on_cap="flag"
-        )
-        err = theory.sharpening_error(res.policy.logp, logp, mu, delta)
-        return err, res.queries, res.diagnostics["cap_hit"]
+    def one(key, n_u):
+        # simulators.adaptive_sft_sharpening's steps, with prompts past n_u left out of the fit.
+        k_draw, k_bon = jax.random.split(key)
+        rule = simulators.likelihood_stopping_rule(mu_stop)
+        ada = simulators.draw_adaptive(k_draw, oracle, n_max, rule, cap, on_cap="flag")
+        scores = jnp.where(ada.used, ada.rollouts.logp_base, -jnp.inf)
+        j = simulators.best_of_n(k_bon, ada.rollouts, scores)
+        y = jnp.take_along_axis(ada.rollouts.tokens[..., 0], j[:, None], axis=1)[:, 0]
+        keep = jnp.arange(n_max) < n_u
+        policy = simulators.mle(model_class, ada.rollouts.prompts, y, keep.astype(logp.dtype))
+        err = theory.sharpening_error(policy.logp, logp, mu, delta)
+        # Truncated: a used prompt whose rule never stopped within the cap (draw_adaptive's flag,
+        # restricted to the used prompts).
+        stopped = jnp.any(rule(ada.rollouts.logp_base), axis=-1)
+        cap_hit = jnp.any(keep & ~stopped)
+        return err, jnp.sum(jnp.where(keep, ada.num_draws, 0)), cap_hit
 
-    return jax.vmap(one)(keys)
+    # The same key for every n_used: the n_max x cap draw is shared (computed once per seed).
+    return jax.vmap(lambda k: jax.vmap(one, in_axes=(None, 0))(k, n_used))(keys)
 
 
 def adaptive_cap(M: int, delta: float) -> int:
@@ -151,23 +173,31 @@ def adaptive_success(
     inst: HardInstance,
     eps: float,
     delta: float,
-    n: int,
+    n_grid,
     num_seeds: int,
     seed: int,
     cap: int | None = None,
-) -> tuple[float, float]:
-    """Adaptive SFT-Sharpening with ``n`` prompts: ``(success frequency, mean queries E[m])``.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Adaptive SFT-Sharpening with each ``n`` of ``n_grid`` prompts: success frequency and mean
+    queries E[m] over ``num_seeds`` runs, ``[len(n_grid)]`` each.
 
     The per-prompt cap defaults to :func:`adaptive_cap`, so truncation is negligible; runs that
     still hit it count as failures. (Pass a common cap to share one compiled program.)
     """
     cap = adaptive_cap(inst.M, delta) if cap is None else cap
+    n_grid = np.asarray(n_grid)
     keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
     err, m, cap_hit = _adaptive_runs(
-        keys, inst.logp, inst.mu, jnp.asarray(delta, dtype=inst.logp.dtype), n=n, cap=cap
+        keys,
+        inst.logp,
+        inst.mu,
+        jnp.asarray(delta, dtype=inst.logp.dtype),
+        jnp.asarray(n_grid),
+        n_max=int(n_grid.max()),
+        cap=cap,
     )
     ok = (np.asarray(err, dtype=np.float64) <= eps) & ~np.asarray(cap_hit)
-    return float(ok.mean()), float(np.mean(np.asarray(m, dtype=np.float64)))
+    return ok.mean(axis=0), np.asarray(m, dtype=np.float64).mean(axis=0)
 
 
 @functools.partial(jax.jit, static_argnames=("n_max",))

@@ -3,7 +3,8 @@
 Writes ``DIR/figures/<fig>.png|pdf``, one tidy CSV per sweep setting under ``DIR/data/<fig>/``
 (saved atomically as soon as the setting finishes; see :mod:`paper_figs._store`), the claims'
 results under ``DIR/data/claims/``, and ``DIR/REPORT.md``. Started again after an interruption, it
-loads every finished setting and claim and computes only the rest.
+loads every finished setting and claim and computes only the rest. On two cores a second process
+runs the claims and then shares the figures, taken longest first from one schedule.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ _CLAIM_CODE = ("theory", "simulators", "bounds")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--quick", action="store_true", help="small settings (a few minutes on 2 CPU cores)"
+        "--quick", action="store_true", help="small settings (about a minute on 2 CPU cores)"
     )
     parser.add_argument(
         "--out", default="results", metavar="DIR", help="output folder (default: results)"
@@ -48,8 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--serial",
         action="store_true",
-        help="run the claims after the figures in this process (default: in parallel, in a "
-        "second process)",
+        help="do everything in this process (default: a second process runs the claims, then "
+        "shares the figures)",
     )
 
 
@@ -144,58 +145,148 @@ def run_claims_resumable(data_dir: Path, *, quick: bool, progress: bool) -> Clai
 def configure_jax(x64: bool, cache_dir: str | None) -> None:
     """The command line's JAX settings: float64, and optionally a persistent compilation cache.
 
-    Compiling dominates the quick run on CPU; with the cache a rerun (or the claims process, which
-    compiles many of the same programs) loads them from disk instead.
+    Compiling dominates the quick run on CPU. Finished settings and claims are loaded rather than
+    recomputed on a rerun, so the cache matters when a sweep's code changed or a run was cut off
+    mid-setting; it keeps only programs that took a second or more to compile, because writing
+    the hundreds of small ones costs more than compiling them again (the two processes share few
+    programs).
     """
     import jax
 
     jax.config.update("jax_enable_x64", x64)
     if cache_dir is not None:
         jax.config.update("jax_compilation_cache_dir", cache_dir)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def _claims_job(queue, data_dir: str, quick: bool, x64: bool, cache_dir: str | None) -> None:
-    """Entry point of the claims process (spawned: a fresh interpreter); puts its outcome."""
+# The figures in the order the two processes take them: longest first (CPU seconds of the quick
+# run on 2 cores, most of it compiling), so that they finish together. Only the order matters;
+# figures not listed go last.
+_LONGEST_FIRST = (
+    "fig_separation",
+    "fig_self_rewards",
+    "fig_heatmap",
+    "fig_bon",
+    "fig_sft_sample_complexity",
+    "fig_margin",
+    "fig_adaptive",
+    "fig_greedy",
+    "fig_tilt",
+    "fig_loglik_by_correctness",
+    "fig_nonclosure",
+    "fig_lower_bound",
+)
+
+
+def _schedule(names: Sequence[str]) -> list[str]:
+    rank = {name: i for i, name in enumerate(_LONGEST_FIRST)}
+    return sorted(names, key=lambda n: rank.get(n, len(rank)))
+
+
+def _take(counter) -> int:
+    """The next position in the shared schedule (both processes draw from one counter)."""
+    with counter.get_lock():
+        i = counter.value
+        counter.value += 1
+    return i
+
+
+def _helper_job(queue, counter, job: dict[str, Any]) -> None:
+    """The second process (spawned: a fresh interpreter): the claims, then figures from the shared
+    schedule until none is left. Puts ``("claims", status, value)``, ``("figure", name, outcome)``
+    and finally ``("done", None, None)``."""
+    import multiprocessing
+
     try:
-        configure_jax(x64, cache_dir)
-        queue.put(("ok", run_claims_resumable(Path(data_dir), quick=quick, progress=False)))
-    except BaseException as err:  # reported by the parent, which keeps the figures
-        queue.put(("error", _error_text(err)))
+        configure_jax(job["x64"], job["cache_dir"])
+        out, quick = Path(job["out"]), job["quick"]
+        if job["claims"]:
+            try:
+                claims = run_claims_resumable(out / "data", quick=quick, progress=False)
+                queue.put(("claims", "ok", claims))
+            except Exception as err:  # reported by the parent, which keeps the figures
+                queue.put(("claims", "error", _error_text(err)))
+        store = ResultStore(out / "data")
+        names = job["names"]
+        parent = multiprocessing.parent_process()
+        # Stop taking figures if the first process is gone (killed without its atexit clean-up).
+        while parent.is_alive() and (i := _take(counter)) < len(names):
+            outcome = _make_figure(load_figure(names[i]), out, store, quick=quick, bar=None)
+            queue.put(("figure", names[i], outcome))
+    finally:
+        queue.put(("done", None, None))
 
 
-class _ClaimsProcess:
-    """The claims, run in a second process while the figures are made (2 cores: ~2x faster).
+class _Helper:
+    """A second process that runs the claims, then makes figures beside the first (2 cores).
 
-    The process is a daemon, so an interrupted reproduction does not wait for it; if it dies
-    (killed, out of memory) the parent finishes the claims itself, loading those already cached.
+    Both processes take figures from one shared schedule (:data:`_LONGEST_FIRST` order). The
+    process is a daemon, so an interrupted reproduction does not wait for it; if it dies (killed,
+    out of memory), the parent does what it left undone (the claims, loading those already
+    cached, and the figures it had taken, loading their finished settings).
     """
 
-    def __init__(self, data_dir: Path, quick: bool, cache_dir: str | None):
+    def __init__(self, out: Path, quick: bool, cache_dir: str | None, names, claims: bool):
         import multiprocessing
 
         import jax
 
         ctx = multiprocessing.get_context("spawn")
-        self.queue = ctx.SimpleQueue()
+        self.names = list(names)
+        self.queue = ctx.Queue()
+        self.counter = ctx.Value("i", 0)
+        job = {
+            "out": str(out),
+            "quick": quick,
+            "x64": bool(jax.config.jax_enable_x64),
+            "cache_dir": cache_dir,
+            "names": self.names,
+            "claims": claims,
+        }
         self.process = ctx.Process(
-            target=_claims_job,
-            args=(self.queue, str(data_dir), quick, bool(jax.config.jax_enable_x64), cache_dir),
-            daemon=True,
+            target=_helper_job, args=(self.queue, self.counter, job), daemon=True
         )
         self.process.start()
+        self.claims: ClaimsOutcome | None = None
+        self.done = False
 
-    def result(self, data_dir: Path, quick: bool, progress: bool) -> ClaimsOutcome:
-        while self.queue.empty() and self.process.is_alive():
-            time.sleep(0.2)
-        if self.queue.empty():  # died without an answer
-            return run_claims_resumable(data_dir, quick=quick, progress=progress)
-        status, value = self.queue.get()
-        self.process.join()
-        if status == "ok":
+    def take(self) -> str | None:
+        """The next figure for this process, or None when every figure is taken."""
+        i = _take(self.counter)
+        return self.names[i] if i < len(self.names) else None
+
+    def poll(self, timeout: float = 0.0) -> FigureOutcome | None:
+        """Reads one message (waiting up to ``timeout`` s); a figure's outcome if it was one."""
+        import queue
+
+        try:
+            kind, key, value = (
+                self.queue.get(timeout=timeout) if timeout else self.queue.get_nowait()
+            )
+        except queue.Empty:
+            if not self.process.is_alive() and self.queue.empty():
+                self.done = True  # died without saying so
+            return None
+        if kind == "done":
+            self.done = True
+        elif kind == "claims":
+            self.claims = (
+                value
+                if key == "ok"
+                else ClaimsOutcome(skipped=f"the claims process raised {value}")
+            )
+        elif kind == "figure":
             return value
-        return ClaimsOutcome(skipped=f"the claims process raised {value}")
+        return None
+
+    def finish(self, on_figure) -> None:
+        """Waits for the process to finish, calling ``on_figure(outcome)`` as figures arrive."""
+        while not self.done:
+            outcome = self.poll(timeout=0.2)
+            if outcome is not None:
+                on_figure(outcome)
+        self.process.join(timeout=5.0)
 
 
 def _make_figure(
@@ -248,8 +339,9 @@ def reproduce(
       claims: run the claims.
       progress: show a progress bar over settings.
       command: the command line, for the report.
-      parallel: run the claims in a second (spawned) process while the figures are made.
-      cache_dir: JAX compilation cache folder used by the claims process (None: none).
+      parallel: run the claims in a second (spawned) process, which then makes figures too, while
+        this one makes figures.
+      cache_dir: JAX compilation cache folder of the second process (None: none).
 
     Returns:
       The report's path, the figures' outcomes and the claims' outcome.
@@ -273,30 +365,49 @@ def reproduce(
             specs.append(FigureOutcome(name=name, error=f"cannot import it: {_error_text(err)}"))
     total = sum(len(s.settings(quick)) for s in specs if isinstance(s, FigureSpec))
 
-    claims_process = None
-    if claims and parallel:
+    runnable = {s.name: s for s in specs if isinstance(s, FigureSpec)}
+    helper = None
+    if parallel and (claims or len(runnable) > 1):
         try:
-            claims_process = _ClaimsProcess(out / "data", quick, cache_dir)
-        except OSError:  # no second process available: run the claims here afterwards
-            claims_process = None
+            helper = _Helper(out, quick, cache_dir, _schedule(runnable), claims)
+        except OSError:  # no second process available: do everything here
+            helper = None
 
-    outcomes: list[FigureOutcome] = []
+    done: dict[str, FigureOutcome] = {
+        s.name: s for s in specs if isinstance(s, FigureOutcome)
+    }  # figures that could not be imported
     with tqdm(total=total, desc="settings", unit="setting", disable=not progress) as bar:
-        for spec in specs:
-            if isinstance(spec, FigureOutcome):
-                outcomes.append(spec)
-                continue
+
+        def make(spec: FigureSpec) -> None:
             bar.set_postfix_str(spec.name)
             done_before = bar.n
-            outcome = _make_figure(spec, out, store, quick=quick, bar=bar)
+            done[spec.name] = _make_figure(spec, out, store, quick=quick, bar=bar)
             # A failed figure leaves its remaining settings uncounted; keep the bar's total honest.
             bar.update(len(spec.settings(quick)) - (bar.n - done_before))
-            outcomes.append(outcome)
+
+        def from_helper(outcome: FigureOutcome) -> None:
+            done[outcome.name] = outcome
+            bar.update(len(runnable[outcome.name].settings(quick)))
+
+        if helper is None:
+            for name in _schedule(runnable):
+                make(runnable[name])
+        else:
+            while (name := helper.take()) is not None:
+                make(runnable[name])
+                while (outcome := helper.poll()) is not None:
+                    from_helper(outcome)
+            helper.finish(from_helper)
+            # Whatever a dead helper left undone (finished settings are loaded, not recomputed).
+            for name in _schedule(runnable):
+                if name not in done:
+                    make(runnable[name])
+    outcomes = [done[name] for name in names]
 
     if not claims:
         claims_outcome = ClaimsOutcome(skipped="not requested (`--no-claims`).")
-    elif claims_process is not None:
-        claims_outcome = claims_process.result(out / "data", quick, progress)
+    elif helper is not None and helper.claims is not None:
+        claims_outcome = helper.claims
     else:
         claims_outcome = run_claims_resumable(out / "data", quick=quick, progress=progress)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -1,6 +1,7 @@
 """Smoke tests of the ``sharpen`` command line (``inspect``; argument errors)."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -9,6 +10,12 @@ import theory
 from paper_figs import cli
 from paper_figs._inspect import instance_quantities
 from simulators import BUILTIN_INSTANCES, coverage_tabular, to_table
+
+
+@pytest.fixture(autouse=True)
+def _restore_xla_flags(monkeypatch):
+    """The command adds its XLA flags to the environment; undo that after each test."""
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_INSTANCES))

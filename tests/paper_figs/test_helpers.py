@@ -57,3 +57,32 @@ def test_majority_accuracy_at_one_sample_is_the_correct_mass():
     # With N = 1 the vote returns the single sample: its accuracy is the mass on correct answers.
     assert abs(mean[0] - exact) <= 5 * np.sqrt(exact * (1 - exact) / (16 * reps))
     assert se[0] > 0
+
+
+def test_adaptive_success_every_n_is_a_separate_run():
+    """One compiled draw of n_max prompts serves every n: exactly the runs of
+    ``simulators.adaptive_sft_sharpening`` with n prompts and the same key. A cap of 6 draws
+    truncates the runs that draw a hard prompt (the stopping rule needs 7 or more there)."""
+    import bounds
+    import simulators
+    import theory
+
+    logp, mu = bounds.hard_instance(np.array([1, 2]), 6, 0.3)
+    delta, cap, n_grid = 0.2, 6, np.array([2, 5])
+    keys = jax.random.split(jax.random.PRNGKey(3), 4)
+    err, m, cap_hit = _measure._adaptive_runs(
+        keys, logp, mu, jax.numpy.asarray(delta), jax.numpy.asarray(n_grid), n_max=5, cap=cap
+    )
+    assert 0 < np.asarray(cap_hit).sum() < cap_hit.size  # both kinds of runs occur
+    oracle = simulators.SampleEvaluateOracle(simulators.TabularPolicy(logp), mu)
+    model_class = simulators.TabularClass(*logp.shape)
+    for s, key in enumerate(keys):
+        for b, n in enumerate(n_grid):
+            res = simulators.adaptive_sft_sharpening(
+                key, oracle, model_class, int(n), cap=cap, delta=delta, on_cap="flag"
+            )
+            assert float(err[s, b]) == float(
+                theory.sharpening_error(res.policy.logp, logp, mu, delta)
+            )
+            assert int(m[s, b]) == int(res.queries)
+            assert bool(cap_hit[s, b]) == bool(res.diagnostics["cap_hit"])

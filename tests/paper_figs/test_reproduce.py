@@ -1,6 +1,7 @@
 """`sharpen reproduce`: resumable per-setting results, the report, and the claims section."""
 
 import dataclasses
+import os
 import sys
 
 import pytest
@@ -158,6 +159,7 @@ def test_report_lists_every_figure(tmp_path):
 
 def test_cli_reproduce(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["sharpen", "reproduce"])
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # the command sets it
     rc = cli.main(
         [
             "reproduce",
@@ -181,6 +183,102 @@ def test_cli_rejects_unknown_figure(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["reproduce", "--out", str(tmp_path), "--only", "fig_nope"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_figures_and_claims_shared_with_a_second_process(tmp_path):
+    """The second process takes figures from the shared schedule (here, without claims)."""
+    figures = ["fig_lower_bound", "fig_nonclosure"]
+    _, outcomes, claims = reproduce_mod.reproduce(
+        tmp_path, quick=True, figures=figures, claims=False, progress=False
+    )
+    assert [o.name for o in outcomes] == figures  # in the requested order, whoever made them
+    assert [o.error for o in outcomes] == [None, None]
+    assert [o.computed for o in outcomes] == [len(o.settings) for o in outcomes]
+    assert claims.skipped
+    _, again, _ = reproduce_mod.reproduce(
+        tmp_path, quick=True, figures=figures, claims=False, progress=False
+    )
+    assert [o.computed for o in again] == [0, 0]
+
+
+def test_a_dead_second_process_leaves_nothing_undone(tmp_path, monkeypatch):
+    import bounds
+
+    def fake_run_claims(quick=False, ids=None, progress=True):
+        return [_FakeClaim(i, "t", "r", True, "m", "p", 0.0) for i in ids]
+
+    monkeypatch.setattr(bounds, "run_claims", fake_run_claims)
+    monkeypatch.setattr(reproduce_mod, "_claim_ids", lambda run: ["C1", "C2"])
+    # The spawned process runs os._exit(queue, counter, job): a TypeError, exit without a word.
+    monkeypatch.setattr(reproduce_mod, "_helper_job", os._exit)
+    figures = ["fig_lower_bound", "fig_nonclosure"]
+    _, outcomes, claims = reproduce_mod.reproduce(
+        tmp_path, quick=True, figures=figures, claims=True, progress=False
+    )
+    assert [(o.name, o.error) for o in outcomes] == [(n, None) for n in figures]
+    assert [r["id"] for r in claims.results] == ["C1", "C2"]
+
+
+def test_a_figure_taken_by_a_dead_second_process_is_made_here(tmp_path, monkeypatch):
+    class DeadHelper:
+        """Took the first figure of the schedule, then died without a word."""
+
+        claims = None
+
+        def __init__(self, out, quick, cache_dir, names, claims):
+            self.names, self.next = list(names), 1
+
+        def take(self):
+            self.next += 1
+            return self.names[self.next - 1] if self.next <= len(self.names) else None
+
+        def poll(self, timeout=0.0):
+            return None
+
+        def finish(self, on_figure):
+            pass
+
+    monkeypatch.setattr(reproduce_mod, "_Helper", DeadHelper)
+    figures = ["fig_lower_bound", "fig_nonclosure"]
+    _, outcomes, _ = reproduce_mod.reproduce(
+        tmp_path, quick=True, figures=figures, claims=False, progress=False
+    )
+    assert [(o.name, o.error, o.computed) for o in outcomes] == [
+        ("fig_lower_bound", None, 6),
+        ("fig_nonclosure", None, 2),
+    ]
+
+
+def test_longest_first_schedule():
+    assert reproduce_mod._schedule(["fig_lower_bound", "fig_new", "fig_separation"]) == [
+        "fig_separation",
+        "fig_lower_bound",
+        "fig_new",
+    ]
+    assert set(reproduce_mod._LONGEST_FIRST) == set(FIGURES)
+
+
+def test_cli_prefers_fast_compiles(monkeypatch):
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.setenv("XLA_FLAGS", "")
+    cli.prefer_fast_compiles()
+    assert os.environ["XLA_FLAGS"].split() == list(cli.FAST_COMPILE_FLAGS)
+    # A flag the user set wins; the others are added once.
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=3")
+    cli.prefer_fast_compiles()
+    cli.prefer_fast_compiles()
+    assert os.environ["XLA_FLAGS"].split() == [
+        "--xla_backend_optimization_level=3",
+        "--xla_cpu_use_fusion_emitters=false",
+    ]
+
+
+def test_figure_data_runs_given_settings():
+    from paper_figs._figlib import figure_data
+    from paper_figs.fig_lower_bound import sweep
+
+    df = figure_data(sweep, settings=sweep.QUICK[2:4])
+    assert df["setting_id"].nunique() == 2 and set(df["kind"]) == {"threshold"}
 
 
 @pytest.mark.slow
