@@ -133,26 +133,28 @@ def _guided_search(cdf: jax.Array, u: jax.Array) -> jax.Array:
     """``searchsorted(cdf, u, side='right')`` for ``u`` in ``[0, cdf[-1])``, bit-identical, with a
     guide table (the cutpoint method of Chen and Asau, 1974).
 
-    ``[0, total)`` is cut into ``K = Y`` equal bins; ``g[j]`` is the search result at the bin edge
-    ``j total / K``. A draw in bin ``k`` has its answer in ``[g[k - 1], g[k + 2]]`` (one bin of
+    ``[0, total)`` is cut into ``K = 2 Y`` equal bins; ``g[j]`` is the search result at the bin
+    edge ``j total / K``. A draw in bin ``k`` has its answer in ``[g[k - 1], g[k + 2]]`` (one bin of
     margin on each side absorbs the rounding of ``u K / total`` and of the edges), since the result
     is monotone in ``u``. A binary search over the widest such interval needs ``bit_length(width)``
-    halvings, usually 2-5 instead of ``log2(Y) = 10``: an O(Y log Y) set-up that pays off for
-    ``n >= Y`` draws.
+    halvings, usually 2-4 instead of ``log2(Y) = 10``: an O(Y log Y) set-up that pays off for
+    ``n >= Y`` draws. (``K = 2 Y`` saved one halving over ``K = Y`` on a Dirichlet(1) table of
+    1000 classes, ~17% of the search; finer guides saved nothing more.)
     """
     Y = cdf.shape[0]
+    K = 2 * Y
     total = cdf[-1]
-    edges = jnp.arange(Y + 1, dtype=cdf.dtype) * (total / Y)
+    edges = jnp.arange(K + 1, dtype=cdf.dtype) * (total / K)
     g = jnp.searchsorted(cdf, edges, side="right", method=_SEARCH_METHOD).astype(jnp.int32)
-    g = g.at[Y].set(Y)
-    j = jnp.arange(Y)
+    g = g.at[K].set(Y)
+    j = jnp.arange(K)
     lo_of_bin = g[jnp.maximum(j - 1, 0)]
-    hi_of_bin = g[jnp.minimum(j + 2, Y)]
+    hi_of_bin = g[jnp.minimum(j + 2, K)]
     width = jnp.max(hi_of_bin - lo_of_bin)
     halvings = 32 - jax.lax.clz(width)  # bit_length(width) = ceil(log2(width + 1))
 
     def search(block: jax.Array) -> jax.Array:
-        k = jnp.clip(jnp.floor(block * (Y / total)).astype(jnp.int32), 0, Y - 1)
+        k = jnp.clip(jnp.floor(block * (K / total)).astype(jnp.int32), 0, K - 1)
 
         def halve(_, bounds):
             lo, hi = bounds

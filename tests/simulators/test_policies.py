@@ -295,8 +295,9 @@ def test_guided_search_is_bit_identical_to_searchsorted(case):
     cdf = np.cumsum(p)
     u = rng.random(n) * cdf[-1]
     if case == "edges and total":
-        u[: Y + 1] = np.arange(Y + 1) * (cdf[-1] / Y)  # the guide's own bin edges
-        u[Y + 1 : 2 * Y + 1] = cdf  # the CDF's own values (ties go right)
+        K = 2 * Y  # the guide's bins
+        u[: K + 1] = np.arange(K + 1) * (cdf[-1] / K)  # the guide's own bin edges
+        u[K + 1 : K + 1 + Y] = cdf  # the CDF's own values (ties go right)
         u[-1] = cdf[-1]
         u = np.minimum(u, cdf[-1])
     search = jax.jit(sim._tabular._guided_search)
