@@ -195,7 +195,7 @@ def run(quick: bool = False) -> H.Section:
         f"elementwise passes ({H.fmt_s(max(tk - g['jax_uniform'], 0.0))}); against the bound "
         f"computed with JAX's own uniforms it is {tk / lower_jax:.1f}x, against numpy's "
         f"{tk / lower:.1f}x. The search (`simulators/_tabular.py`, `_guided_search`) is a "
-        "guide table (the cutpoint method): the total mass is cut into Y equal bins, the search "
+        "guide table (the cutpoint method): the total mass is cut into 2Y equal bins, the search "
         "result at each bin edge is found once (O(Y log Y)), and each draw then binary-searches "
         "only between the results of its neighbouring bins' edges, a few halvings instead of "
         "log2(Y) = 10, bit-identical to `searchsorted`; it runs in blocks of 2^16 draws so that "
