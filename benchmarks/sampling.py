@@ -24,18 +24,15 @@ TITLE = "Sampling from a tabular policy"
 def _plain_search(key, logp, n, blocked):
     """``sample_indices`` with a plain binary search (its earlier forms): one ``searchsorted``
     over all draws, or one per cache-sized block of draws; the same draws as the toolkit's."""
-    from simulators._tabular import _map_blocks
+    from simulators._tabular import _inverse_cdf, _map_blocks
 
-    p = jnp.exp(logp - jnp.max(logp))
-    cdf = jnp.cumsum(p)
-    u = jax.random.uniform(key, (n,), dtype=cdf.dtype) * cdf[-1]
+    def search(cdf, u):
+        def plain(b):
+            return jnp.searchsorted(cdf, b, side="right", method="scan")
 
-    def search(b):
-        return jnp.searchsorted(cdf, b, side="right", method="scan")
+        return _map_blocks(plain, u) if blocked else plain(u)
 
-    idx = _map_blocks(search, u) if blocked else search(u)
-    last = logp.shape[-1] - 1 - jnp.argmax((p > 0)[::-1])
-    return jnp.minimum(idx, last).astype(jnp.int32)
+    return _inverse_cdf(key, logp, n, search)
 
 
 def run(quick: bool = False) -> H.Section:

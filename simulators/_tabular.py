@@ -195,10 +195,15 @@ def sample_indices(key: jax.Array, logp: jax.Array, n: int) -> jax.Array:
     Cost: O(n log Y) time and O(n + Y) memory; for ``n >= Y`` a guide table cuts the binary search
     to a few steps per draw (same draws).
     """
+    return _inverse_cdf(key, logp, n, _search)
+
+
+def _inverse_cdf(key: jax.Array, logp: jax.Array, n: int, search) -> jax.Array:
+    """:func:`sample_indices` with ``search(cdf, u)`` in place of ``searchsorted`` (side right)."""
     p = jnp.exp(logp - jnp.max(logp))
     cdf = jnp.cumsum(p)
     u = jax.random.uniform(key, (n,), dtype=cdf.dtype) * cdf[-1]
-    idx = _search(cdf, u)
+    idx = search(cdf, u)
     # Should u ever round up to cdf[-1], fall back to the last index with positive mass rather than
     # Y - 1, which may have none.
     last = logp.shape[-1] - 1 - jnp.argmax((p > 0)[::-1])
