@@ -1,12 +1,12 @@
 """`sharpen reproduce`: resumable per-setting results, the report, and the claims section."""
 
-import dataclasses
 import os
 import sys
 
 import pytest
 
 import paper_figs._reproduce as reproduce_mod
+from bounds import ClaimResult
 from paper_figs import cli
 from paper_figs._figlib import FIGURES
 from paper_figs._report import ClaimsOutcome, FigureOutcome, write_report
@@ -71,27 +71,15 @@ def test_interrupted_run_keeps_finished_settings(tmp_path, monkeypatch):
     assert outcomes[0].computed == len(sweep.QUICK) - 2
 
 
-@dataclasses.dataclass(frozen=True)
-class _FakeClaim:
-    id: str
-    title: str
-    reference: str
-    holds: bool
-    measured: str
-    predicted: str
-    seconds: float
-
-    def to_json(self):
-        return dataclasses.asdict(self)
-
-
 def test_report_has_claims_table_and_figures(tmp_path, monkeypatch):
     import bounds
 
     def fake_run_claims(quick=False, ids=None, progress=True):
         fake = {
-            "C1": _FakeClaim("C1", "BoN | hit", "Prop. C.1", True, "0.99", ">= 0.95", 0.1),
-            "C4": _FakeClaim("C4", "lower bound", "Thm 3.1", False, "slope 1.5", "[1.8, 2.2]", 0.2),
+            "C1": ClaimResult("C1", "BoN | hit", "Prop. C.1", True, "0.99", ">= 0.95", 0.1),
+            "C4": ClaimResult(
+                "C4", "lower bound", "Thm 3.1", False, "slope 1.5", "[1.8, 2.2]", 0.2
+            ),
         }
         return [fake[i] for i in (ids if ids is not None else fake)]
 
@@ -205,7 +193,7 @@ def test_a_dead_second_process_leaves_nothing_undone(tmp_path, monkeypatch):
     import bounds
 
     def fake_run_claims(quick=False, ids=None, progress=True):
-        return [_FakeClaim(i, "t", "r", True, "m", "p", 0.0) for i in ids]
+        return [ClaimResult(i, "t", "r", True, "m", "p", 0.0) for i in ids]
 
     monkeypatch.setattr(bounds, "run_claims", fake_run_claims)
     monkeypatch.setattr(reproduce_mod, "_claim_ids", lambda run: ["C1", "C2"])
