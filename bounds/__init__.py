@@ -46,6 +46,7 @@ from ._rates import linear_softmax_theta_norm_bound as linear_softmax_theta_norm
 from ._rates import lower_bound_sample_complexity as lower_bound_sample_complexity
 from ._rates import mle_hellinger_bound as mle_hellinger_bound
 from ._rates import moment_lower_bound_sample_complexity as moment_lower_bound_sample_complexity
+from ._rates import sft_budget as sft_budget
 from ._rates import sft_failure_bound as sft_failure_bound
 from ._rates import sft_num_prompts as sft_num_prompts
 from ._rates import sft_num_responses as sft_num_responses
@@ -150,6 +151,7 @@ __all__: list[str] = [
     "scaling_slope",
     "sequence_log_probs",
     "sft_failure_bound",
+    "sft_budget",
     "sft_num_prompts",
     "sft_num_responses",
     "sft_sample_complexity",

@@ -28,6 +28,7 @@ import simulators as sim
 import theory
 
 from ._claims import Outcome, claim
+from ._rates import linear_softmax_beta
 
 FAMILYWISE_LEVEL = 1e-3
 
@@ -1278,7 +1279,7 @@ def _pad_linear(inst, Y: int, d: int):
     features = jnp.zeros((1, Y, d)).at[:, :Y0, :d0].set(inst.features)
     theta = jnp.zeros(d).at[:d0].set(inst.theta_star)
     logp0 = jnp.full((1, Y), -jnp.inf).at[:, :Y0].set(-math.log(Y0))  # uniform pi_zero on Y0
-    beta = inst.beta(_C9["delta"])  # Theorem J.3's beta = gamma_margin / (2 log(2|Y|/delta))
+    beta = float(linear_softmax_beta(inst.gamma_margin, inst.num_responses, _C9["delta"]))
     radius = float(inst.model_class(beta).radius)  # 1.5 (1 + 1/beta) ||theta*||: pi*_beta in Pi
     return sim.LinearSoftmaxPolicy(features, theta, logp0), beta, radius
 

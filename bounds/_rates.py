@@ -248,6 +248,29 @@ def sft_num_responses(C_cov: Any, eps: Any, delta: Any, *, c: float = 1.0) -> An
     return _out(c * _f(C_cov) * np.log(2.0 / _f(delta)) / _f(eps))
 
 
+def sft_budget(
+    C_cov: float, log_card: float, eps: float, delta: float, rho: float, *, c: float = 1.0
+) -> tuple[int, int]:
+    """Theorem 4.1's budget as integers to run SFT-Sharpening with: ``(n, N)``.
+
+    ``n = ceil(sft_num_prompts)`` prompts and ``N = ceil(sft_num_responses)`` responses per prompt,
+    each at least 1 (scalars only); the total is ``m = n N`` (Eq. 7).
+
+    Args:
+      C_cov: the coverage coefficient (Eq. 6, >= 1).
+      log_card: ``log |Pi|`` (>= 0).
+      eps, delta, rho: in (0, 1).
+      c: the theorem's constant (the paper does not give it).
+    """
+    n = sft_num_prompts(log_card, eps, delta, rho, c=c)
+    N = sft_num_responses(C_cov, eps, delta, c=c)
+    if np.ndim(n) or np.ndim(N):
+        raise ValueError(
+            "sft_budget takes scalars; use sft_num_prompts / sft_num_responses on arrays"
+        )
+    return max(math.ceil(n), 1), max(math.ceil(N), 1)
+
+
 def sft_sample_complexity(
     C_cov: Any, log_card: Any, eps: Any, delta: Any, rho: Any, *, c: float = 1.0
 ) -> Any:

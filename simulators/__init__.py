@@ -7,8 +7,6 @@ from ._algorithms import adaptive_sft_sharpening as adaptive_sft_sharpening
 from ._algorithms import dpo_sharpening as dpo_sharpening
 from ._algorithms import prefix_best_of_n as prefix_best_of_n
 from ._algorithms import sft_sharpening as sft_sharpening
-from ._algorithms import theorem_4_1_budget as theorem_4_1_budget
-from ._algorithms import theorem_j2_beta as theorem_j2_beta
 from ._algorithms import xpo_sharpening as xpo_sharpening
 from ._api import greedy as greedy
 from ._api import log_prob as log_prob
@@ -169,8 +167,6 @@ __all__ = [
     "sweep",
     "tabular_sft_exact_law",
     "take_per_prompt",
-    "theorem_4_1_budget",
-    "theorem_j2_beta",
     "to_table",
     "xpo_objective",
     "xpo_sharpening",

@@ -232,7 +232,7 @@ def sft_sharpening(
         m = n N
 
     Theorem 4.1 takes ``n = c log(|Pi|/rho)/(delta eps)`` and ``N = c C_cov log(2/delta)/eps`` (see
-    :func:`theorem_4_1_budget`) and assumes ``pi^BoN_N in Pi`` (Assumption 4.1).
+    ``bounds.sft_budget``) and assumes ``pi^BoN_N in Pi`` (Assumption 4.1).
 
     Args:
       key: PRNG key.
@@ -694,42 +694,3 @@ def _xpo_core(
 
 # ----------------------------------------------------------------------------------------------
 # Theorem-given parameters
-
-
-def theorem_4_1_budget(
-    c_cov: float, eps: float, delta: float, rho: float, log_class_size: float, c: float = 1.0
-) -> tuple[int, int]:
-    """Theorem 4.1's prompts and responses: ``n = c log(|Pi|/rho)/(delta eps)``,
-    ``N = c C_cov log(2/delta)/eps`` (rounded up; the theorem's absolute constant ``c`` is not given
-    by the paper).
-
-    Args:
-      c_cov: coverage coefficient ``C_cov >= 1`` (Eq. 6).
-      eps, delta, rho: in (0, 1).
-      log_class_size: ``log|Pi| >= 0`` (finite).
-      c: the constant ``c > 0``.
-
-    Returns:
-      ``(n, N)`` ints, each at least 1; the total is ``m = n N`` (Eq. 7).
-    """
-    for v, name in ((eps, "eps"), (delta, "delta"), (rho, "rho")):
-        check_open_unit(v, name)
-    check_positive(c, "c")
-    if not (np.isfinite(c_cov) and c_cov >= 1):
-        raise ValueError(f"c_cov must be a finite coverage coefficient >= 1, got {c_cov}")
-    if not (np.isfinite(log_class_size) and log_class_size >= 0):
-        raise ValueError(f"log_class_size must be finite and >= 0, got {log_class_size}")
-    n = math.ceil(c * (log_class_size + math.log(1 / rho)) / (delta * eps))
-    N = math.ceil(c * c_cov * math.log(2 / delta) / eps)
-    return max(n, 1), max(N, 1)
-
-
-def theorem_j2_beta(gamma_margin: float, num_responses: int, delta: float) -> float:
-    """Theorem J.2 / J.3's ``beta = gamma_margin / (2 log(2|Y|/delta))``.
-
-    Under the margin it gives ``pi*_beta(y*) >= 1 - delta/2`` (THEORY.md section 3.4).
-    """
-    check_positive(gamma_margin, "gamma_margin")
-    check_open_unit(delta, "delta")
-    num_responses = check_count(num_responses, "num_responses")
-    return float(gamma_margin) / (2 * math.log(2 * num_responses / delta))

@@ -57,10 +57,6 @@ class LinearInstance:
     def dim(self) -> int:
         return self.features.shape[2]
 
-    def beta(self, delta: float) -> float:
-        """Theorem J.2 / J.3's ``beta = gamma_margin / (2 log(2|Y|/delta))``."""
-        return self.gamma_margin / (2 * math.log(2 * self.num_responses / delta))
-
     def model_class(self, beta: float, *, slack: float = 1.5, **kw: Any) -> LinearSoftmaxClass:
         """``Pi_{phi,B}`` with ``B = slack (1 + 1/beta) ||theta*||``: ``pi*_beta`` is realizable."""
         check_positive(beta, "beta")

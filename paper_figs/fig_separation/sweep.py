@@ -128,7 +128,7 @@ def run(setting: Setting) -> pd.DataFrame:
     import bounds
 
     inst = _instance(setting)
-    beta = inst.beta(setting.delta)
+    beta = float(bounds.linear_softmax_beta(inst.gamma_margin, inst.num_responses, setting.delta))
     model_class = inst.model_class(beta)
     keys = jax.random.split(jax.random.PRNGKey(1000 + setting.seed), setting.num_seeds)
     target = 1.0 - setting.delta

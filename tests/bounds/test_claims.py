@@ -203,4 +203,6 @@ def test_pad_linear_is_the_same_model():
     table = sim.linear_softmax_logp(policy.features, policy.theta, policy.logp0)
     np.testing.assert_allclose(table[:, : inst.num_responses], inst.logp_base, rtol=1e-12)
     assert np.all(np.isneginf(np.asarray(table[:, inst.num_responses :])))
-    assert beta == pytest.approx(inst.beta(0.1)) and radius >= (1 + 1 / beta)
+    assert beta == pytest.approx(
+        bounds.linear_softmax_beta(inst.gamma_margin, inst.num_responses, 0.1)
+    ) and radius >= (1 + 1 / beta)

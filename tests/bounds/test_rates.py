@@ -57,6 +57,11 @@ def test_sft_exact_values():
     assert bounds.sft_num_responses(C_cov, eps, delta) == pytest.approx(
         C_cov * math.log(4) / eps, rel=RTOL
     )
+    # the integer budget rounds each count up: ceil(L / 0.05) = 93, ceil(2 log 4 / 0.1) = 28
+    assert bounds.sft_budget(C_cov, log_card, eps, delta, rho) == (93, 28)
+    assert bounds.sft_budget(1.0, 0.0, 0.99, 0.99, 0.99, c=1e-6) == (1, 1)  # at least one each
+    with pytest.raises(ValueError, match="scalars"):
+        bounds.sft_budget(np.array([1.0, 2.0]), log_card, eps, delta, rho)
     fb = bounds.sft_failure_bound(log_card, 200, 40, C_cov, delta, rho)
     assert fb.statistical == pytest.approx(L / (delta * 200), rel=RTOL)
     assert fb.coverage == pytest.approx(C_cov / 40, rel=RTOL)

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import bounds
 import simulators as sim
 import theory
 
@@ -170,11 +171,11 @@ def test_bad_configurations(tab):
     assert int(flagged.diagnostics["realizable"]) == 0
     for bad in (0.0, 1.0, -0.1, 2.0):
         with pytest.raises(ValueError, match="eps"):
-            sim.theorem_4_1_budget(10, bad, 0.1, 0.1, 1.0)
+            bounds.sft_budget(10, 1.0, bad, 0.1, 0.1)
         with pytest.raises(ValueError, match="delta"):
-            sim.theorem_4_1_budget(10, 0.1, bad, 0.1, 1.0)
-    with pytest.raises(ValueError, match="c_cov"):
-        sim.theorem_4_1_budget(0.5, 0.1, 0.1, 0.1, 1.0)
+            bounds.sft_budget(10, 1.0, 0.1, bad, 0.1)
+    with pytest.raises(ValueError, match="C_cov"):
+        bounds.sft_budget(0.5, 1.0, 0.1, 0.1, 0.1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,7 +242,7 @@ def _check_theorem_4_1(c_covs, seeds, *, X, Y, K, eps, delta, rho, cs):
         logp, mu = hetero_instance(jax.random.key(0), X, Y, C)
         assert float(theory.coverage(logp, mu)) == pytest.approx(C, rel=1e-9)
         settings[C] = (logp, mu)
-        budgets += [sim.theorem_4_1_budget(C, eps, delta, rho, X * np.log(K), c) for c in cs]
+        budgets += [bounds.sft_budget(C, X * np.log(K), eps, delta, rho, c=c) for c in cs]
     n, N = max(b[0] for b in budgets), max(b[1] for b in budgets)
     configs = {
         C: Thm41Config(logp, mu, n=n, N=N, K=K, delta=delta, eps=eps)

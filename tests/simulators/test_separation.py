@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import bounds
 import simulators as sim
 import theory
 
@@ -67,7 +68,7 @@ def sft_tables(keys, oracle, cls, N_used, n, N):
 
 
 def _compare(inst, S, T, alphas, dpo_n, sft_N, steps=150):
-    beta = inst.beta(DELTA)
+    beta = float(bounds.linear_softmax_beta(inst.gamma_margin, inst.num_responses, DELTA))
     cls = inst.model_class(beta, steps=steps)
     keys = jax.random.split(jax.random.key(1), S)
     out = {}
