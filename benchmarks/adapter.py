@@ -64,16 +64,10 @@ def _bench_model(label, policy, prompts, n, T, reps, torch):
     from simulators.hf._policy import encode_prompts, score_tokens
 
     B = len(prompts) * n
-    # The logits budget of one scoring micro-batch: on a GPU the whole batch's logits fit, as they
-    # do for the raw forward pass it is compared with.
-    budget = 32 * 2**30 if policy.device.startswith("cuda") else policy.memory_budget_bytes
+    # One micro-batch of every sequence, as the raw side takes them; the logits memory budget is
+    # the policy's default (on CUDA a quarter of the free memory, on the CPU 1 GiB).
     policy = dataclasses.replace(
-        policy,
-        batch_size=B,
-        score_batch_size=B,
-        memory_budget_bytes=budget,
-        progress=False,
-        max_new_tokens=T,
+        policy, batch_size=B, score_batch_size=B, progress=False, max_new_tokens=T
     )
     model, pad = policy.model, policy.pad_token_id
     key = jax.random.key(0)
@@ -107,6 +101,14 @@ def _bench_model(label, policy, prompts, n, T, reps, torch):
     )
     m_score, m_score_lp = scoring["toolkit"], scoring["toolkit_logp"]
     m_raw_score = scoring["raw"]
+    profiles = {
+        "toolkit_logp": _profile(
+            lambda: score_tokens(policy, prompt_ids, response_ids, stats=False), model, torch
+        ),
+        "raw": _profile(
+            lambda: _raw_score(model, torch, prompt_ids, response_ids, pad), model, torch
+        ),
+    }
     lp_tk = score_tokens(policy, prompt_ids, response_ids)["logp"]
     lp_raw = _raw_score(model, torch, prompt_ids, response_ids, pad)
     score_diff = float(np.max(np.abs(lp_tk - lp_raw)))
@@ -202,7 +204,71 @@ def _bench_model(label, policy, prompts, n, T, reps, torch):
         "generate_logprobs": m_gen_lp,
     }
     checks = {"score_vs_raw": score_diff, "score_vs_sample_logp": gen_diff}
-    return rows, ratios, ms, checks
+    for key, prof in profiles.items():
+        prof["wall_s"] = scoring[key].median_s
+    return rows, ratios, ms, checks, profiles
+
+
+def _profile(fn, model, torch, top: int = 4) -> dict:
+    """One call of ``fn`` under ``torch.profiler``: the forward passes of ``model``, the busy time
+    of the device (the sum of the kernels' self times on CUDA; of the operators' on the CPU),
+    the operators that take most of it, and on CUDA the peak memory allocated."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = torch.cuda.is_available()
+    forwards = []
+    hook = model.register_forward_pre_hook(lambda module, args: forwards.append(1))
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    try:
+        with profile(activities=activities) as prof:
+            H.block(fn())
+            if cuda:
+                torch.cuda.synchronize()
+    finally:
+        hook.remove()
+    attr = "self_device_time_total" if cuda else "self_cpu_time_total"
+    events = sorted(
+        (e for e in prof.key_averages() if getattr(e, attr) > 0), key=lambda e: -getattr(e, attr)
+    )
+    return {
+        "forwards": len(forwards),
+        "busy_s": sum(getattr(e, attr) for e in events) / 1e6,
+        "top": [(e.key, getattr(e, attr) / 1e6) for e in events[:top]],
+        "peak_device_bytes": torch.cuda.max_memory_allocated() if cuda else None,
+    }
+
+
+def _profile_rows(label: str, profiles: dict) -> list[list[str]]:
+    names = {"toolkit_logp": "toolkit `score_tokens(stats=False)`", "raw": "raw forward"}
+    rows = []
+    for key, prof in profiles.items():
+        top = ", ".join(f"`{name}` {H.fmt_s(t)}" for name, t in prof["top"])
+        rows.append(
+            [
+                f"{label}: {names[key]}",
+                str(prof["forwards"]),
+                H.fmt_s(prof["wall_s"]),
+                H.fmt_s(prof["busy_s"]),
+                H.fmt_bytes(prof["peak_device_bytes"]),
+                top,
+            ]
+        )
+    return rows
+
+
+def _diagnose(label: str, profiles: dict) -> str:
+    """Where the scoring time goes, from the profiles: kernels or the host around them."""
+    tk, raw = profiles["toolkit_logp"], profiles["raw"]
+    host_tk, host_raw = tk["wall_s"] - tk["busy_s"], raw["wall_s"] - raw["busy_s"]
+    return (
+        f"{label}: scoring makes {tk['forwards']} forward pass(es) (raw {raw['forwards']}); "
+        f"operators/kernels {H.fmt_s(tk['busy_s'])} vs raw {H.fmt_s(raw['busy_s'])}, the rest "
+        f"of the wall time (host work, launches, idle device) {H.fmt_s(max(host_tk, 0.0))} vs "
+        f"{H.fmt_s(max(host_raw, 0.0))}."
+    )
 
 
 def _prompts(label: str, P: int) -> list[str]:
@@ -241,13 +307,18 @@ def run(quick: bool = False) -> H.Section:
     threads = torch.get_num_threads()
     if not cuda:
         torch.set_num_threads(1)
-    rows, ratios, data = [], {}, {}
+    rows, ratios, data, prof_rows, diagnoses = [], {}, {}, [], []
     try:
         for label, policy, P, n, T in models:
-            r, rat, ms, chk = _bench_model(label, policy, _prompts(label, P), n, T, reps, torch)
+            r, rat, ms, chk, profs = _bench_model(
+                label, policy, _prompts(label, P), n, T, reps, torch
+            )
             rows += r
             ratios[label] = rat
             data[label] = {k: m.as_dict() for k, m in ms.items()} | chk | rat
+            data[label]["scoring_profile"] = profs
+            prof_rows += _profile_rows(label, profs)
+            diagnoses.append(_diagnose(label, profs))
             notes.append(
                 f"{label}: toolkit and raw scores of the same tokens agree to "
                 f"{chk['score_vs_raw']:.1e}; the scores and the log-probabilities recorded while "
@@ -265,10 +336,20 @@ def run(quick: bool = False) -> H.Section:
         "toolkit peak RSS",
         "raw peak RSS",
     ]
+    prof_headers = [
+        "scoring, one call under torch.profiler",
+        "forward passes",
+        "wall (median above)",
+        "busy (sum of " + ("kernels)" if cuda else "operators)"),
+        "peak device memory",
+        "largest " + ("kernels" if cuda else "operators") + " (self time)",
+    ]
     body = (
         H.md_table(headers, rows)
         + "\n\n"
-        + "\n".join(f"- {note}" for note in notes)
+        + H.md_table(prof_headers, prof_rows)
+        + "\n\n"
+        + "\n".join(f"- {note}" for note in notes + diagnoses)
         + (
             f"\n- torch {torch.__version__} on {torch.cuda.get_device_name()}, bfloat16."
             if cuda

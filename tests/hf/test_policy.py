@@ -17,8 +17,10 @@ from simulators.hf import (  # noqa: E402
     rescore,
     sample_rollouts,
     score_tokens,
+    sequence_log_probs,
 )
-from simulators.hf._policy import resolve_model_path  # noqa: E402
+from simulators.hf import _policy as hf_policy  # noqa: E402
+from simulators.hf._policy import _logit_bytes, resolve_model_path  # noqa: E402
 
 PROMPTS = ["1+2=", "ab ab 12+34=", "9"]
 
@@ -103,9 +105,65 @@ def test_score_micro_batching_does_not_change_scores(tiny):
     prompts = encode_prompts(tiny, random_strings(jax.random.key(2), 9, 10))
     responses = encode_responses(tiny, random_strings(jax.random.key(3), 9, 8))
     full = score_tokens(tiny, prompts, responses)
-    small = dataclasses.replace(tiny, score_batch_size=2, memory_budget_bytes=12 * 17 * 20)
+    # a budget of about 12 float32 logits of the 17-token vocabulary per micro-batch
+    budget = 12 * 17 * _logit_bytes(torch.float32, stats=True)
+    small = dataclasses.replace(tiny, score_batch_size=2, memory_budget_bytes=budget)
     chunked = score_tokens(small, prompts, responses)
     np.testing.assert_allclose(chunked["logp"], full["logp"], atol=1e-5, rtol=0)
+
+
+def test_the_head_runs_only_on_response_positions_and_the_full_head_agrees(tiny, monkeypatch):
+    prompts = encode_prompts(tiny, ["12+34=", "ab ab 1", "9+9="])
+    responses = encode_responses(tiny, ["46", "", "18 ab"])
+    widths = []
+    head = tiny.model.get_output_embeddings()
+    hook = head.register_forward_hook(lambda m, args, out: widths.append(args[0].shape[1]))
+    try:
+        kept = score_tokens(tiny, prompts, responses)
+    finally:
+        hook.remove()
+    totals = [len(p) + len(r) for p, r in zip(prompts, responses, strict=True)]
+    shortest_prompt = min(len(p) for p in prompts)
+    assert widths == [max(totals) - shortest_prompt + 1]  # one micro-batch, prompt part skipped
+    # a model without `logits_to_keep`: full logits, sliced afterwards
+    monkeypatch.setattr(hf_policy, "_accepts", lambda model, name: False)
+    full = score_tokens(tiny, prompts, responses)
+    for field in ("logp", "token_logp", "token_entropy", "token_kl_uniform"):
+        np.testing.assert_allclose(kept[field], full[field], atol=1e-6, rtol=0, err_msg=field)
+
+
+def test_differentiable_sequence_log_probs_equal_the_scores(tiny):
+    prompts = encode_prompts(tiny, random_strings(jax.random.key(8), 6, 9))
+    responses = encode_responses(tiny, random_strings(jax.random.key(9), 6, 7))
+    got = sequence_log_probs(tiny, prompts, responses)
+    np.testing.assert_allclose(
+        got.detach().double().numpy(), score_tokens(tiny, prompts, responses)["logp"], atol=1e-5
+    )
+    got.sum().backward()
+    grads = [p.grad for p in tiny.model.parameters() if p.grad is not None]
+    tiny.model.zero_grad(set_to_none=True)
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("left", [False, True])
+def test_padding_writes_each_sequence_at_its_positions(left):
+    seqs = [[5, 6, 7], [], [8], np.array([1, 2, 3, 4])]
+    ids, mask = hf_policy._pad(seqs, 9, left=left)
+    assert ids.shape == mask.shape == (4, 4) and ids.dtype == torch.int64
+    for row, seq in enumerate(seqs):
+        cols = range(4 - len(seq), 4) if left else range(len(seq))
+        assert ids[row, list(cols)].tolist() == list(seq)
+        assert mask[row].tolist() == [int(c in cols) for c in range(4)]
+        assert all(ids[row, c] == 9 for c in range(4) if c not in cols)
+
+
+def test_the_default_memory_budget(tiny):
+    assert tiny.memory_budget_bytes is None
+    assert hf_policy._memory_budget(tiny) == 2**30  # on the CPU
+    assert hf_policy._memory_budget(dataclasses.replace(tiny, memory_budget_bytes=123)) == 123
+    # bytes per logit: bfloat16 logits add their float32 copy, statistics their temporaries
+    assert _logit_bytes(torch.bfloat16, stats=False) > _logit_bytes(torch.float32, stats=False)
+    assert _logit_bytes(torch.float32, stats=True) > _logit_bytes(torch.float32, stats=False)
 
 
 @pytest.mark.parametrize("add_eos", [True, False])
