@@ -892,32 +892,6 @@ def _c3(quick: bool) -> Outcome:
 # C5. Adaptive sampling: Lemma I.1 and Theorem D.1's 1/eps.
 
 
-def adaptive_sft_prefix(key, oracle, model_class, n: int, n_used, *, cap: int, mu_stop):
-    """Adaptive SFT-Sharpening (App. D, pseudo-code C) run on the first ``n_used`` of ``n`` prompts.
-
-    The same algorithm as :func:`simulators.adaptive_sft_sharpening` (stopping rule of Eq. 10,
-    best-of-``N_mu`` by likelihood with uniform ties, MLE), composed from the same oracle and
-    class functions, with the number of prompts as an array leaf: prompts past ``n_used`` are
-    drawn but neither fitted nor counted, so one compiled draw serves every ``n_used`` (the
-    prefix of i.i.d. prompts is a run with ``n_used`` prompts). With ``n_used = n`` and the same
-    key it returns exactly what ``simulators.adaptive_sft_sharpening`` returns.
-
-    Returns:
-      ``(policy, queries, cap_hit)``: the fitted policy, ``m = sum_{i < n_used} N_mu(x_i)``, and
-      whether some prompt reached ``cap`` without stopping (then the run is a truncation).
-    """
-    k_draw, k_bon = jax.random.split(key)
-    rule = sim.likelihood_stopping_rule(mu_stop)
-    ada = sim.draw_adaptive(k_draw, oracle, n, rule, cap, on_cap="flag")
-    scores = jnp.where(ada.used, ada.rollouts.logp_base, -jnp.inf)  # only the N_mu(x) draws
-    j = sim.best_of_n(k_bon, ada.rollouts, scores)  # y^AdaBoN, ties uniformly at random
-    y = jnp.take_along_axis(ada.rollouts.tokens[..., 0], j[:, None], axis=1)[:, 0]
-    keep = jnp.arange(n) < n_used
-    policy = sim.mle(model_class, ada.rollouts.prompts, y, keep.astype(scores.dtype))
-    queries = jnp.sum(jnp.where(keep, ada.num_draws, 0))
-    return policy, queries, ada.cap_hit
-
-
 def _static_field(**kw):
     return dataclasses.field(metadata=dict(static=True), **kw)
 
@@ -947,17 +921,18 @@ def run_adaptive_sft(key: jax.Array, config: AdaptiveSFTConfig) -> dict[str, jax
     ``cap_hit``."""
     X, Y = config.logp_base.shape
     oracle = sim.SampleEvaluateOracle(sim.TabularPolicy(config.logp_base), config.mu)
-    policy, queries, cap_hit = adaptive_sft_prefix(
+    res = sim.adaptive_sft_sharpening(
         key,
         oracle,
         sim.TabularClass(X, Y),
         config.n,
-        config.n_used,
         cap=config.cap,
         mu_stop=config.mu_stop,
+        n_used=config.n_used,
+        on_cap="flag",
     )
-    err = theory.sharpening_error(policy.logp, config.logp_base, config.mu, config.delta)
-    return {"sharpening_error": err, "queries": queries, "cap_hit": cap_hit}
+    err = theory.sharpening_error(res.policy.logp, config.logp_base, config.mu, config.delta)
+    return {"sharpening_error": err, "queries": res.queries, "cap_hit": res.diagnostics["cap_hit"]}
 
 
 def _stopping_cap(logp: jax.Array, mu_stop: float) -> int:

@@ -130,10 +130,8 @@ def _adaptive_runs(keys, logp, mu, delta, n_used, *, n_max, cap):
     sharpening error, queries ``m`` and whether a used prompt hit the cap.
 
     Each seed draws ``n_max`` prompts with ``cap`` responses each once; the run with ``n`` prompts
-    is its first ``n`` prompts. JAX's counter-based draws make that prefix the very draw
-    ``simulators.adaptive_sft_sharpening`` makes with ``n`` (prompts, responses and tie-breaking
-    priorities are indexed by position), so every ``n`` shares one compiled program and gets the
-    same numbers as a separate run.
+    is its first ``n`` prompts (``simulators.adaptive_sft_sharpening``'s ``n_used``: the very run
+    with ``n`` prompts and the same key), so every ``n`` shares one compiled program.
     """
     import simulators
     import theory
@@ -144,21 +142,11 @@ def _adaptive_runs(keys, logp, mu, delta, n_used, *, n_max, cap):
     mu_stop = jnp.log(2.0 / delta)  # Theorem D.1's stopping parameter
 
     def one(key, n_u):
-        # simulators.adaptive_sft_sharpening's steps, with prompts past n_u left out of the fit.
-        k_draw, k_bon = jax.random.split(key)
-        rule = simulators.likelihood_stopping_rule(mu_stop)
-        ada = simulators.draw_adaptive(k_draw, oracle, n_max, rule, cap, on_cap="flag")
-        scores = jnp.where(ada.used, ada.rollouts.logp_base, -jnp.inf)
-        j = simulators.best_of_n(k_bon, ada.rollouts, scores)
-        y = jnp.take_along_axis(ada.rollouts.tokens[..., 0], j[:, None], axis=1)[:, 0]
-        keep = jnp.arange(n_max) < n_u
-        policy = simulators.mle(model_class, ada.rollouts.prompts, y, keep.astype(logp.dtype))
-        err = theory.sharpening_error(policy.logp, logp, mu, delta)
-        # Truncated: a used prompt whose rule never stopped within the cap (draw_adaptive's flag,
-        # restricted to the used prompts).
-        stopped = jnp.any(rule(ada.rollouts.logp_base), axis=-1)
-        cap_hit = jnp.any(keep & ~stopped)
-        return err, jnp.sum(jnp.where(keep, ada.num_draws, 0)), cap_hit
+        res = simulators.adaptive_sft_sharpening(
+            key, oracle, model_class, n_max, cap=cap, mu_stop=mu_stop, n_used=n_u, on_cap="flag"
+        )
+        err = theory.sharpening_error(res.policy.logp, logp, mu, delta)
+        return err, res.queries, res.diagnostics["cap_hit"]
 
     # The same key for every n_used: the n_max x cap draw is shared (computed once per seed).
     return jax.vmap(lambda k: jax.vmap(one, in_axes=(None, 0))(k, n_used))(keys)

@@ -305,6 +305,7 @@ def adaptive_sft_sharpening(
     cap: int,
     delta: Any = None,
     mu_stop: Any = None,
+    n_used: Any = None,
     on_cap: str = "raise",
 ) -> Result:
     """Adaptive SFT-Sharpening (App. D, pseudo-code C; Theorem D.1), stopping rule of Eq. 10.
@@ -329,11 +330,16 @@ def adaptive_sft_sharpening(
       delta: target ``delta`` in (0, 1); the default stopping parameter is ``mu_stop = ln(2/delta)``
         (Theorem D.1).
       mu_stop: the stopping parameter ``mu > 0`` (overrides ``delta``).
+      n_used: optional int (array) budget ``<= n``: only the first ``n_used`` prompts are fitted
+        and counted (masking, as in :func:`sft_sharpening`). Prompts are i.i.d. and every draw is
+        indexed by position, so this is exactly the run with ``n_used`` prompts and the same key,
+        and a sweep over ``n_used`` reuses one draw.
       on_cap: ``"raise"`` (refuse a truncated run when concrete) or ``"flag"``.
 
     Returns:
-      :class:`Result`; ``queries`` is the realized ``m``; diagnostics ``num_draws [n]``,
-      ``cap_hit`` (bool), ``mu_stop``.
+      :class:`Result`; ``queries`` is the realized ``m`` over the used prompts; diagnostics
+      ``num_draws [n]`` (every drawn prompt), ``cap_hit`` (bool: a used prompt reached the cap
+      without stopping), ``mu_stop``.
     """
     oracle = _setup(oracle, model_class)
     n = check_count(n, "n")
@@ -344,9 +350,12 @@ def adaptive_sft_sharpening(
         mu_stop = jnp.log(2.0 / jnp.asarray(delta, dtype=jnp.result_type(float)))
     check_positive(mu_stop, "mu_stop")
     cap = check_count(cap, "cap")
+    n_used = _check_used(n_used, n, "n_used", "n")
     if on_cap not in ("raise", "flag"):
         raise ValueError(f"on_cap must be 'raise' or 'flag', got {on_cap!r}")
-    policy, m, num_draws, cap_hit = _adaptive_core(key, oracle, model_class, mu_stop, n=n, cap=cap)
+    policy, m, num_draws, cap_hit = _adaptive_core(
+        key, oracle, model_class, mu_stop, n_used, n=n, cap=cap
+    )
     if on_cap == "raise" and is_concrete(cap_hit) and bool(cap_hit):
         raise ValueError(
             f"the stopping rule of Eq. 10 did not stop within cap={cap} draws for "
@@ -362,14 +371,22 @@ def adaptive_sft_sharpening(
 
 
 @functools.partial(jax.jit, static_argnames=("n", "cap"))
-def _adaptive_core(key, oracle, model_class, mu_stop, *, n, cap):
+def _adaptive_core(key, oracle, model_class, mu_stop, n_used, *, n, cap):
     k_draw, k_bon = jax.random.split(key)
     ada = draw_adaptive(k_draw, oracle, n, likelihood_stopping_rule(mu_stop), cap, on_cap="flag")
     scores = jnp.where(ada.used, ada.rollouts.logp_base, -jnp.inf)
     j_bon = argmax_random_tie(k_bon, scores)  # y_i^AdaBoN among the first N_mu(x_i) draws
     y_bon = _chosen_responses(ada.rollouts, j_bon)
-    params = mle_params(model_class, ada.rollouts.prompts, _class_responses(model_class, y_bon))
-    return params_to_policy(model_class, params), ada.m, ada.num_draws, ada.cap_hit
+    used = jnp.arange(n) < n_used
+    params = mle_params(
+        model_class,
+        ada.rollouts.prompts,
+        _class_responses(model_class, y_bon),
+        used.astype(ada.rollouts.logp_base.dtype),
+    )
+    m = jnp.sum(jnp.where(used, ada.num_draws, 0))
+    cap_hit = jnp.any(used & ~ada.stopped)
+    return params_to_policy(model_class, params), m, ada.num_draws, cap_hit
 
 
 # ----------------------------------------------------------------------------------------------

@@ -158,6 +158,7 @@ class AdaptiveDraw:
         looked at (the rest are padding drawn to keep shapes static and are NOT counted).
       num_draws: ``[n]`` int number of responses the stopping rule looked at, ``N_mu(x_i)``.
       used: ``[n, cap]`` bool, ``True`` on the samples that were looked at.
+      stopped: ``[n]`` bool, ``True`` where the rule stopped within the cap.
       m: int scalar, the number of queries ``sum_i num_draws[i]`` (Definition D.1's random ``m``).
       cap_hit: bool scalar, ``True`` when some prompt reached the cap without the rule stopping; the
         draw is then a truncation, not a sample from the adaptive oracle.
@@ -166,6 +167,7 @@ class AdaptiveDraw:
     rollouts: Rollouts
     num_draws: jax.Array
     used: jax.Array
+    stopped: jax.Array
     m: jax.Array
     cap_hit: jax.Array
 
@@ -290,6 +292,7 @@ def _draw_adaptive_body(key, oracle, stopping_rule, n, cap):
         rollouts=rollouts,
         num_draws=num_draws,
         used=used,
+        stopped=stopped,
         m=jnp.sum(num_draws),
         cap_hit=~jnp.all(stopped),
     )

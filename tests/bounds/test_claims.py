@@ -92,31 +92,6 @@ def test_least_nN_on_a_synthetic_grid():
     assert cc._least_nN(np.ones((3, 5, S)), n_grid, N_grid, 0.1, 0.2)[0] == math.inf
 
 
-def test_adaptive_prefix_equals_adaptive_sft_sharpening():
-    """With n_used = n and the same key, the prefix composition is the library's algorithm."""
-    policy, mu = sim.coverage_tabular(5, 30, 6.0)
-    oracle = sim.make_oracle(policy, mu)
-    cls = sim.TabularClass(5, 30)
-    mu_stop = math.log(2 / 0.1)
-    cap = cc._stopping_cap(policy.logp, mu_stop)
-    key = jax.random.key(3)
-    want = sim.adaptive_sft_sharpening(key, oracle, cls, 40, cap=cap, delta=0.1)
-    prefix = jax.jit(cc.adaptive_sft_prefix, static_argnames=("n", "cap"))
-    got, queries, cap_hit = prefix(key, oracle, cls, 40, 40, cap=cap, mu_stop=mu_stop)
-    np.testing.assert_array_equal(got.logp, want.policy.logp)
-    assert int(queries) == int(want.queries) and not bool(cap_hit)
-    # A prefix: the first prompts only are counted and fitted.
-    draws = np.asarray(want.diagnostics["num_draws"])
-    _, q15, _ = prefix(key, oracle, cls, 40, 15, cap=cap, mu_stop=mu_stop)
-    assert int(q15) == draws[:15].sum()
-    one, q1, _ = prefix(key, oracle, cls, 40, 1, cap=cap, mu_stop=mu_stop)
-    assert int(q1) == draws[0]
-    table = np.exp(np.asarray(one.logp))
-    fitted = np.nonzero(~np.isclose(table, 1 / 30).all(axis=1))[0]
-    assert fitted.size == 1  # unseen prompts keep the uniform law (the MLE convention)
-    assert table[fitted[0]].max() == 1.0  # the one fitted prompt: its best-of-N_mu response
-
-
 def test_stopping_cap_is_never_reached():
     # Near-uniform rows stop latest: k max_j p_j reaches mu only at k ~ mu / p_min.
     policy, mu = sim.coverage_tabular(4, 12, 11.5)

@@ -111,6 +111,29 @@ def test_adaptive_sft(tab):
         )
 
 
+def test_adaptive_sft_n_used_is_the_run_with_that_many_prompts(tab):
+    """A traced n_used fits and counts the first n_used prompts of one draw: exactly the run with
+    n_used prompts and the same key, truncated runs included: with this key the rule stops after
+    12 draws at every prompt but the 7th, which needs 13, so a cap of 12 truncates the runs with 7
+    or more prompts only (and a prompt that stops exactly at the cap is no truncation)."""
+    cls = sim.TabularClass(6, 40)
+    key = jax.random.key(11)
+    kw = dict(cap=12, delta=0.2, on_cap="flag")
+    prefix = jax.jit(lambda nu: sim.adaptive_sft_sharpening(key, tab, cls, 30, n_used=nu, **kw))
+    hits = set()
+    for n in (1, 2, 7, 30):
+        got = prefix(jnp.asarray(n))
+        want = sim.adaptive_sft_sharpening(key, tab, cls, n, **kw)
+        np.testing.assert_array_equal(got.policy.logp, want.policy.logp)
+        assert int(got.queries) == int(want.queries)
+        assert bool(got.diagnostics["cap_hit"]) == bool(want.diagnostics["cap_hit"])
+        hits.add(bool(want.diagnostics["cap_hit"]))
+    assert hits == {False, True}  # both kinds of runs occur
+    for bad in (0, 31):
+        with pytest.raises(ValueError, match="n_used"):
+            sim.adaptive_sft_sharpening(key, tab, cls, 30, n_used=bad, **kw)
+
+
 def test_dpo_and_xpo_on_a_finite_class(tab):
     """Eq. 8 and Algorithm 1 recover pi*_beta exactly from a finite realizable class."""
     beta = 0.2
