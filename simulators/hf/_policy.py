@@ -366,12 +366,14 @@ def _target_logp(z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 def _logit_bytes(dtype: torch.dtype, stats: bool) -> int:
     """About the bytes held per computed logit while a micro-batch is scored.
 
-    The model's logits, their float32 copy (none when they are float32 or wider already) and the
-    log-sum-exp's temporaries (8); ``stats`` instead holds the log-softmax, the probabilities,
-    the entropy's product, mask and selection (about 20).
+    The model's logits (``dtype``; a non-float head is taken to give float32), their float32 copy
+    when narrower, and temporaries of the working width (float32 or wider): two for the
+    log-sum-exp, or with ``stats`` five (log-softmax, probabilities, the entropy's product, mask
+    and selection).
     """
-    size = torch.finfo(dtype).bits // 8
-    return size + (4 if size < 4 else 0) + (20 if stats else 8)
+    size = torch.finfo(dtype).bits // 8 if dtype.is_floating_point else 4
+    work = max(size, 4)
+    return size + (work if size < work else 0) + (5 if stats else 2) * work
 
 
 def _memory_budget(policy: HFPolicy) -> int:

@@ -164,6 +164,8 @@ def test_the_default_memory_budget(tiny):
     # bytes per logit: bfloat16 logits add their float32 copy, statistics their temporaries
     assert _logit_bytes(torch.bfloat16, stats=False) > _logit_bytes(torch.float32, stats=False)
     assert _logit_bytes(torch.float32, stats=True) > _logit_bytes(torch.float32, stats=False)
+    assert _logit_bytes(torch.float64, stats=False) == 2 * _logit_bytes(torch.float32, stats=False)
+    assert _logit_bytes(torch.int8, stats=True) == _logit_bytes(torch.float32, stats=True)
 
 
 @pytest.mark.parametrize("add_eos", [True, False])
