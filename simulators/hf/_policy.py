@@ -419,10 +419,9 @@ def _next_token_logits(model: Any, ids: torch.Tensor, mask: torch.Tensor, first:
         position_ids=torch.arange(L, device=ids.device).expand_as(ids),
         use_cache=False,
     )
-    if _accepts(model, "logits_to_keep"):
-        logits = _model_call(model, logits_to_keep=L - first, **inputs).logits
-    else:
-        logits = _model_call(model, **inputs).logits[:, first:]
+    keep = {"logits_to_keep": L - first} if _accepts(model, "logits_to_keep") else {}
+    # The last L - first positions, whether the model kept only those or returned all of them.
+    logits = _model_call(model, **inputs, **keep).logits[:, first - L :]
     targets = torch.nn.functional.pad(ids[:, first + 1 :], (0, 1))
     return logits, targets
 
