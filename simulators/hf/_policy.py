@@ -461,7 +461,7 @@ def score_tokens(
     keeps every real token at its unpadded position, and causal attention never lets a real token
     see padding, so a sequence scores the same alone or in a batch. The language-model head runs
     only from the shortest prompt's last position on (``logits_to_keep``, where the model takes
-    it), and the memory budget counts those logits.
+    it); the memory budget counts logits at every position of a micro-batch (an upper bound).
 
     Args:
       policy: the scoring model.
