@@ -67,7 +67,7 @@ def _bench_model(label, policy, prompts, n, T, reps, torch):
 
     B = len(prompts) * n
     # One micro-batch of every sequence, as the raw side takes them; the logits memory budget is
-    # the policy's default (on CUDA a quarter of the free memory, on the CPU 1 GiB).
+    # the policy's default (on CUDA half the available memory, on the CPU 1 GiB).
     policy = dataclasses.replace(
         policy, batch_size=B, score_batch_size=B, progress=False, max_new_tokens=T
     )
@@ -445,7 +445,7 @@ def _explain(ratios: dict) -> str:
         "Both sides run the same model on the same padded batch with the same attention masks, so "
         "the transformer layers cost the same and the ratios measure what the adapter does "
         f"around them ({parts}). Scoring: `score_tokens` batches sequences by length under a "
-        "memory budget (the policy default: a quarter of the free memory on CUDA, 1 GiB on the "
+        "memory budget (the policy default: half the available memory on CUDA, 1 GiB on the "
         "CPU; the profile counts the forward passes), runs the language-model head only from the "
         "shortest prompt's last "
         "position on (`logits_to_keep`; the raw version computes logits at every position), takes "

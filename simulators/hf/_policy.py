@@ -73,8 +73,8 @@ class HFPolicy:
       batch_size: sequences decoded together in one micro-batch of :func:`sample` / :func:`greedy`.
       score_batch_size: most sequences per scoring forward pass (fewer when the logits of a
         micro-batch would exceed ``memory_budget_bytes``).
-      memory_budget_bytes: bound on the logits memory of one scoring micro-batch (``None``: a
-        quarter of the device memory free when scoring starts on CUDA, 1 GiB on the CPU).
+      memory_budget_bytes: bound on the logits memory of one scoring micro-batch (``None``: half
+        the device memory available to torch when scoring starts on CUDA, 1 GiB on the CPU).
       max_new_tokens: default response length limit ``T``.
       stop: default stop strings: a response also ends right after the token that completes one
         of them (kept in the response, no EOS), e.g. ``"\nQuestion:"`` when a model goes on to
@@ -377,11 +377,15 @@ def _logit_bytes(dtype: torch.dtype, stats: bool) -> int:
 
 
 def _memory_budget(policy: HFPolicy) -> int:
-    """``policy.memory_budget_bytes``, or its default: a quarter of the free memory on CUDA."""
+    """``policy.memory_budget_bytes``, or its default: on CUDA half the memory torch can still use
+    (free on the device plus what its caching allocator holds unused), on the CPU 1 GiB."""
     if policy.memory_budget_bytes is not None:
         return int(policy.memory_budget_bytes)
     if str(policy.device).startswith("cuda"):
-        return int(torch.cuda.mem_get_info(torch.device(policy.device))[0] // 4)
+        device = torch.device(policy.device)
+        free = torch.cuda.mem_get_info(device)[0]
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int((free + cached) // 2)
     return 2**30
 
 
