@@ -68,7 +68,7 @@ from ._oracle import (
 )
 from ._rewards import log_likelihood
 from ._rollouts import Rollouts
-from ._tabular import sample_indices
+from ._tabular import draw_rows
 
 
 @jax.tree_util.register_dataclass
@@ -490,9 +490,7 @@ def _init_params(model_class: Any, dtype) -> Any:
 
 def _sample_from_params(key, model_class, params, x):
     """One response ``y ~ pi_params(.|x)`` per prompt (the learner's own model: no query)."""
-    table = class_table(model_class, params)
-    keys = jax.random.split(key, x.shape[0])
-    return jax.vmap(lambda k, row: sample_indices(k, row, 1)[0])(keys, table[x])
+    return draw_rows(key, class_table(model_class, params), x, 1)[:, 0]
 
 
 def xpo_sharpening(

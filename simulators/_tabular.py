@@ -200,14 +200,43 @@ def sample_indices(key: jax.Array, logp: jax.Array, n: int) -> jax.Array:
 
 def _inverse_cdf(key: jax.Array, logp: jax.Array, n: int, search) -> jax.Array:
     """:func:`sample_indices` with ``search(cdf, u)`` in place of ``searchsorted`` (side right)."""
-    p = jnp.exp(logp - jnp.max(logp))
-    cdf = jnp.cumsum(p)
+    return _draw(key, *_cdf(logp), n, search)
+
+
+def _cdf(logp: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(cdf, last)`` of each distribution along the last axis: the cumulative sums of the masses
+    relative to the mode, and the last index with positive mass."""
+    p = jnp.exp(logp - jnp.max(logp, axis=-1, keepdims=True))
+    last = logp.shape[-1] - 1 - jnp.argmax(jnp.flip(p > 0, axis=-1), axis=-1)
+    return jnp.cumsum(p, axis=-1), last
+
+
+def _draw(key: jax.Array, cdf: jax.Array, last: jax.Array, n: int, search) -> jax.Array:
+    """``n`` inverse-CDF draws from one ``cdf [Y]`` (see :func:`_cdf`)."""
     u = jax.random.uniform(key, (n,), dtype=cdf.dtype) * cdf[-1]
-    idx = search(cdf, u)
     # Should u ever round up to cdf[-1], fall back to the last index with positive mass rather than
     # Y - 1, which may have none.
-    last = logp.shape[-1] - 1 - jnp.argmax((p > 0)[::-1])
-    return jnp.minimum(idx, last).astype(jnp.int32)
+    return jnp.minimum(search(cdf, u), last).astype(jnp.int32)
+
+
+def draw_rows(key: jax.Array, logp: jax.Array, x: jax.Array, n: int) -> jax.Array:
+    """``[P, n]`` draws from the rows ``x [P]`` of a table ``logp [X, Y]``, one key per prompt.
+
+    Each row's CDF is formed once per table row when prompts outnumber rows (``P >= X``, e.g. many
+    prompts drawn from few), else once per drawn prompt: the same draws either way (the CDFs agree
+    up to rounding in the last bits).
+    """
+    keys = jax.random.split(key, x.shape[0])
+    cdf, last = _of_rows(_cdf, logp, x)
+    return jax.vmap(_draw, in_axes=(0, 0, 0, None, None))(keys, cdf, last, n, _search)
+
+
+def _of_rows(f, logp: jax.Array, x: jax.Array):
+    """``f(logp[x])`` for a row-wise ``f``, computed once per table row and gathered when the
+    prompts ``x`` outnumber the rows (equal up to rounding in the last bits)."""
+    if x.shape[0] >= logp.shape[0]:
+        return jax.tree.map(lambda a: a[x], f(logp))
+    return f(logp[x])
 
 
 @sample.register(TabularPolicy)
@@ -219,11 +248,9 @@ def _sample_tabular(key: jax.Array, policy: TabularPolicy, x: jax.Array, n: int)
 
 @functools.partial(jax.jit, static_argnames="n")
 def _sample_rows(key: jax.Array, logp: jax.Array, x: jax.Array, n: int) -> Rollouts:
-    keys = jax.random.split(key, x.shape[0])
-    rows = logp[x]
-    y = jax.vmap(sample_indices, in_axes=(0, 0, None))(keys, rows, n)  # [P, N]
-    logp_base = jnp.take_along_axis(rows, y, axis=1)
-    entropy, kl_uniform = row_stats(rows)
+    y = draw_rows(key, logp, x, n)  # [P, N]
+    logp_base = logp[x[:, None], y]
+    entropy, kl_uniform = _of_rows(row_stats, logp, x)
     return Rollouts(
         prompts=x,
         tokens=y[..., None],

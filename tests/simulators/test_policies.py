@@ -322,3 +322,23 @@ def test_sample_indices_never_returns_trailing_zero_mass():
     with np.errstate(divide="ignore"):
         logp_table = np.log(np.array([[0.5, 0.5, 0.0, 0.0]]))
     assert_frequencies_match(counts[None], 100_000, logp_table)
+
+
+@pytest.mark.parametrize("num_prompts", [3, 40])
+def test_drawing_rows_per_table_row_or_per_prompt_gives_the_same_draws(num_prompts):
+    """With more prompts than table rows the CDFs and row statistics are formed once per table
+    row and gathered; with fewer, per drawn prompt. Both are the per-prompt ``sample_indices``
+    with the same keys, and the row statistics agree to rounding."""
+    X, Y, n = 8, 50, 30
+    logp = jnp.log(jax.random.dirichlet(jax.random.key(0), jnp.full(Y, 0.3), (X,)))
+    logp = logp.at[2, 40:].set(-jnp.inf)  # a row with trailing zero mass
+    x = jax.random.randint(jax.random.key(1), (num_prompts,), 0, X)
+    key = jax.random.key(2)
+    got = sim.sample(key, sim.TabularPolicy(logp), x, n)
+    keys = jax.random.split(key, num_prompts)
+    want = jax.vmap(sim.sample_indices, in_axes=(0, 0, None))(keys, logp[x], n)
+    np.testing.assert_array_equal(np.asarray(got.tokens[..., 0]), np.asarray(want))
+    entropy, kl = sim._tabular.row_stats(logp[x])
+    np.testing.assert_allclose(got.token_entropy[:, 0, 0], entropy, rtol=1e-13)
+    np.testing.assert_allclose(got.token_kl_uniform[:, 0, 0], kl, rtol=1e-13)
+    assert not np.isin(np.asarray(got.tokens[x == 2]), np.arange(40, Y)).any()
