@@ -408,28 +408,32 @@ def _explain(ms, ms_law, stages, z, ties, budgets, X, Y, n, N, S) -> str:
         full, d, f = (stages[k].median_s for k in ("full run", "draw", "draw + BoN + MLE"))
         text += (
             f" In the per-sample run, drawing the samples takes {H.fmt_pct(d / full)} of the "
-            f"time, although they are only {S * n * N / 1e6:.1f}M draws, because "
-            "`sample(TabularPolicy)` recomputes for every drawn prompt its row's CDF (exp, "
-            "cumsum) and the row entropy / KL-to-uniform that Rollouts carry "
-            f"({n} x {Y} transcendental evaluations per seed where numpy builds one global CDF "
-            "per instance and searches it once); the best-of-N and count MLE take "
+            f"time ({S * n * N / 1e6:.1f}M draws: a uniform and a binary search in its prompt's "
+            "CDF each, plus the Rollouts fields; the CDFs and the row entropy / KL-to-uniform are "
+            f"formed once per table row, as there are more drawn prompts ({n}) than rows ({X})); "
+            "the best-of-N and count MLE take "
             f"{H.fmt_pct((f - d) / full)} (a log over each budget's full table) and the exact "
             f"evaluation {H.fmt_pct((full - f) / full)} (log-space masses on the argmax set over "
-            "each full table; XLA already shares the work of the error and the mass). Tabular "
-            "sampling from one precomputed CDF and row statistics only on demand would shorten "
-            "the draw; the exact law removes all three stages."
+            "each full table; XLA already shares the work of the error and the mass). The "
+            "exact law removes all three stages."
         )
     worst = int(np.argmax(z))
     text += (
         " The |z| columns compare means over the seeds. The exact-law toolkit and numpy run one "
-        "algorithm; the per-sample and exact-law paths have one law of the metrics but can "
-        "differ at exact ties: with delta = 1/4 a count MLE often has pi_hat(y*) = 3/4 exactly, "
-        "which is not a failure (Def. 3.1's strict inequality). The exact law and numpy decide "
-        "it on counts; the per-sample path evaluates the learned log-table with "
-        "`theory.sharpening_error`, where log(count) - log(total) against log(delta) is decided "
-        f"by rounding: of {ties[1]} such tables from the toolkit's count MLE (up to {n} "
-        f"visits), {ties[0]} come out as failures, so the per-sample error is biased upward "
-        "where ties are common (largest |z| between the per-sample toolkit and numpy here: "
-        f"{z[worst]:.1f}, at n = {budgets[worst][0]}, N = {budgets[worst][1]})."
+        "algorithm; the per-sample and exact-law paths have one law of the metrics, which holds "
+        "at exact ties too only if they are decided alike: with delta = 1/4 a count MLE often "
+        "has pi_hat(y*) = 3/4 exactly, which is not a failure (Def. 3.1's strict inequality). "
+        "The exact law and numpy decide it on counts; the per-sample path evaluates the learned "
+        "log-table with `theory.sharpening_error`, where log(count) - log(total) is compared "
+        "with log(1 - delta) after rounding (masses within 32 ulps of 1 - delta count as the "
+        f"tie): of {ties[1]} such tables from the toolkit's count MLE (up to {n} visits), "
+        f"{ties[0]} come out as failures"
+        + (
+            ", as Def. 3.1 asks"
+            if ties[0] == 0
+            else ", so the per-sample error is biased upward where ties are common"
+        )
+        + f" (largest |z| between the per-sample toolkit and numpy here: {z[worst]:.1f}, at "
+        f"n = {budgets[worst][0]}, N = {budgets[worst][1]})."
     )
     return text
