@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib.util
 import inspect
 import itertools
@@ -323,7 +324,7 @@ def _model_call(model: Any, **kwargs: Any):
     if unwrap is not None:
         model = unwrap()
     if "cache" in kwargs:
-        params = inspect.signature(type(model).forward).parameters
+        params = _forward_params(type(model))
         if "cache" not in params and "past_key_values" in params:
             kwargs["past_key_values"] = kwargs.pop("cache")
     return model(**kwargs)
@@ -334,7 +335,14 @@ def _accepts(model: Any, name: str) -> bool:
     unwrap = getattr(model, "get_base_model", None)
     if unwrap is not None:
         model = unwrap()
-    return name in inspect.signature(type(model).forward).parameters
+    return name in _forward_params(type(model))
+
+
+@functools.cache
+def _forward_params(cls: type) -> frozenset[str]:
+    """The keyword names of a model class's ``forward`` (read once per class: the decoding loop
+    asks at every step)."""
+    return frozenset(inspect.signature(cls.forward).parameters)
 
 
 def _out_cache(out: Any):
