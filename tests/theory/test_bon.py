@@ -65,22 +65,15 @@ def test_bon_law_matches_enumeration_with_reward_ties(n):
 
 
 @pytest.mark.parametrize("n", [2, 4])
-def test_bon_law_matches_enumeration_tiny_masses_in_the_middle(n):
-    # a reward that puts masses 1e-300, 1e-20 and 1e-15 between ordinary ones: their winning
-    # probabilities are L^n ((1 + Q/L)^n - 1) with Q/L far below float64's epsilon
-    p = np.array([0.3, 1e-300, 0.2, 1e-20, 0.25, 1e-15, 0.0])
-    p[0] = 1 - p[1:].sum()
-    logp = _log(p)
-    reward = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
-    got = theory.bon_law(logp, n, reward)
-    _assert_log_close(got, _brute_bon(logp, n, reward))
-
-
-@pytest.mark.parametrize("n", [2, 4])
-def test_bon_law_linear_prefix_sums_match_enumeration(n):
-    # every positive mass above the floor of the linear prefix sums (1e-276 in float64), the
-    # smallest 1e-250 in the middle of the reward order: the fast branch, still exact
-    p = np.array([0.3, 1e-250, 0.2, 1e-20, 0.25, 1e-15, 0.0])
+@pytest.mark.parametrize(
+    "tiny", [1e-300, 1e-250], ids=["log-space prefix sums", "linear prefix sums"]
+)
+def test_bon_law_matches_enumeration_tiny_masses_in_the_middle(n, tiny):
+    # a reward that puts masses `tiny`, 1e-20 and 1e-15 between ordinary ones: their winning
+    # probabilities are L^n ((1 + Q/L)^n - 1) with Q/L far below float64's epsilon. 1e-300 is
+    # below the floor of the linear prefix sums (1e-276 in float64) and takes the log-space
+    # branch; with 1e-250 every positive mass is above it: the fast branch, still exact
+    p = np.array([0.3, tiny, 0.2, 1e-20, 0.25, 1e-15, 0.0])
     p[0] = 1 - p[1:].sum()
     logp = _log(p)
     reward = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
