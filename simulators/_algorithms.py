@@ -705,7 +705,3 @@ def _xpo_core(
     if return_history:
         diagnostics["history"] = history
     return params_to_policy(model_class, params), 2 * T + validation_queries, diagnostics
-
-
-# ----------------------------------------------------------------------------------------------
-# Theorem-given parameters

@@ -417,13 +417,21 @@ def _pad(
     return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
-def _next_token_logits(model: Any, ids: torch.Tensor, mask: torch.Tensor, first: int):
-    """``(logits, targets)`` of a right-padded batch at positions ``first .. L - 1``.
+def _response_logits(
+    policy: HFPolicy, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]]
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(logits, targets, first)`` of the pairs ``prompt + response`` right-padded together.
 
-    ``logits[:, j]`` is the model's prediction at position ``first + j`` and ``targets[:, j]``
-    the token that follows it (padding after the last position). A model whose forward takes
-    ``logits_to_keep`` computes the language-model head at those positions only.
+    Logits at position ``t`` predict token ``t + 1``, so the responses are predicted from
+    positions ``n_p - 1`` on and positions before ``first``, the shortest prompt's last one, are
+    not needed: ``logits[:, j]`` is the model's prediction at position ``first + j`` and
+    ``targets[:, j]`` the token that follows it (padding after the last position). A model whose
+    forward takes ``logits_to_keep`` computes the language-model head at those positions only.
     """
+    seqs = [[*p, *r] for p, r in zip(prompt_ids, response_ids, strict=True)]
+    ids, mask = _pad(seqs, policy.pad_token_id)
+    ids, mask = ids.to(policy.device), mask.to(policy.device)
+    first = min(len(p) for p in prompt_ids) - 1
     L = ids.shape[1]
     inputs = dict(
         input_ids=ids,
@@ -431,11 +439,11 @@ def _next_token_logits(model: Any, ids: torch.Tensor, mask: torch.Tensor, first:
         position_ids=torch.arange(L, device=ids.device).expand_as(ids),
         use_cache=False,
     )
-    keep = {"logits_to_keep": L - first} if _accepts(model, "logits_to_keep") else {}
+    keep = {"logits_to_keep": L - first} if _accepts(policy.model, "logits_to_keep") else {}
     # The last L - first positions, whether the model kept only those or returned all of them.
-    logits = _model_call(model, **inputs, **keep).logits[:, first - L :]
+    logits = _model_call(policy.model, **inputs, **keep).logits[:, first - L :]
     targets = torch.nn.functional.pad(ids[:, first + 1 :], (0, 1))
-    return logits, targets
+    return logits, targets, first
 
 
 def _batches(costs: Sequence[int], max_items: int, max_cost: int) -> list[list[int]]:
@@ -510,15 +518,8 @@ def score_tokens(
     with torch.inference_mode():
         for group in tqdm(groups, desc=desc, disable=not policy.progress or len(groups) < 2):
             g = np.asarray(group)
-            ids, mask = _pad(
-                [[*prompt_ids[i], *response_ids[i]] for i in group], policy.pad_token_id
-            )
-            # Logits at position t predict token t + 1: the responses occupy positions
-            # n_p - 1 .. n_p + n_r - 2, so positions before the shortest prompt's last one are
-            # never computed.
-            first = int(n_p[g].min()) - 1
-            logits, targets = _next_token_logits(
-                policy.model, ids.to(policy.device), mask.to(policy.device), first
+            logits, targets, first = _response_logits(
+                policy, [prompt_ids[i] for i in group], [response_ids[i] for i in group]
             )
             z = _float(logits)
             del logits

@@ -45,8 +45,7 @@ from .._rollouts import Rollouts
 from ._policy import (
     HFPolicy,
     _float,
-    _next_token_logits,
-    _pad,
+    _response_logits,
     _responses_of,
     _seed_from_key,
     _target_logp,
@@ -152,12 +151,7 @@ def sequence_log_probs(
     """``[B]`` differentiable ``log pi(y_i | x_i)`` (response tokens only, right padding)."""
     n_p = np.array([len(p) for p in prompt_ids], dtype=np.int64)
     n_r = np.array([len(r) for r in response_ids], dtype=np.int64)
-    seqs = [[*p, *r] for p, r in zip(prompt_ids, response_ids, strict=True)]
-    ids, mask = _pad(seqs, policy.pad_token_id)
-    first = int(n_p.min()) - 1
-    logits, targets = _next_token_logits(
-        policy.model, ids.to(policy.device), mask.to(policy.device), first
-    )
+    logits, targets, first = _response_logits(policy, prompt_ids, response_ids)
     # Position first + j predicts a response token when n_p - 1 <= first + j < n_p + n_r - 1.
     j = first + np.arange(logits.shape[1])
     keep = (j >= n_p[:, None] - 1) & (j < (n_p + n_r)[:, None] - 1)
