@@ -84,33 +84,24 @@ def _bench_model(label, policy, prompts, n, T, reps, torch):
     ]
     n_scored = int(lens.sum())
 
-    scoring = H.measure_interleaved(
-        {
-            "toolkit": (
-                f"{label}: toolkit `score_tokens`",
-                lambda: score_tokens(policy, prompt_ids, response_ids),
-            ),
-            "toolkit_logp": (
-                f"{label}: toolkit `score_tokens(stats=False)`",
-                lambda: score_tokens(policy, prompt_ids, response_ids, stats=False),
-            ),
-            "raw": (
-                f"{label}: raw forward + log_softmax + gather",
-                lambda: _raw_score(model, torch, prompt_ids, response_ids, pad),
-            ),
-        },
-        repeats=reps,
-    )
-    m_score, m_score_lp = scoring["toolkit"], scoring["toolkit_logp"]
-    m_raw_score = scoring["raw"]
-    profiles = {
-        "toolkit_logp": _profile(
-            lambda: score_tokens(policy, prompt_ids, response_ids, stats=False), model, torch
+    scorers = {
+        "toolkit": (
+            f"{label}: toolkit `score_tokens`",
+            lambda: score_tokens(policy, prompt_ids, response_ids),
         ),
-        "raw": _profile(
-            lambda: _raw_score(model, torch, prompt_ids, response_ids, pad), model, torch
+        "toolkit_logp": (
+            f"{label}: toolkit `score_tokens(stats=False)`",
+            lambda: score_tokens(policy, prompt_ids, response_ids, stats=False),
+        ),
+        "raw": (
+            f"{label}: raw forward + log_softmax + gather",
+            lambda: _raw_score(model, torch, prompt_ids, response_ids, pad),
         ),
     }
+    scoring = H.measure_interleaved(scorers, repeats=reps)
+    m_score, m_score_lp = scoring["toolkit"], scoring["toolkit_logp"]
+    m_raw_score = scoring["raw"]
+    profiles = {key: _profile(scorers[key][1], model, torch) for key in ("toolkit_logp", "raw")}
     lp_tk = score_tokens(policy, prompt_ids, response_ids)["logp"]
     lp_raw = _raw_score(model, torch, prompt_ids, response_ids, pad)
     score_diff = float(np.max(np.abs(lp_tk - lp_raw)))
