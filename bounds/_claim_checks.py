@@ -349,17 +349,21 @@ def _c4(quick: bool) -> Outcome:
     holds = (
         c > 0
         and below_ok
+        and max(above) < target
         and _in_band(s_C, band_1)
+        and _in_band(s_C_ada, band_1)
         and _in_band(s_eps, band_2)
         and _in_band(s_eps_ada, band_1)
     )
     return Outcome(
         holds=holds,
         measured=f"c* = {c:.3f} (min over M in {list(Ms)}); min error at m <= c d M/Delta over "
-        f"{len(cases)} instances: {worst:.3f}; slopes: C {s_C:.2f}, 1/eps {s_eps:.2f} "
-        f"(non-adaptive), 1/eps {s_eps_ada:.2f} (adaptive)",
-        predicted=f"c* > 0 and error >= 1/8; slope in C in {_fmt_band(band_1)}, in 1/eps "
-        f"{_fmt_band(band_2)} non-adaptive and {_fmt_band(band_1)} adaptive",
+        f"{len(cases)} instances: {worst:.3f}, max at 4x that budget: {max(above):.3f}; slopes: "
+        f"C {s_C:.2f} / {s_C_ada:.2f}, 1/eps {s_eps:.2f} / {s_eps_ada:.2f} "
+        "(non-adaptive / adaptive)",
+        predicted=f"c* > 0, error >= 1/8 below the budget and < 1/8 at 4x it; slope in C in "
+        f"{_fmt_band(band_1)} both ways, in 1/eps {_fmt_band(band_2)} non-adaptive and "
+        f"{_fmt_band(band_1)} adaptive",
         details={
             "c_star_by_M": {str(k): v for k, v in c_by_M.items()},
             "error_at_4x_lemma_budget_max": max(above),
@@ -660,14 +664,10 @@ def _c14(quick: bool) -> Outcome:
     reports = {name: maxcut_report(A) for name, A in _graphs(quick).items()}
     argmax_ok = all(r.argmax_is_max_cut for r in reports.values())
     norms_ok = all((r.theta_norms <= r.H + 1e-12).all() for r in reports.values())
-    costs_ok = all(
-        r.restricted_evaluations == 2 ** (r.H - 2) and r.sampling_cost == r.H
-        for r in reports.values()
-    )
     greedy_fail = [name for name, r in reports.items() if not r.greedy_is_argmax]
     H_max = max(r.H for r in reports.values())
     return Outcome(
-        holds=argmax_ok and norms_ok and costs_ok and len(greedy_fail) > 0,
+        holds=argmax_ok and norms_ok and len(greedy_fail) > 0,
         measured=f"argmax = max cut on {sum(r.argmax_is_max_cut for r in reports.values())}/"
         f"{len(reports)} graphs (H <= {H_max}: {2 ** (H_max - 2)} evaluations vs {H_max} "
         f"per sample); greedy misses it on {len(greedy_fail)}/{len(reports)}",
@@ -707,7 +707,7 @@ def _least_nN(errors: np.ndarray, n_grid, N_grid, eps: float, rho: float) -> tup
 
     best = (math.inf, 0, 0)
     for i, n in enumerate(n_grid):
-        N_min = minimal_budget(errors[i] <= eps, np.asarray(N_grid, float), rho)
+        N_min = minimal_budget(theory.error_at_most(errors[i], eps), np.asarray(N_grid, float), rho)
         if n * N_min < best[0]:
             best = (float(n * N_min), int(n), int(N_min))
     return best
@@ -1034,7 +1034,7 @@ def _c5_generic(rho: float, delta: float, mu_stop: float) -> str:
     epss = np.asarray(_C3["epss"])
     m_ada, m_fix = [], []
     for e in epss:
-        n_min = minimal_budget(err <= e, n_ada.astype(float), rho)
+        n_min = minimal_budget(theory.error_at_most(err, e), n_ada.astype(float), rho)
         m_ada.append(float(queries[n_ada == n_min].mean()) if np.isfinite(n_min) else math.inf)
         m_fix.append(_sft_least(quick, f"C3 C={c_ref:g}", e, rho)[0])
     if not (all(np.isfinite(m_ada)) and all(np.isfinite(m_fix))):
@@ -1092,7 +1092,7 @@ def _c5(quick: bool) -> Outcome:
         err = _cube(df_ada, lab, "sharpening_error", ("n_used",))
         queries = _cube(df_ada, lab, "queries", ("n_used",))
         cap_hit |= bool(_cube(df_ada, lab, "cap_hit", ("n_used",)).any())
-        n_min = minimal_budget(err <= e, n_ada.astype(float), rho)
+        n_min = minimal_budget(theory.error_at_most(err, e), n_ada.astype(float), rho)
         m_ada.append(float(queries[n_ada == n_min].mean()) if np.isfinite(n_min) else math.inf)
         m_fix.append(_sft_least(quick, f"C5 eps={e:g}", e, rho)[0])
     x = 1 / np.asarray(epss)
@@ -1201,7 +1201,7 @@ def _c8(quick: bool) -> Outcome:
 
     def dpo_m(label):
         err = _cube(df, label, "sharpening_error", ("n_used",))
-        return 2 * minimal_budget(err <= eps, n_grid.astype(float), rho)
+        return 2 * minimal_budget(theory.error_at_most(err, eps), n_grid.astype(float), rho)
 
     m_dpo = [dpo_m(f"theorem margin={g:g}") for g in margins]
     m_fixed_beta = [dpo_m(f"fixed margin={g:g}") for g in margins]

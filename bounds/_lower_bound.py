@@ -41,7 +41,13 @@ from scipy import stats
 from simulators._oracle import draw, make_oracle
 from simulators._rollouts import Rollouts, check_rollouts
 from simulators._tabular import TabularPolicy, sample_indices
-from theory._validation import check_count, check_gamma, check_open_unit, check_positive
+from theory._validation import (
+    check_at_least,
+    check_count,
+    check_gamma,
+    check_open_unit,
+    check_positive,
+)
 
 __all__ = [
     "AdaptiveFrontier",
@@ -149,10 +155,13 @@ def hard_instance_coverage(M: int, Delta: float, *, p: float = 1.0, gamma: float
     """
     M = _check_M(M, gamma)
     Delta = _check_Delta(Delta)
-    check_positive(p, "p")
-    if p < 1:
-        raise ValueError(f"p must be >= 1, got {p}")
-    return float(((1.0 - Delta) + (M * (1.0 - gamma)) ** p * Delta) ** (1.0 / p))
+    check_at_least(p, "p", 1.0, allow_inf=True)
+    hard = M * (1.0 - gamma)  # >= 1: 1 / pi(y*_gamma(x_i)) at every hard prompt
+    if math.isinf(p):  # the essential supremum over prompts (Delta > 0)
+        return float(hard)
+    # In log space: (M (1 - gamma))^p overflows for large p while the p-th root does not.
+    log_easy = math.log1p(-Delta) if Delta < 1 else -math.inf
+    return float(math.exp(np.logaddexp(log_easy, p * math.log(hard) + math.log(Delta)) / p))
 
 
 def hard_instance_log_cardinality(M: int, d: int) -> float:
@@ -189,8 +198,7 @@ def hard_instance_params(
         raise ValueError(f"C must be >= 1, got {C}")
     check_open_unit(eps, "eps")
     check_positive(Delta_factor, "Delta_factor")
-    if p < 1:
-        raise ValueError(f"p must be >= 1, got {p}")
+    check_at_least(p, "p", 1.0, allow_inf=True)
     Delta = Delta_factor * eps
     if Delta > 1:
         raise ValueError(

@@ -150,7 +150,7 @@ def moment_lower_bound_sample_complexity(
     _check_log_card(log_card)
     check_at_least(C, "C", 1.0)
     check_open_unit(eps, "eps")
-    check_at_least(p, "p", 1.0)
+    check_at_least(p, "p", 1.0, allow_inf=True)
     _check_c(c)
     eps, p, C = _f(eps), _f(p), _f(C)
     power = 1.0 / p if adaptive else 1.0 + 1.0 / p
@@ -195,7 +195,7 @@ def hard_class_log_cardinality(d: Any, C: Any, eps: Any, p: Any = 1, *, c: float
     check_at_least(d, "d", 1)
     check_at_least(C, "C", 1.0)
     check_open_unit(eps, "eps")
-    check_at_least(p, "p", 1.0)
+    check_at_least(p, "p", 1.0, allow_inf=True)
     _check_c(c)
     return _out(c * _f(d) * (1.0 + np.log(_f(C) * _f(eps) ** (-1.0 / _f(p)))))
 

@@ -18,6 +18,8 @@ import jax
 import numpy as np
 from scipy import stats
 
+from theory._logmath import tie_tolerance
+from theory._sharpening import error_at_most
 from theory._validation import check_count, check_open_unit
 
 __all__ = [
@@ -116,7 +118,7 @@ def success_grid(
         raise ValueError("every budget must have a result for every seed")
     values = wide.to_numpy()
     if at_most is not None:
-        ok = values.astype(np.float64) <= at_most
+        ok = error_at_most(values.astype(np.float64), at_most)
     else:
         if not np.isin(values.astype(np.float64), (0.0, 1.0)).all():
             raise ValueError(
@@ -127,8 +129,14 @@ def success_grid(
     return wide.index.to_numpy(dtype=np.float64), ok
 
 
+def _reaches(frequency: Any, rho: float) -> Any:
+    """Whether a success frequency reaches 1 - rho; equality counts (7 of 10 at rho = 0.3,
+    where 1 - 0.3 rounds above 0.7), within the tie tolerance."""
+    return frequency >= (1.0 - rho) * (1.0 - tie_tolerance(np.float64))
+
+
 def _minimal_budget(s: np.ndarray, b: np.ndarray, rho: float, monotone: bool) -> float:
-    ok = s.mean(axis=1) >= 1.0 - rho
+    ok = _reaches(s.mean(axis=1), rho)
     if monotone:
         # The least budget from which on every larger budget succeeds too: a lucky small budget
         # followed by failures does not count.
@@ -237,7 +245,7 @@ def minimal_budget_bisect(
         s = np.asarray(success_fn(m))
         if s.ndim != 1 or s.size == 0:
             raise ValueError(f"success_fn must return a [S] bool array, got shape {s.shape}")
-        return bool(s.astype(bool).mean() >= 1.0 - rho)
+        return bool(_reaches(s.astype(bool).mean(), rho))
 
     if not ok(hi):
         raise ValueError(f"the budget hi={hi} does not reach success frequency 1 - rho")

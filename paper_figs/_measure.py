@@ -29,6 +29,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import bounds
+import simulators
+import theory
+
 # Responses of every padded table (M + 1 <= Y_PAD).
 Y_PAD = 512
 
@@ -48,9 +52,6 @@ class HardInstance:
 
 def hard_sft_instance(C: float, eps: float, d: int) -> HardInstance:
     """Theorem 3.1''s instance for (C, eps, d), padded to ``Y_PAD`` responses."""
-    import bounds
-    import theory
-
     M, Delta = bounds.hard_instance_params(C, eps)
     if M + 1 > Y_PAD:
         raise ValueError(f"C/eps too large: M + 1 = {M + 1} exceeds the padded width {Y_PAD}")
@@ -71,9 +72,6 @@ def hard_sft_instance(C: float, eps: float, d: int) -> HardInstance:
 @functools.partial(jax.jit, static_argnames=("n_max", "N_max"))
 def _fixed_errors(keys, logp, mu, delta, n_used, N_used, *, n_max, N_max):
     """Exact sharpening error ``[S, B]`` of SFT-Sharpening per seed and budget (n_used, N_used)."""
-    import simulators
-    import theory
-
     X, Y = logp.shape
     oracle = simulators.SampleEvaluateOracle(simulators.TabularPolicy(logp), mu)
     model_class = simulators.TabularClass(X, Y)
@@ -107,7 +105,7 @@ def fixed_success(
         n_max=int(n_grid.max()),
         N_max=int(N_grid.max()),
     )
-    ok = np.asarray(err, dtype=np.float64) <= eps  # [S, B]
+    ok = theory.error_at_most(np.asarray(err), eps)  # [S, B]
     return ok.mean(axis=0).reshape(nn.shape)
 
 
@@ -133,9 +131,6 @@ def _adaptive_runs(keys, logp, mu, delta, n_used, *, n_max, cap):
     is its first ``n`` prompts (``simulators.adaptive_sft_sharpening``'s ``n_used``: the very run
     with ``n`` prompts and the same key), so every ``n`` shares one compiled program.
     """
-    import simulators
-    import theory
-
     X, Y = logp.shape
     oracle = simulators.SampleEvaluateOracle(simulators.TabularPolicy(logp), mu)
     model_class = simulators.TabularClass(X, Y)
@@ -184,16 +179,13 @@ def adaptive_success(
         n_max=int(n_grid.max()),
         cap=cap,
     )
-    ok = (np.asarray(err, dtype=np.float64) <= eps) & ~np.asarray(cap_hit)
+    ok = theory.error_at_most(np.asarray(err), eps) & ~np.asarray(cap_hit)
     return ok.mean(axis=0), np.asarray(m, dtype=np.float64).mean(axis=0)
 
 
 @functools.partial(jax.jit, static_argnames=("n_max",))
 def _dpo_errors(keys, logp, mu, beta, delta, n_used, *, n_max):
     """Exact sharpening error ``[S, B]`` of the squared-loss learner (Eq. 8) per seed and n_used."""
-    import simulators
-    import theory
-
     X, Y = logp.shape
     oracle = simulators.SampleEvaluateOracle(simulators.TabularPolicy(logp), mu)
     model_class = simulators.TabularClass(X, Y)
@@ -223,4 +215,4 @@ def dpo_success(
         jnp.asarray(n_grid),
         n_max=int(n_grid.max()),
     )
-    return (np.asarray(err, dtype=np.float64) <= eps).mean(axis=0)
+    return theory.error_at_most(np.asarray(err), eps).mean(axis=0)

@@ -22,6 +22,7 @@ from ._divergences import concentrability_ratio as concentrability_ratio
 from ._divergences import entropy as entropy
 from ._divergences import hellinger_sq as hellinger_sq
 from ._divergences import kl as kl
+from ._sharpening import error_at_most as error_at_most
 from ._sharpening import is_sharpened as is_sharpened
 from ._sharpening import sharpening_error as sharpening_error
 from ._tilt import kl_regularized_objective as kl_regularized_objective
@@ -37,6 +38,7 @@ __all__ = [
     "coverage",
     "coverage_from_log_mass",
     "entropy",
+    "error_at_most",
     "hellinger_sq",
     "is_sharpened",
     "kl",

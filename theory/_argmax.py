@@ -7,7 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._logmath import as_param, log_mass_in_set
+from ._logmath import as_param, log_mass_in_set, tie_tolerance
 from ._validation import check_gamma, check_logp, check_same_shape, check_scalar
 
 
@@ -15,9 +15,13 @@ from ._validation import check_gamma, check_logp, check_same_shape, check_scalar
 def _argmax_mask(logp: jax.Array, gamma: Any) -> jax.Array:
     """Unvalidated core of :func:`argmax_set`."""
     top = jnp.max(logp, axis=-1, keepdims=True)
-    # log pi(y) - log max pi >= log(1 - gamma); at gamma = 0 the threshold is exactly 0, so exact
-    # ties with the maximum are kept (y* is a set, Sec. 1.3).
-    return logp - top >= jnp.log1p(-as_param(gamma, logp))
+    threshold = jnp.log1p(-as_param(gamma, logp))
+    # log pi(y) - log max pi >= log(1 - gamma), ties with the threshold included (y* is a set,
+    # Sec. 1.3; App. F.1's inequality is not strict). A response exactly on the threshold, such
+    # as pi = [0.3, 0.6] at gamma = 1/2, has rounded logarithms a few ulps of their magnitude to
+    # either side of it: within the tie tolerance it is in the set.
+    slack = tie_tolerance(logp.dtype) * (1.0 + jnp.abs(top) - threshold)
+    return (logp - top >= threshold - slack) & (logp > -jnp.inf)
 
 
 def argmax_set(logp: Any, gamma: Any = 0.0) -> jax.Array:
@@ -25,7 +29,9 @@ def argmax_set(logp: Any, gamma: Any = 0.0) -> jax.Array:
 
     y*_gamma(x) = {y : pi(y|x) >= (1 - gamma) max_{y'} pi(y'|x)}; gamma = 0 gives the argmax set
     y*(x) of Sec. 1.3 with exact ties included. The comparison is made in log space,
-    log pi(y) - max log pi >= log1p(-gamma), so it is exact for masses far below 1e-300.
+    log pi(y) - max log pi >= log1p(-gamma), so it is exact for masses far below 1e-300; a
+    response within 32 ulps (relative to the log-probabilities' magnitude) of the threshold counts
+    as on it, so rounding does not decide membership of a response that lies exactly on it.
 
     Args:
       logp: ``[..., Y]`` normalized log-probabilities (``-inf`` for zero mass).

@@ -23,7 +23,7 @@ from ._validation import (
 
 def _check_p(p: Any) -> None:
     check_scalar(p, "p")
-    check_at_least(p, "p", 1.0)
+    check_at_least(p, "p", 1.0, allow_inf=True)
 
 
 @jax.jit

@@ -9,11 +9,24 @@ identity.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 LOG_HALF = -math.log(2.0)
+
+# Relative tolerance, in ulps, within which a quantity formed from rounded log-probabilities
+# counts as equal to a threshold of the paper's definitions (1 - delta in Def. 3.1, the
+# (1 - gamma) max pi of App. F.1, eps, 1 - rho): a value exactly on the threshold, such as a
+# count MLE's 3/4 summed in log space, lands a few ulps to either side of it, and rounding must
+# not decide the side.
+TIE_ULPS = 32
+
+
+def tie_tolerance(dtype: Any) -> float:
+    """``TIE_ULPS`` ulps of ``dtype``: the relative tolerance of a tie with a threshold."""
+    return TIE_ULPS * float(jnp.finfo(dtype).eps)
 
 
 def log1mexp(z: jax.Array) -> jax.Array:
@@ -26,6 +39,19 @@ def log1mexp(z: jax.Array) -> jax.Array:
     near = jnp.where(z > LOG_HALF, z, LOG_HALF)
     far = jnp.where(z > LOG_HALF, LOG_HALF, z)
     return jnp.where(z > LOG_HALF, jnp.log(-jnp.expm1(near)), jnp.log1p(-jnp.exp(far)))
+
+
+def log_normalize(logits: jax.Array) -> jax.Array:
+    """``logits - logsumexp(logits)`` along the last axis, precise where the result is near 0.
+
+    The normalizer is taken as ``max + log1p(sum of exp(logit - max) off one argmax)``, so a
+    response holding mass ``1 - 1e-12`` gets ``-1e-12`` to full relative precision (``log`` of the
+    sum leaves an absolute error of an ulp of 1 there). ``-inf`` logits stay ``-inf``.
+    """
+    top = jnp.max(logits, axis=-1, keepdims=True)
+    first = jnp.arange(logits.shape[-1]) == jnp.argmax(logits, axis=-1)[..., None]
+    rest = jnp.sum(jnp.where(first, 0.0, jnp.exp(logits - top)), axis=-1, keepdims=True)
+    return logits - top - jnp.log1p(rest)
 
 
 def masked_logsumexp(logp: jax.Array, mask: jax.Array, axis: int = -1) -> jax.Array:

@@ -7,7 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._logmath import as_param, expect_over_prompts, xlogy_exp
+from ._logmath import as_param, expect_over_prompts, log_normalize, xlogy_exp
 from ._validation import (
     check_finite_on_support,
     check_logp,
@@ -50,10 +50,17 @@ def kl_tilt(logp_base: Any, beta: Any, reward: Any = None) -> jax.Array:
 
 @jax.jit
 def _kl_tilt(logp_base: jax.Array, beta: Any, r: jax.Array) -> jax.Array:
-    beta = as_param(beta, logp_base)
+    # XLA flushes subnormal numbers to zero; a subnormal beta acts as the least normal one (the
+    # law is then the beta -> 0 limit to the last bit).
+    beta = jnp.maximum(as_param(beta, logp_base), jnp.finfo(logp_base.dtype).tiny)
     support = logp_base > -jnp.inf
-    logits = jnp.where(support, logp_base + jnp.where(support, r, 0.0) / beta, -jnp.inf)
-    return logits - jax.nn.logsumexp(logits, axis=-1, keepdims=True)
+    r = jnp.where(support, r, -jnp.inf)
+    # Shifting r by its maximum on the support leaves the law unchanged and keeps r / beta finite
+    # on the maximizers as beta -> 0 (unshifted, r / beta overflows and the normalization gives
+    # NaN at beta = 1e-308).
+    shifted = r - jnp.max(r, axis=-1, keepdims=True)
+    logits = jnp.where(support, logp_base + jnp.where(support, shifted, 0.0) / beta, -jnp.inf)
+    return log_normalize(logits)
 
 
 def kl_regularized_objective(

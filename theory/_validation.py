@@ -15,9 +15,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# Rows of a log-probability table must have logsumexp within this of 0 (float32 tables are
-# accepted, so the tolerance is a few float32 ulps times the row length's log).
+# Rows of a log-probability table must have logsumexp within this of 0: a few float32 ulps times
+# the row length's log for float32 (and narrower) tables; float64 tables are held to float64's
+# precision, where an error of 1e-5 would pass into every quantity computed from them.
 NORMALIZATION_ATOL = 1e-5
+NORMALIZATION_ATOL_FLOAT64 = 1e-9
+
+
+def normalization_atol(dtype: Any) -> float:
+    """The normalization tolerance for a table of ``dtype``."""
+    return NORMALIZATION_ATOL_FLOAT64 if jnp.dtype(dtype).itemsize >= 8 else NORMALIZATION_ATOL
+
 
 # Largest table (number of entries) that enumeration helpers agree to build.
 MAX_TABLE_ENTRIES = 50_000_000
@@ -79,7 +87,7 @@ def check_logp(logp: Any, name: str = "logp", *, min_ndim: int = 1) -> jax.Array
         if np.isneginf(m).any():
             raise ValueError(f"{name} has a row with no mass (all -inf); each row must sum to 1")
         lse = (m + np.log(np.exp(a - m).sum(axis=-1, keepdims=True)))[..., 0]
-        bad = np.abs(lse) > NORMALIZATION_ATOL
+        bad = np.abs(lse) > normalization_atol(arr.dtype)
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
@@ -106,7 +114,7 @@ def check_probs(p: Any, name: str = "probs", *, min_ndim: int = 1) -> jax.Array:
         if (a < 0).any():
             raise ValueError(f"{name} contains negative probabilities (min {a.min():.3g})")
         s = a.sum(axis=-1)
-        bad = np.abs(s - 1.0) > NORMALIZATION_ATOL
+        bad = np.abs(s - 1.0) > normalization_atol(arr.dtype)
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
@@ -147,11 +155,11 @@ def check_gamma(gamma: Any, name: str = "gamma") -> Any:
 
 
 def check_positive(value: Any, name: str) -> Any:
-    """Checks ``value > 0`` (for beta, temperatures, step sizes)."""
+    """Checks ``0 < value < inf`` (for beta, temperatures, step sizes)."""
     if is_concrete(value):
         v = np.asarray(value, dtype=np.float64)
-        if np.isnan(v).any() or (v <= 0).any():
-            raise ValueError(f"{name} must be > 0, got {value}")
+        if not np.isfinite(v).all() or (v <= 0).any():
+            raise ValueError(f"{name} must be a finite number > 0, got {value}")
     return value
 
 
@@ -213,12 +221,14 @@ def check_scalar(value: Any, name: str) -> Any:
     return value
 
 
-def check_at_least(value: Any, name: str, minimum: float) -> Any:
-    """Checks ``value >= minimum`` (``+inf`` allowed), e.g. the coverage moment ``p >= 1``."""
+def check_at_least(value: Any, name: str, minimum: float, *, allow_inf: bool = False) -> Any:
+    """Checks ``minimum <= value < inf``, or ``<= inf`` with ``allow_inf`` (the coverage moment
+    ``p``, whose ``p = inf`` is the essential supremum)."""
     if is_concrete(value):
         v = np.asarray(value, dtype=np.float64)
-        if np.isnan(v).any() or (v < minimum).any():
-            raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        if np.isnan(v).any() or (v < minimum).any() or (not allow_inf and np.isinf(v).any()):
+            bound = "" if allow_inf else " and finite"
+            raise ValueError(f"{name} must be >= {minimum}{bound}, got {value}")
     return value
 
 

@@ -46,6 +46,14 @@ def test_coverage_formula_matches_theory(p, M, Delta):
     )
 
 
+@pytest.mark.parametrize("p", [200.0, np.inf])
+def test_coverage_formula_at_large_moments(p):
+    # (M (1 - gamma))^p overflows a float at p = 200 for M = 1000; p = inf is the supremum.
+    logp, mu = bounds.hard_instance(np.array([2, 1, 3, 2]), 1000, 0.1)
+    got = float(theory.coverage(logp, mu, gamma=0.5, p=p))
+    assert bounds.hard_instance_coverage(1000, 0.1, p=p) == pytest.approx(got, rel=1e-12)
+
+
 def test_params_and_cardinality():
     M, Delta = bounds.hard_instance_params(2.0, 0.01)
     assert (M, Delta) == (201, pytest.approx(0.16))

@@ -26,6 +26,16 @@ def test_minimal_budget_monotone_and_first():
     assert bounds.minimal_budget(_grid([0, 0, 0, 0, 0.5]), BUDGETS, 0.1) == math.inf
 
 
+@pytest.mark.parametrize("k", range(1, 10))
+def test_minimal_budget_counts_a_frequency_equal_to_one_minus_rho(k):
+    # k of 10 seeds succeed at every budget: 1 - rho = k/10 is reached (1 - 0.7 rounds above 0.3).
+    succ = np.zeros((5, 10), bool)
+    succ[:, :k] = True
+    assert bounds.minimal_budget(succ, BUDGETS, 1 - k / 10) == 10.0
+    assert bounds.minimal_budget(succ, BUDGETS, 1 - k / 10 - 1e-9) == math.inf
+    assert bounds.minimal_budget_bisect(lambda m: succ[0], 0, 64, 1 - k / 10) == 1
+
+
 def test_minimal_budget_ci():
     # A sharp threshold: every seed succeeds from budget 40 on, none before.
     succ = _grid([0, 0, 1, 1, 1], S=40)

@@ -62,7 +62,7 @@ def test_coverage_tabular_sets_c_cov_exactly(X, Y, c, margin, seed):
         ((3, 10, float("nan")), {}, "c_cov must be a finite number"),
         ((3, 10, 9.0), {"margin": 0.5}, "infeasible with margin"),  # > 1 + 9/1.5 = 7
         ((3, 10, 1.5), {"margin": 0.5}, "infeasible with margin"),  # < 1 + 1/1.5
-        ((3, 10, 5.0), {"margin": 0.0}, "margin must be > 0"),
+        ((3, 10, 5.0), {"margin": 0.0}, "margin must be a finite number > 0"),
         ((0, 10, 5.0), {}, "num_prompts"),
         ((3, 0, 5.0), {}, "num_responses"),
     ],

@@ -4,6 +4,7 @@ The references are plain numpy/Python loops over the paper's definitions, writte
 of the library's log-space formulas.
 """
 
+import decimal
 import math
 
 import numpy as np
@@ -16,6 +17,20 @@ def np_logsumexp(a, axis=-1):
     m = np.where(np.isfinite(m), m, 0.0)
     with np.errstate(divide="ignore"):
         return np.squeeze(m, axis) + np.log(np.sum(np.exp(a - m), axis=axis))
+
+
+def decimal_log_normalize(row):
+    """``row - logsumexp(row)`` in 60-digit decimal arithmetic, rounded to float64 at the end.
+
+    Exact to the last bit also where the result is near 0 (a mass of ``1 - 1e-30``), where a
+    float64 logsumexp keeps only an absolute precision of one ulp of 1.
+    """
+    with decimal.localcontext(decimal.Context(prec=60)):
+        logs = [decimal.Decimal(float(v)) for v in row if v > -math.inf]
+        log_z = sum((v.exp() for v in logs), decimal.Decimal(0)).ln()
+        return np.array(
+            [float(decimal.Decimal(float(v)) - log_z) if v > -math.inf else -np.inf for v in row]
+        )
 
 
 def random_table(rng, num_prompts, num_responses, *, ties=True, zeros=True, tiny=True):
@@ -76,6 +91,7 @@ def ref():
 
     return types.SimpleNamespace(
         logsumexp=np_logsumexp,
+        log_normalize=decimal_log_normalize,
         random_table=random_table,
         random_mu=random_mu,
         argmax_set=brute_argmax_set,

@@ -35,6 +35,36 @@ def test_argmax_set_keeps_exact_ties_and_excludes_zero_mass():
     np.testing.assert_array_equal(theory.argmax_set(logp, 0.5)[0], [True, True, True, False])
 
 
+@pytest.mark.parametrize("one_minus_gamma", [1, 2, 3, 4, 10])
+def test_argmax_set_keeps_responses_exactly_on_the_threshold(rng, one_minus_gamma):
+    # Integer weights with w_b = w_max / k put b exactly on App. F.1's threshold (1 - gamma) max
+    # at gamma = 1 - 1/k: it is in y*_gamma (the inequality is not strict), whatever side of it
+    # the rounded logarithms land on; a weight 1e-9 (relative) below the threshold is not.
+    k = one_minus_gamma
+    gamma = 1.0 - 1.0 / k
+    for _ in range(200):
+        top = int(rng.integers(1, 10**6)) * k
+        w = rng.integers(1, top // k + 1, size=5).astype(np.float64)
+        w = np.r_[top, top // k, top // k * (1 - 1e-9), w]
+        logp = np.log(w) - np.log(w.sum())
+        member = np.asarray(theory.argmax_set(logp, gamma))
+        assert member[0] and member[1] and not member[2]
+        np.testing.assert_array_equal(member[3:], w[3:] >= top / k)
+
+
+def test_quantities_at_the_threshold_follow_app_f1():
+    # pi = [0.3, 0.1, 0.6] at gamma = 1/2: y*_gamma = {0, 2} (0.3 = (1 - 1/2) 0.6).
+    logp = np.log(np.array([[0.3, 0.1, 0.6]]))
+    mu = np.ones(1)
+    assert float(theory.coverage(logp, mu, gamma=0.5)) == pytest.approx(1 / 0.9, rel=1e-14)
+    assert float(theory.margin(logp, gamma=0.5)[0]) == pytest.approx(5.0, rel=1e-12)
+    assert float(theory.bon_miss_probability(logp, 1, gamma=0.5)[0]) == pytest.approx(
+        0.1, rel=1e-12
+    )
+    hat = _log([[0.45, 0.0, 0.55]])
+    assert float(theory.sharpening_error(hat, logp, mu, delta=0.05, gamma=0.5)) == 0.0
+
+
 def test_log_mass_under_another_policy_matches_brute_force(rng, ref):
     base = ref.random_table(rng, 5, 6)
     pi = ref.random_table(rng, 5, 6)

@@ -1,5 +1,6 @@
 """KL, squared Hellinger, concentrability (Eq. 9) and entropy against brute force."""
 
+import decimal
 import math
 
 import numpy as np
@@ -105,6 +106,42 @@ def test_hellinger_of_nearly_equal_tiny_masses():
     exact = 0.5 * math.expm1(-0.5 * math.log1p(2 * eps)) ** 2 * (1 + 2 * eps)
     exact += 0.5 * math.expm1(-0.5 * math.log1p(-2 * eps)) ** 2 * (1 - 2 * eps)
     np.testing.assert_allclose(float(theory.hellinger_sq(a, b, np.ones(1))), exact, rtol=1e-12)
+
+
+def _decimal_kl_of_renormalized(logp_a, logp_b):
+    """KL between the two rows renormalized exactly, in 60-digit decimal arithmetic."""
+    with decimal.localcontext(decimal.Context(prec=60)):
+        pa = [decimal.Decimal(float(v)).exp() for v in logp_a]
+        pb = [decimal.Decimal(float(v)).exp() for v in logp_b]
+        za, zb = sum(pa), sum(pb)
+        return float(
+            sum((a / za) * ((a / za) / (b / zb)).ln() for a, b in zip(pa, pb, strict=True))
+        )
+
+
+def test_kl_of_nearly_equal_policies_keeps_its_relative_precision(rng):
+    # Rows normalized in float64 are off by ~1e-16; summed as p log(p/q) that error stays in a
+    # KL of order h^2 (negative in a quarter of such pairs). The terms p log(p/q) - p + q are
+    # >= 0 and differ from the KL of the exactly renormalized rows at order 1e-16 h, so the
+    # relative error is below 1e-6 for h >= 1e-10.
+    for h in np.geomspace(1e-10, 1e-4, 25):
+        logits = rng.normal(size=6)
+        a = logits - np.logaddexp.reduce(logits)
+        moved = logits + h * rng.normal(size=6)
+        b = moved - np.logaddexp.reduce(moved)
+        got = float(theory.kl(a[None], b[None], np.ones(1)))
+        want = _decimal_kl_of_renormalized(a, b)
+        assert got >= 0.0
+        assert got == pytest.approx(want, rel=1e-6)
+
+
+def test_kl_is_never_negative(rng):
+    for _ in range(50):
+        logits = rng.normal(size=(4, 5))
+        a = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+        moved = logits + 1e-13 * rng.normal(size=(4, 5))
+        b = moved - np.logaddexp.reduce(moved, axis=-1, keepdims=True)
+        assert float(theory.kl(a, b, np.full(4, 0.25))) >= 0.0
 
 
 def test_entropy_matches_brute_force(rng, ref):

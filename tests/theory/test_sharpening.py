@@ -88,3 +88,16 @@ def test_sharpening_error_exact_ties_of_count_mle_are_met(rng, delta, share):
     mu = np.ones(len(hat)) / len(hat)
     assert float(theory.sharpening_error(hat, base_t, mu, delta)) == 0.0
     assert float(theory.sharpening_error(hat_below, base_t, mu, delta)) == 1.0
+
+
+@pytest.mark.parametrize("failing", range(1, 10))
+def test_is_sharpened_counts_an_error_equal_to_eps(failing):
+    # Uniform weight on 10 prompts, `failing` of them below 1 - delta: the error is failing/10
+    # (0.30000000000000004 when summed for 3) and eps = failing/10 meets Def. 3.1.
+    base = np.log(np.tile([[0.7, 0.3]], (10, 1)))
+    hat = np.log(np.array([[0.5, 0.5]] * failing + [[0.99, 0.01]] * (10 - failing)))
+    mu = np.full(10, 0.1)
+    assert bool(theory.is_sharpened(hat, base, mu, eps=failing / 10, delta=0.1))
+    assert not bool(theory.is_sharpened(hat, base, mu, eps=failing / 10 - 1e-9, delta=0.1))
+    assert bool(theory.error_at_most(np.float64(0.30000000000000004), 0.3))
+    assert not bool(theory.error_at_most(np.float64(0.3000001), 0.3))

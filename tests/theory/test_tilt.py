@@ -23,8 +23,23 @@ def test_kl_tilt_default_reward_is_power_of_base(rng, ref, beta):
         # -inf stays -inf, and in log space the tiny masses are exact
         np.testing.assert_array_equal(np.isneginf(got[x]), np.isneginf(logp[x]))
         finite = np.isfinite(logp[x])
-        want_log = (1 + 1 / beta) * logp[x] - ref.logsumexp((1 + 1 / beta) * logp[x])
+        want_log = ref.log_normalize((1 + 1 / beta) * logp[x])
         np.testing.assert_allclose(got[x][finite], want_log[finite], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "dtype, beta", [(np.float64, 1e-308), (np.float64, 5e-324), (np.float32, 1e-39)]
+)
+def test_kl_tilt_at_a_subnormal_beta_is_the_limit_law(dtype, beta):
+    # beta -> 0 tends to the uniform law on y* (Sec. 3.1); a subnormal beta (which XLA flushes to
+    # zero) and rewards far from 0 must give it, not NaN.
+    logp = np.log(np.array([0.3, 0.15, 0.3, 0.25], dtype=dtype))
+    want = np.array([0.5, 0.0, 0.5, 0.0])
+    got = np.exp(np.asarray(theory.kl_tilt(logp, dtype(beta))))
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    reward = np.array([1000.0, 999.0, 1000.0, 0.0], dtype=dtype)
+    got = np.exp(np.asarray(theory.kl_tilt(logp, dtype(beta), reward=reward)))
+    np.testing.assert_allclose(got, want, atol=1e-6)
 
 
 def test_kl_tilt_custom_reward(rng, ref):

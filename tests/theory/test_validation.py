@@ -18,12 +18,15 @@ POSITIVE = GOOD.copy()
 POSITIVE[0, 0] = 0.5
 ALL_ZERO_ROW = GOOD.copy()
 ALL_ZERO_ROW[1] = -np.inf
+# 1e-6 off: a float32 table may be that far from normalized by rounding, a float64 one may not.
+SLIGHTLY_OFF = np.log(np.array([[0.5 + 1e-6, 0.3, 0.2], [0.1, 0.1, 0.8]]))
 TWO = np.log(np.array([[0.5, 0.5], [0.2, 0.8]]))
 BAD_TABLES = {
     "unnormalized": UNNORMALIZED,
     "nan": WITH_NAN,
     "positive": POSITIVE,
     "no mass": ALL_ZERO_ROW,
+    "float64 1e-6 off": SLIGHTLY_OFF,
 }
 
 # (function, keyword arguments of a valid call, names of its table arguments)
@@ -98,6 +101,8 @@ def _cases():
             for kind, bad in {
                 "negative": np.array([1.2, -0.2]),
                 "unnormalized": np.array([0.5, 0.6]),
+                # float64 is held to float64 precision: 1e-6 off is not rounding
+                "off-by-1e-6": np.array([0.5 + 1e-6, 0.5]),
                 "nan": np.array([np.nan, 1.0]),
                 "shape": np.array([0.2, 0.3, 0.5]),
                 "2d": np.array([[0.4, 0.6]]),
@@ -107,7 +112,7 @@ def _cases():
             "gamma": {"-0.1": -0.1, "1": 1.0, "nan": np.nan},
             "delta": {"0": 0.0, "1": 1.0, "-1": -1.0},
             "eps": {"0": 0.0, "1.5": 1.5},
-            "beta": {"0": 0.0, "-1": -1.0, "nan": np.nan},
+            "beta": {"0": 0.0, "-1": -1.0, "nan": np.nan, "inf": np.inf},
             "p": {"0.5": 0.5, "nan": np.nan},
         }
         params = set(kwargs) | _optional_params(f)
@@ -166,6 +171,13 @@ def test_shape_mismatch_between_tables(f, kwargs):
 def test_table_needs_prompt_axis():
     with pytest.raises(ValueError, match="logp"):
         theory.coverage(GOOD[0], np.ones(1))
+
+
+def test_float32_tables_keep_the_float32_tolerance():
+    logp = SLIGHTLY_OFF.astype(np.float32)
+    assert np.asarray(theory.argmax_set(logp)).shape == (2, 3)
+    with pytest.raises(ValueError, match="logp must be normalized"):
+        theory.argmax_set(SLIGHTLY_OFF)
 
 
 def test_reward_checks():
