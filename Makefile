@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= results
 
-.PHONY: install reproduce reproduce-full verify test test-slow lint bench notebooks clean
+.PHONY: install reproduce reproduce-full verify test test-slow lint bench clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)

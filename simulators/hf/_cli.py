@@ -42,10 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="sequences per micro-batch")
     parser.add_argument("--subsamples", type=int, default=10, help="random subsamples per N")
     parser.add_argument("--ns", default=None, help="comma-separated N values (default 1,2,4..)")
-    parser.add_argument("--device", default=None, help="torch device (default cuda if available)")
-    parser.add_argument(
-        "--dtype", default=None, help="torch dtype (default bf16 on cuda, else fp32)"
-    )
+    add_device_arguments(parser)
     parser.add_argument(
         "--chat",
         choices=["auto", "yes", "no"],
@@ -56,15 +53,85 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+DEVICE_HELP = (
+    "torch device: cpu, cuda, cuda:1 or mps (default: cuda when available, else cpu); an "
+    "unavailable device is an error"
+)
+DTYPE_HELP = (
+    "model dtype: fp32, bf16 or fp16 (or the torch names float32, bfloat16, float16; default "
+    "bf16 on cuda, else fp32)"
+)
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--dtype``, shared by ``sharpen bon`` and ``sharpen sft``."""
+    parser.add_argument("--device", default=None, help=DEVICE_HELP)
+    parser.add_argument("--dtype", default=None, help=DTYPE_HELP)
+
+
+def check_args(args: argparse.Namespace, counts: tuple[str, ...]) -> None:
+    """Checks the arguments every model command shares, before anything is loaded.
+
+    ``counts`` names integer options that must be >= 1 (attribute names, e.g. ``"n_max"``).
+    Resolves ``args.device`` and ``args.dtype`` to what will be used (the defaults included), so
+    an unavailable device or an unknown dtype fails here, not after the model is loaded.
+    """
+    from ._policy import resolve_device, resolve_dtype
+
+    for name in counts:
+        value = getattr(args, name)
+        if value is None or value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value}")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be an integer >= 1, got {args.threads}")
+    try:
+        args.device = resolve_device(args.device)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"--device: {err}") from err
+    try:
+        args.dtype = resolve_dtype(args.dtype, args.device)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"--dtype: {err}") from err
+
+
+def parse_ns(text: str | None, n_max: int) -> list[int] | None:
+    """The ``--ns`` values: comma-separated integers in ``1..n_max`` (None: the default)."""
+    if text is None:
+        return None
+    ns = []
+    for part in text.split(","):
+        try:
+            n = int(part.strip())
+        except ValueError:
+            raise ValueError(
+                f"--ns must be comma-separated integers between 1 and --n-max={n_max}, got "
+                f"{text!r} ({part.strip()!r} is not an integer)"
+            ) from None
+        if not 1 <= n <= n_max:
+            raise ValueError(
+                f"--ns values must lie between 1 and --n-max={n_max}, got {n} in {text!r}"
+            )
+        ns.append(n)
+    return ns
+
+
 def load_policy(args: argparse.Namespace, **settings: Any):
-    """The policy named by ``--model`` with the command's device, dtype and chat settings."""
-    from ._policy import HFPolicy, tiny_gpt2
+    """The policy named by ``--model`` with the command's device, dtype and chat settings.
+
+    The tiny random GPT-2 (``--model tiny-gpt2``) is built on the CPU in float32 and then moved
+    to ``--device`` and ``--dtype``, as a loaded model would be.
+    """
+    from ._policy import HFPolicy, resolve_device, resolve_dtype, tiny_gpt2
 
     if args.chat != "auto":
         settings["chat"] = args.chat == "yes"
     settings.setdefault("progress", not args.quiet)
     if args.model == "tiny-gpt2":
-        return tiny_gpt2(args.seed, **settings)
+        device = resolve_device(args.device)
+        dtype = resolve_dtype(args.dtype, device)
+        tiny = tiny_gpt2(args.seed)
+        model = tiny.model.to(device=device, dtype=dtype)
+        return HFPolicy.from_model(model, tiny.tokenizer, **settings)
     return HFPolicy.from_pretrained(args.model, device=args.device, dtype=args.dtype, **settings)
 
 
@@ -81,10 +148,13 @@ def run_bon(args: argparse.Namespace) -> dict[str, Any]:
     from ._policy import decode, greedy_rollouts, sample_rollouts
     from ._tasks import get_task, grade, task_prompts
 
+    # Every argument is checked before the model is loaded or anything is sampled.
+    check_args(args, ("n_max", "prompts", "max_new_tokens", "batch_size", "subsamples"))
+    ns = default_ns(args.n_max) if args.ns is None else parse_ns(args.ns, args.n_max)
     if args.threads:
         torch.set_num_threads(args.threads)
-    os.makedirs(args.out, exist_ok=True)
     task = get_task(args.task, args.prompts, seed=args.seed)
+    os.makedirs(args.out, exist_ok=True)
     if len(task) < args.prompts:
         raise ValueError(f"--prompts {args.prompts} exceeds the task's {len(task)} questions")
     t0 = time.perf_counter()
@@ -111,7 +181,6 @@ def run_bon(args: argparse.Namespace) -> dict[str, Any]:
         rollouts, answers=jnp.asarray(answers), correct=jnp.asarray(correct)
     )
 
-    ns = default_ns(args.n_max) if args.ns is None else [int(v) for v in args.ns.split(",")]
     tables = run_protocol(
         key_protocol, rollouts, greedy=greedy, ns=ns, num_subsamples=args.subsamples
     )

@@ -18,7 +18,7 @@ import json
 import os
 import time
 
-from ._cli import load_policy
+from ._cli import add_device_arguments, check_args, load_policy
 
 METHODS = ("sft", "rlhf", "xpo")
 
@@ -47,8 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=32, help="sampling micro-batch")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--dtype", default=None)
+    add_device_arguments(parser)
     parser.add_argument("--chat", choices=["auto", "yes", "no"], default="auto")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--quiet", action="store_true")
@@ -67,6 +66,24 @@ def run_sft(args: argparse.Namespace) -> dict:
     from ._tasks import get_task, label_rollouts, subset, task_prompts
     from ._train import TrainConfig, evaluate, rlhf_sharpening, sft_sharpening, xpo_sharpening
 
+    check_args(
+        args,
+        (
+            "prompts",
+            "n",
+            "epochs",
+            "lora_rank",
+            "train_batch_size",
+            "rounds",
+            "prompts_per_round",
+            "steps_per_round",
+            "eval_n",
+            "max_new_tokens",
+            "batch_size",
+        ),
+    )
+    if args.heldout < 0:
+        raise ValueError(f"--heldout must be an integer >= 0, got {args.heldout}")
     if args.threads:
         torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)

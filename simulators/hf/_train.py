@@ -44,6 +44,8 @@ from .._rewards import log_likelihood
 from .._rollouts import Rollouts
 from ._policy import (
     HFPolicy,
+    _as_texts,
+    _checked_pairs,
     _float,
     _response_logits,
     _responses_of,
@@ -149,8 +151,7 @@ def sequence_log_probs(
     policy: HFPolicy, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]]
 ) -> torch.Tensor:
     """``[B]`` differentiable ``log pi(y_i | x_i)`` (response tokens only, right padding)."""
-    n_p = np.array([len(p) for p in prompt_ids], dtype=np.int64)
-    n_r = np.array([len(r) for r in response_ids], dtype=np.int64)
+    prompt_ids, response_ids, n_p, n_r = _checked_pairs(policy, prompt_ids, response_ids)
     logits, targets, first = _response_logits(policy, prompt_ids, response_ids)
     # Position first + j predicts a response token when n_p - 1 <= first + j < n_p + n_r - 1.
     j = first + np.arange(logits.shape[1])
@@ -370,7 +371,9 @@ def xpo_sharpening(
     steps_per_round = check_count(steps_per_round, "steps_per_round")
     if select not in ("best", "last"):
         raise ValueError(f"select must be 'best' or 'last', got {select!r}")
-    prompts = list(prompts)
+    prompts = _as_texts(prompts, "prompts")  # one string is one prompt, not its characters
+    if not prompts:
+        raise ValueError("prompts must contain at least one prompt")
     prompt_ids = encode_prompts(policy, prompts)
     k_lora, k_loop = jax.random.split(key)
     trained = add_lora(k_lora, policy, config)

@@ -112,7 +112,9 @@ def test_score_micro_batching_does_not_change_scores(tiny):
     np.testing.assert_allclose(chunked["logp"], full["logp"], atol=1e-5, rtol=0)
 
 
-def test_the_head_runs_only_on_response_positions_and_the_full_head_agrees(tiny, monkeypatch):
+def test_the_head_runs_from_the_shortest_prompts_last_position_and_the_full_head_agrees(
+    tiny, monkeypatch
+):
     prompts = encode_prompts(tiny, ["12+34=", "ab ab 1", "9+9="])
     responses = encode_responses(tiny, ["46", "", "18 ab"])
     widths = []
@@ -300,3 +302,194 @@ def test_smollm2_loads_offline_and_sampling_logp_is_exact():
     np.testing.assert_allclose(np.asarray(again.logp_base), np.asarray(r.logp_base), atol=1e-3)
     lp = simulators.log_prob(policy, prompts, ["5", "Blue."])
     assert np.all(np.isfinite(lp)) and np.all(lp < 0)
+
+
+def next_token_logp(policy, ids):
+    """``[V]`` float64 log-probabilities of the token after ``ids`` (one raw forward pass)."""
+    with torch.no_grad():
+        logits = policy.model(input_ids=torch.tensor([ids])).logits[0, -1].double()
+    return torch.log_softmax(logits, -1).numpy()
+
+
+def test_a_response_string_scores_stopping_at_any_eos_id(tiny):
+    # A model with two EOS ids (as end-of-text and end-of-turn): sampling stops at either, so
+    # score_texts(body) = log pi(body | x) + log sum_e pi(e | x, body), the probability of
+    # emitting body and then stopping. A sample that ended with EOS id e has
+    # logp_base = log pi(body | x) + log pi(e | x, body), so the two differ by exactly
+    # log sum_e' pi(e' | x, body) - log pi(e | x, body) (> 0).
+    second = tiny.tokenizer.convert_tokens_to_ids("a")
+    pol = dataclasses.replace(tiny, eos_token_ids=(0, second))
+    r = sample_rollouts(jax.random.key(13), pol, PROMPTS, 16)
+    tokens, lengths = np.asarray(r.tokens), np.asarray(r.lengths)
+    tlogp, logp_base = np.asarray(r.token_logp), np.asarray(r.logp_base)
+    prompt_ids = encode_prompts(pol, PROMPTS)
+    ended = {0: 0, second: 0}
+    for p, n in zip(*np.nonzero(lengths < pol.max_new_tokens), strict=True):
+        L = int(lengths[p, n])
+        body, eos = tokens[p, n, : L - 1].tolist(), int(tokens[p, n, L - 1])
+        text = pol.tokenizer.decode(body)
+        if encode_responses(pol, text, add_eos=False)[0] != body:
+            continue  # e.g. <unk> does not survive decoding; score_texts needs the same tokens
+        ended[eos] += 1
+        nxt = next_token_logp(pol, prompt_ids[p] + body)
+        log_stop = np.logaddexp(nxt[0], nxt[second])
+        got = simulators.log_prob(pol, PROMPTS[p], text)[0]
+        # exact: the body's log-likelihood plus the log-probability of stopping (any EOS id)
+        want = direct_logp(pol, prompt_ids[p], body) + log_stop
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+        # consistent with the sample: its body's log-probability plus the stop probability
+        np.testing.assert_allclose(
+            got, logp_base[p, n] - tlogp[p, n, L - 1] + log_stop, atol=1e-4, rtol=0
+        )
+        np.testing.assert_allclose(tlogp[p, n, L - 1], nxt[eos], atol=1e-4, rtol=0)
+        assert got > logp_base[p, n]  # stopping at either id is likelier than at the one emitted
+        # the prefix alone (add_eos=False) is the body's log-likelihood
+        np.testing.assert_allclose(
+            simulators.log_prob(pol, PROMPTS[p], text, add_eos=False)[0],
+            logp_base[p, n] - tlogp[p, n, L - 1],
+            atol=1e-4,
+            rtol=0,
+        )
+    assert ended[0] > 0 and ended[second] > 0  # both kinds of ending were checked
+    # with one EOS id the score of the body is the sample's own log-likelihood
+    r1 = sample_rollouts(jax.random.key(1), tiny, PROMPTS, 8)
+    p, n = map(int, np.argwhere(np.asarray(r1.lengths) < tiny.max_new_tokens)[0])
+    L = int(r1.lengths[p, n])
+    body = np.asarray(r1.tokens)[p, n, : L - 1].tolist()
+    assert 1 not in body  # no <unk>: the text re-encodes to the same tokens
+    np.testing.assert_allclose(
+        simulators.log_prob(tiny, PROMPTS[p], tiny.tokenizer.decode(body))[0],
+        float(r1.logp_base[p, n]),
+        atol=1e-4,
+    )
+
+
+def tiny_without_special_tokens():
+    """A 1-layer GPT-2 whose config, generation config and tokenizer name no EOS and no pad."""
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.WordLevel({c: i for i, c in enumerate("abcdefgh")}, unk_token="a"))
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend)
+    config = GPT2Config(
+        vocab_size=8, n_positions=16, n_layer=1, n_embd=8, n_head=2, bos_token_id=None,
+        eos_token_id=None,
+    )  # fmt: skip
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = GPT2LMHeadModel(config)
+    model.generation_config.eos_token_id = None
+    model.generation_config.bos_token_id = None
+    assert tokenizer.eos_token_id is None and tokenizer.pad_token_id is None
+    return model, tokenizer
+
+
+def test_from_model_takes_eos_ids_from_the_settings_and_checks_them(tiny):
+    model, tokenizer = tiny_without_special_tokens()
+    with pytest.raises(ValueError, match="eos_token_id"):
+        HFPolicy.from_model(model, tokenizer)
+    policy = HFPolicy.from_model(model, tokenizer, eos_token_ids=(3,), progress=False)
+    assert policy.eos_token_ids == (3,) and policy.pad_token_id == 3  # padding: the given EOS
+    np.testing.assert_allclose(  # "cd" and then the EOS id 3
+        simulators.log_prob(policy, "ab", "cd"),
+        direct_logp(policy, [0, 1], [2, 3]) + next_token_logp(policy, [0, 1, 2, 3])[3],
+        atol=1e-5,
+    )
+    assert HFPolicy.from_model(model, tokenizer, eos_token_ids=[3, 5]).eos_token_ids == (3, 5)
+    with pytest.raises(ValueError, match="eos_token_ids must be a non-empty"):
+        HFPolicy.from_model(model, tokenizer, eos_token_ids=())
+    with pytest.raises(ValueError, match=r"eos_token_ids must hold token ids in \[0, 8\)"):
+        HFPolicy.from_model(model, tokenizer, eos_token_ids=(8,))
+    with pytest.raises(ValueError, match="eos_token_ids"):
+        HFPolicy.from_model(model, tokenizer, eos_token_ids=(-1,))
+    with pytest.raises(TypeError, match="eos_token_ids"):
+        HFPolicy.from_model(model, tokenizer, eos_token_ids=3)
+    with pytest.raises(TypeError, match="eos_token_ids"):
+        HFPolicy.from_model(model, tokenizer, eos_token_ids=("3",))
+    with pytest.raises(ValueError, match="pad_token_id"):
+        HFPolicy.from_model(model, tokenizer, eos_token_ids=(3,), pad_token_id=8)
+    # a model with its own EOS: explicit ids replace it and decide the default padding too
+    assert HFPolicy.from_model(tiny.model, tiny.tokenizer, eos_token_ids=(5,)).eos_token_ids == (5,)
+
+
+def test_settings_changed_by_replace_are_checked(tiny):
+    for field, value in [
+        ("batch_size", 0),
+        ("score_batch_size", 0),
+        ("max_new_tokens", 0),
+        ("memory_budget_bytes", 0),
+        ("eos_token_ids", ()),
+        ("eos_token_ids", (17,)),
+        ("pad_token_id", -1),
+    ]:
+        with pytest.raises(ValueError, match=field):
+            dataclasses.replace(tiny, **{field: value})
+    with pytest.raises(ValueError, match="stop strings must be non-empty"):
+        dataclasses.replace(tiny, stop=("\nQ", ""))
+    for field, value in [("batch_size", 2.5), ("eos_token_ids", None), ("stop", (1,))]:
+        with pytest.raises(TypeError, match=field):
+            dataclasses.replace(tiny, **{field: value})
+    assert dataclasses.replace(tiny, stop="\nQ").stop == ("\nQ",)
+
+
+def test_too_long_sequences_and_unknown_token_ids_are_refused(tiny):
+    # the tiny GPT-2 has 512 positions
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        sample_rollouts(jax.random.key(0), tiny, PROMPTS, 1, max_new_tokens=600)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        simulators.greedy(tiny, ["1" * 500], max_new_tokens=13)
+    with pytest.raises(ValueError, match="512 positions"):
+        score_tokens(tiny, [[2] * 300], [[3] * 213])
+    assert score_tokens(tiny, [[2] * 300], [[3] * 212], stats=False)["logp"].shape == (1,)
+    with pytest.raises(ValueError, match="512 positions"):
+        simulators.log_prob(tiny, "1" * 300, "2" * 212)  # + EOS: 513 tokens
+    with pytest.raises(ValueError, match=r"response_ids\[0\] holds token id 1000000"):
+        score_tokens(tiny, [[1, 2]], [[10**6]])
+    with pytest.raises(ValueError, match=r"response_ids\[1\] holds token id -3"):
+        score_tokens(tiny, [[1, 2], [3]], [[4], [-3]])
+    with pytest.raises(ValueError, match=r"prompt_ids\[0\] holds token id 17"):
+        score_tokens(tiny, [[17]], [[3]])
+    with pytest.raises(ValueError, match="prompt_ids"):
+        sequence_log_probs(tiny, [[2, 99]], [[3]])
+
+
+def test_token_ids_must_be_lists_of_ints(tiny):
+    with pytest.raises(TypeError, match="prompt_ids must be a list of token-id lists"):
+        score_tokens(tiny, "12", [[3]])
+    with pytest.raises(TypeError, match=r"prompt_ids\[0\] must be a list of integer token ids"):
+        score_tokens(tiny, ["12"], [[3]])
+    with pytest.raises(TypeError, match=r"response_ids\[0\] must be a list of integer token ids"):
+        score_tokens(tiny, [[1, 2]], ["34"])
+    with pytest.raises(TypeError, match=r"response_ids\[0\] must be a list or 1-d array of int"):
+        score_tokens(tiny, [[1, 2]], [[3.0]])
+    with pytest.raises(TypeError, match=r"response_ids\[0\] must be a list or 1-d array"):
+        score_tokens(tiny, [[1, 2]], [np.array([3.0])])
+    # tuples and integer arrays are token-id lists
+    a = score_tokens(tiny, [(1, 2)], [np.array([3, 4])])["logp"]
+    np.testing.assert_array_equal(a, score_tokens(tiny, [[1, 2]], [[3, 4]])["logp"])
+
+
+def test_dtype_aliases_and_unavailable_devices(monkeypatch):
+    from simulators.hf._policy import resolve_device, resolve_dtype
+
+    for name, dtype in [("bf16", torch.bfloat16), ("fp16", torch.float16), ("fp32", torch.float32),
+                        ("bfloat16", torch.bfloat16), (torch.float64, torch.float64)]:  # fmt: skip
+        assert resolve_dtype(name, "cpu") is dtype
+    assert resolve_dtype(None, "cpu") is torch.float32
+    assert resolve_dtype(None, "cuda") is torch.bfloat16
+    for bad in ("bogus", "int8", torch.int64, 3):
+        with pytest.raises(ValueError, match="dtype"):
+            resolve_dtype(bad, "cpu")
+    assert resolve_device("cpu") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device(None) == "cpu"
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        resolve_device("cuda:0")
+    with pytest.raises(ValueError, match="device must be"):
+        resolve_device("gpu")
+    # refused before anything is loaded (the path is not even looked at)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        HFPolicy.from_pretrained("/no/such/model", device="cuda")
+    with pytest.raises(ValueError, match="dtype"):
+        HFPolicy.from_pretrained("/no/such/model", dtype="bf17")

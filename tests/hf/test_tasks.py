@@ -134,3 +134,13 @@ def test_bad_input():
         subset(arithmetic(3), 4)
     with pytest.raises(TypeError, match="num_questions"):
         arithmetic(2.5)
+
+
+@pytest.mark.parametrize("make", [arithmetic, compare, logic])
+def test_the_worked_example_and_first_questions_do_not_depend_on_num_questions(make):
+    small, large = make(4, seed=5), make(8, seed=5)
+    assert small.example == large.example
+    assert small.questions == large.questions[:4] and small.answers == large.answers[:4]
+    assert task_prompts(small) == task_prompts(large)[:4]
+    assert small.example[0] not in large.questions  # the example is not one of the questions
+    assert make(4, seed=6).example != small.example  # but it does depend on the seed

@@ -131,3 +131,27 @@ def test_train_config_rejects_bad_values():
         TrainConfig(learning_rate=0.0)
     with pytest.raises(ValueError, match="lora_rank"):
         TrainConfig(lora_rank=0)
+
+
+def test_xpo_takes_one_prompt_string_as_one_prompt(tiny, monkeypatch):
+    from simulators.hf import _train
+
+    seen = []
+    original = _train.sample_rollouts
+
+    def spy(key, policy, xs, n, **kwargs):
+        seen.extend(xs)
+        return original(key, policy, xs, n, **kwargs)
+
+    monkeypatch.setattr(_train, "sample_rollouts", spy)
+    prompt = "What is 1+1?"
+    _, info = xpo_sharpening(
+        jax.random.key(0), tiny, prompt, rounds=1, prompts_per_round=2, steps_per_round=1,
+        config=TrainConfig(lora_rank=2), max_new_tokens=2,
+    )  # fmt: skip
+    assert seen and set(seen) == {prompt}  # never its characters
+    assert info["queries"] == 3 * 2
+    with pytest.raises(ValueError, match="prompts must contain at least one prompt"):
+        xpo_sharpening(jax.random.key(0), tiny, [], rounds=1)
+    with pytest.raises(TypeError, match="prompts"):
+        xpo_sharpening(jax.random.key(0), tiny, [1, 2], rounds=1)
