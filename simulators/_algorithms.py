@@ -42,6 +42,7 @@ from theory._validation import (
 )
 
 from ._api import to_table
+from ._autoregressive import enumerate_responses
 from ._best_of_n import argmax_random_tie, reward_scores
 from ._classes import (
     FiniteClass,
@@ -66,6 +67,7 @@ from ._oracle import (
     evaluate,
     likelihood_stopping_rule,
 )
+from ._protocol import _PER_DRAW_REWARDS
 from ._rewards import log_likelihood
 from ._rollouts import Rollouts
 from ._tabular import draw_rows
@@ -175,9 +177,73 @@ def _chosen_responses(rollouts: Rollouts, index: jax.Array) -> jax.Array:
     return jnp.take_along_axis(rollouts.tokens, index[:, None, None], axis=1)[:, 0]
 
 
-def _class_responses(model_class: Any, tokens: jax.Array) -> jax.Array:
-    """Responses in the class's encoding: ``[P]`` indices (``[P, T]`` tokens for Markov classes)."""
-    return tokens if isinstance(model_class, MarkovClass) else tokens[:, 0]
+def _enumerated_tokens(policy: Any) -> np.ndarray:
+    """``[Y, T]`` tokens of every response of ``policy`` in :func:`simulators.to_table`'s column
+    order (static: read from the policy's shapes, not its values)."""
+    try:
+        # Enumeration depends only on static shapes: evaluate it now, even inside jit.
+        with jax.ensure_compile_time_eval():
+            tokens, _ = enumerate_responses(policy)
+            tokens = np.asarray(tokens)
+    except TypeError as err:
+        raise TypeError(
+            f"a tabular-type model class (TabularClass, FiniteClass, LinearSoftmaxClass) indexes "
+            f"responses by the columns of to_table(pi_base), but {type(policy).__name__} has "
+            "multi-token responses and no enumerate_responses implementation to map them to "
+            "columns; use a MarkovClass or a base policy that enumerates its responses"
+        ) from err
+    return tokens
+
+
+def _response_index(policy: Any, tokens: jax.Array) -> jax.Array:
+    """Column of ``to_table(policy)`` of each response ``tokens [..., T]`` (int32 ``[...]``).
+
+    Token sequences (``eos``-padded for policies with an end-of-sequence token) are enumerated in
+    lexicographic order, first token most significant (``simulators._autoregressive``), so the
+    column is found by a binary search over the enumeration's base-``V`` codes; for enumerations
+    not in that order (or codes beyond int32) every response is compared with every column.
+    """
+    table = _enumerated_tokens(policy)
+    Y, T = table.shape
+    if tokens.shape[-1] != T:
+        raise ValueError(
+            f"responses have {tokens.shape[-1]} tokens but {type(policy).__name__} enumerates "
+            f"responses of {T} tokens"
+        )
+    tokens = tokens.astype(jnp.int32)
+    V = int(table.max()) + 1 if table.size else 1
+    V = max(V, int(getattr(policy, "V", V)))
+    if V**T < 2**31:
+        weights = V ** np.arange(T - 1, -1, -1, dtype=np.int64)
+        codes = table.astype(np.int64) @ weights
+        if np.all(np.diff(codes) > 0):
+            code = tokens @ jnp.asarray(weights, jnp.int32)
+            return jnp.searchsorted(jnp.asarray(codes, jnp.int32), code).astype(jnp.int32)
+    match = jnp.all(tokens[..., None, :] == jnp.asarray(table, jnp.int32), axis=-1)
+    return jnp.argmax(match, axis=-1).astype(jnp.int32)
+
+
+def _class_responses(model_class: Any, tokens: jax.Array, policy: Any) -> jax.Array:
+    """Responses ``tokens [P, T]`` in the class's encoding.
+
+    Markov classes take the ``[P, T]`` tokens. Every other class indexes responses by the
+    columns of ``to_table(pi_base)``: a single-token response is its own index, and a
+    multi-token response (an autoregressive ``pi_base``) is mapped to its column in
+    ``to_table``'s enumeration order.
+    """
+    if isinstance(model_class, MarkovClass):
+        return tokens
+    if tokens.shape[-1] == 1:
+        return tokens[..., 0]
+    return _response_index(policy, tokens)
+
+
+def _response_tokens(policy: Any, index: jax.Array, T: int) -> jax.Array:
+    """Inverse of :func:`_class_responses` for tabular-type classes: ``[...]`` column indices to
+    the responses the oracle evaluates (``[...]`` ints when ``T = 1``, else ``[..., T]`` tokens)."""
+    if T == 1:
+        return index
+    return jnp.asarray(_enumerated_tokens(policy), jnp.int32)[index]
 
 
 def _setup(oracle, model_class):
@@ -243,20 +309,49 @@ def sft_sharpening(
       reward: self-reward ``Rollouts -> [P, N]`` (default: log-likelihood, Eq. 2).
       n_used, N_used: optional int (array) budgets ``<= n``, ``<= N``: only the first ``n_used``
         prompts and the first ``N_used`` responses of each are used and counted. Sweeps pass them
-        as array leaves, so every budget reuses one draw of ``n x N`` samples.
-      realizability: ``"error"``, ``"flag"`` or ``"skip"`` for Assumption 4.1 (module docstring).
+        as array leaves, so every budget reuses one draw of ``n x N`` samples. A reward that is
+        not per-draw (e.g. majority vote, whose score of a draw counts the other draws) is scored
+        on the first ``N_used`` draws only, which needs ``N_used`` static (a Python int or a
+        concrete scalar); a traced ``N_used`` is accepted only with the per-draw rewards
+        (log-likelihood, length-normalized log-likelihood, self-certainty, negative entropy).
+      realizability: ``"error"``, ``"flag"`` or ``"skip"`` for Assumption 4.1 (module docstring);
+        checked for the log-likelihood reward only (Assumption 4.1's ``pi^BoN_N``).
+
+    Responses: a :class:`MarkovClass` is fitted on the token sequences; every other class indexes
+    responses by the columns of ``to_table(pi_base)``, so an autoregressive ``pi_base`` with a
+    ``TabularClass(X, Y)`` is fitted on each response's column in that enumeration order.
 
     Returns:
       :class:`Result` with ``queries = n_used N_used`` and diagnostics ``realizable`` (1, 0, or -1
-      when not checked) and ``bon_logp_base`` (``[n]`` base log-likelihood of each BoN response).
+      when not checked: another reward, a traced ``N_used`` or an unchecked class) and
+      ``bon_logp_base`` (``[n]`` base log-likelihood of each BoN response).
     """
     oracle = _setup(oracle, model_class)
     n = check_count(n, "n")
     N = check_count(N, "N")
     n_used = _check_used(n_used, n, "n_used", "n")
     N_used = _check_used(N_used, N, "N_used", "N")
+    per_draw = reward in _PER_DRAW_REWARDS
+    if not per_draw and not isinstance(N_used, int):
+        # A reward that compares a draw with the other draws of its prompt (majority vote,
+        # self-consistency) must see only the N_used paid-for draws, which needs a static N_used.
+        if is_concrete(N_used) and N_used.ndim == 0:
+            N_used = int(N_used)
+        else:
+            raise ValueError(
+                "N_used must be a static int (or a concrete integer scalar) with a self-reward "
+                "that is not a per-draw function (a draw's score may depend on the other draws "
+                "of its prompt, e.g. majority vote, so all N draws would leak into the N_used "
+                "budget); per-draw rewards that may be masked by a traced N_used are "
+                "log_likelihood, length_normalized_log_likelihood, self_certainty and "
+                "negative_entropy. Run one N = N_used per budget instead."
+            )
+    if realizability not in ("skip", "flag", "error"):
+        raise ValueError(f"realizability must be 'error', 'flag' or 'skip', got {realizability!r}")
     flag = None
-    if isinstance(N_used, int):
+    # Assumption 4.1's pi^BoN_N is the best-of-N law under the log-likelihood self-reward; for
+    # another reward the target differs and is not checked (flag -1, as dpo_sharpening).
+    if isinstance(N_used, int) and reward is log_likelihood:
         flag = _realizability(
             model_class,
             oracle,
@@ -264,12 +359,21 @@ def sft_sharpening(
             f"the best-of-{N_used} law pi^BoN_N (Assumption 4.1)",
             realizability,
         )
-    elif realizability not in ("skip", "flag", "error"):
-        raise ValueError(f"realizability must be 'error', 'flag' or 'skip', got {realizability!r}")
 
     use_prefix = not (isinstance(N_used, int) and N_used == N)
+    # Non-per-draw rewards are scored on the first N_used draws only (static slice).
+    num_scored = N_used if (use_prefix and not per_draw) else None
     policy, bon_logp = _sft_core(
-        key, oracle, model_class, n_used, N_used, n=n, N=N, reward=reward, use_prefix=use_prefix
+        key,
+        oracle,
+        model_class,
+        n_used,
+        N_used,
+        n=n,
+        N=N,
+        reward=reward,
+        use_prefix=use_prefix,
+        num_scored=num_scored,
     )
     return Result(
         policy=policy,
@@ -278,19 +382,23 @@ def sft_sharpening(
     )
 
 
-@functools.partial(jax.jit, static_argnames=("n", "N", "reward", "use_prefix"))
-def _sft_core(key, oracle, model_class, n_used, N_used, *, n, N, reward, use_prefix):
+@functools.partial(jax.jit, static_argnames=("n", "N", "reward", "use_prefix", "num_scored"))
+def _sft_core(key, oracle, model_class, n_used, N_used, *, n, N, reward, use_prefix, num_scored):
     k_draw, k_bon = jax.random.split(key)
     rollouts, _ = draw(k_draw, oracle, n, N)  # x_i ~ mu, y_ij ~ pi_base(.|x_i)
+    if num_scored is not None:  # only the N_used paid-for draws exist for the reward
+        rollouts = rollouts.take(np.arange(num_scored))
     scores = reward_scores(rollouts, reward)  # r_self(y_ij | x_i)
-    if use_prefix:
+    if num_scored is not None:
+        j_bon = argmax_random_tie(k_bon, scores)
+    elif use_prefix:
         j_bon = prefix_best_of_n(k_bon, scores)[:, N_used - 1]  # BoN among the first N_used
     else:
         j_bon = argmax_random_tie(k_bon, scores)  # y_i^BoN
     y_bon = _chosen_responses(rollouts, j_bon)
     weights = (jnp.arange(n) < n_used).astype(rollouts.logp_base.dtype)
     params = mle_params(
-        model_class, rollouts.prompts, _class_responses(model_class, y_bon), weights
+        model_class, rollouts.prompts, _class_responses(model_class, y_bon, oracle.policy), weights
     )  # argmax_pi sum_i log pi(y_i^BoN | x_i)
     bon_logp = jnp.take_along_axis(rollouts.logp_base, j_bon[:, None], axis=1)[:, 0]
     return params_to_policy(model_class, params), bon_logp
@@ -381,7 +489,7 @@ def _adaptive_core(key, oracle, model_class, mu_stop, n_used, *, n, cap):
     params = mle_params(
         model_class,
         ada.rollouts.prompts,
-        _class_responses(model_class, y_bon),
+        _class_responses(model_class, y_bon, oracle.policy),
         used.astype(ada.rollouts.logp_base.dtype),
     )
     m = jnp.sum(jnp.where(used, ada.num_draws, 0))
@@ -450,8 +558,8 @@ def dpo_sharpening(
 def _dpo_core(key, oracle, model_class, beta, n_used, *, n, reward):
     rollouts, _ = draw(key, oracle, n, 2)  # (x, y, y'), y, y' ~ pi_base(.|x)
     r = reward_scores(rollouts, reward)
-    y = _class_responses(model_class, rollouts.tokens[:, 0])
-    y2 = _class_responses(model_class, rollouts.tokens[:, 1])
+    y = _class_responses(model_class, rollouts.tokens[:, 0], oracle.policy)
+    y2 = _class_responses(model_class, rollouts.tokens[:, 1], oracle.policy)
     weights = (jnp.arange(n) < n_used).astype(rollouts.logp_base.dtype)
     data = make_pair_data(
         rollouts.prompts,
@@ -572,7 +680,14 @@ def xpo_sharpening(
         raise ValueError(f"selection must be 'validation', 'exact' or 'last', got {selection!r}")
     num_candidates = min(check_count(num_candidates, "num_candidates"), T)
     num_validation = check_count(num_validation, "num_validation")
-    if isinstance(model_class, TabularClass) and is_concrete(alpha) and float(alpha) > 0:
+    if isinstance(model_class, TabularClass) and not is_concrete(alpha):
+        raise TypeError(
+            "alpha must be a concrete value (not traced under jit/vmap) for XPO with a "
+            "TabularClass: the tabular fit exists only for alpha = 0 (alpha > 0 is unbounded "
+            "below), which can be checked only on a concrete alpha; pass alpha as a Python "
+            "number or concrete array, or sweep alpha with a LinearSoftmaxClass or FiniteClass"
+        )
+    if isinstance(model_class, TabularClass) and float(np.max(np.asarray(alpha))) > 0:
         raise ValueError(
             "XPO with alpha > 0 is unbounded below on the unrestricted TabularClass (the optimism "
             "term can put all mass on unobserved responses); use a bounded class such as "
@@ -630,7 +745,10 @@ def _xpo_core(
     k_base, k_rounds, k_val = jax.random.split(key, 3)
     base, _ = draw(k_base, oracle, T, 2)  # x^(t), y~^(t) and (round 1 only) y^(1) ~ pi_base
     x_all = base.prompts
-    y_base = base.tokens[:, 0, 0]
+    num_tokens = base.tokens.shape[-1]
+    # Responses as the class's column indices (to_table's enumeration order when multi-token).
+    y_base = _class_responses(model_class, base.tokens[:, 0], oracle.policy)
+    y_first = _class_responses(model_class, base.tokens[:, 1], oracle.policy)
     lb_base = base.logp_base[:, 0]
     dtype = lb_base.dtype
     params0 = _init_params(model_class, dtype)
@@ -648,9 +766,10 @@ def _xpo_core(
         t, key_t = inputs
         x = x_all[t]
         y_own = _sample_from_params(key_t, model_class, params, x[None])[0]
-        lb_own, _ = evaluate(oracle, x, y_own)  # generalized oracle: one query
+        # Generalized oracle: one query.
+        lb_own, _ = evaluate(oracle, x, _response_tokens(oracle.policy, y_own, num_tokens))
         first = t == 0
-        y = jnp.where(first, base.tokens[t, 1, 0], y_own)  # y^(1) ~ pi^(1) = pi_base
+        y = jnp.where(first, y_first[t], y_own)  # y^(1) ~ pi^(1) = pi_base
         lb_y = jnp.where(first, base.logp_base[t, 1], lb_own)
         data = dataclasses.replace(
             data,
@@ -691,7 +810,7 @@ def _xpo_core(
             k_x, k_y = jax.random.split(k)
             x = draw_prompts(k_x, oracle, num_validation)
             y = _sample_from_params(k_y, model_class, p, x)
-            lb, _ = evaluate(oracle, x, y)
+            lb, _ = evaluate(oracle, x, _response_tokens(oracle.policy, y, num_tokens))
             lp = class_table(model_class, p)[x, y]
             return jnp.mean((1 + beta) * lb - beta * lp)
 

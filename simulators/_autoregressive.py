@@ -42,12 +42,11 @@ from theory._validation import (
     check_probs,
     check_table_size,
     format_count,
-    is_concrete,
 )
 
 from ._api import greedy, log_prob, sample, sequence_argmax, to_table
 from ._rollouts import Rollouts
-from ._tabular import TabularPolicy, check_logits, check_prompts, row_stats
+from ._tabular import TabularPolicy, check_ids, check_logits, check_prompts, row_stats
 
 
 def num_prefixes(V: int, H: int) -> int:
@@ -370,15 +369,7 @@ def _check_tokens(y: Any, policy_V: int, T: int, name: str = "y") -> jax.Array:
         raise ValueError(
             f"{name} must be a [..., {T}] token array (one row per response), got {y.shape}"
         )
-    if not jnp.issubdtype(y.dtype, jnp.integer):
-        raise TypeError(f"{name} must hold integer token ids, got dtype {y.dtype}")
-    if is_concrete(y) and y.size:
-        a = np.asarray(y)
-        if a.min() < 0 or a.max() >= policy_V:
-            raise ValueError(
-                f"{name} must hold token ids in [0, {policy_V}), got range [{a.min()}, {a.max()}]"
-            )
-    return y
+    return check_ids(y, policy_V, name, "token")
 
 
 # --------------------------------------------------------------------------------------------------

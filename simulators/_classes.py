@@ -43,7 +43,7 @@ from theory._validation import (
 
 from ._linear_softmax import LinearSoftmaxPolicy, linear_softmax_logp
 from ._markov import MarkovPolicy
-from ._tabular import TabularPolicy
+from ._tabular import TabularPolicy, check_ids
 
 # ----------------------------------------------------------------------------------------------
 # Losses on arrays of log-probabilities (shared by toy and real models)
@@ -312,7 +312,21 @@ def check_model_class(model_class: Any, name: str = "model_class") -> Any:
             f"{name} must be a TabularClass, FiniteClass, LinearSoftmaxClass or MarkovClass, got "
             f"{type(model_class).__name__}"
         )
+    if isinstance(model_class, TabularClass | MarkovClass):
+        # Negative pseudo-counts can make a count negative: log of a negative number is NaN.
+        check_nonnegative(model_class.smoothing, f"{name}.smoothing")
     return model_class
+
+
+def _check_class_ids(model_class: Any, x: jax.Array, ys: dict[str, jax.Array]) -> None:
+    """Range checks of prompts and (tabular-type) responses against the class's spaces."""
+    check_ids(x, model_class.num_prompts, "x", "prompt")
+    if isinstance(model_class, MarkovClass):
+        for name, y in ys.items():
+            check_ids(y, model_class.V, name, "token")
+        return
+    for name, y in ys.items():
+        check_ids(y, model_class.num_responses, name, "response")
 
 
 def _unsupported(fn: str, model_class: Any, why: str = ""):
@@ -540,6 +554,7 @@ def mle(model_class: Any, x, y, weights=None) -> Any:
     """
     check_model_class(model_class)
     x, y, weights = _check_fit_inputs(x, y, weights)
+    _check_class_ids(model_class, x, {"y": y})
     return _mle_jit(model_class, x, y, weights)
 
 
@@ -591,7 +606,10 @@ def _(model_class: TabularClass, data: PairData, beta, alpha=0.0, init=None):
     )
     seen = jnp.any(pot > -jnp.inf, axis=-1, keepdims=True)
     logits = jnp.where(seen, pot, 0.0)
-    return logits - jax.nn.logsumexp(logits, axis=-1, keepdims=True)
+    logp = logits - jax.nn.logsumexp(logits, axis=-1, keepdims=True)
+    # A traced alpha cannot be refused above: poison the result rather than silently returning
+    # the alpha = 0 fit for alpha > 0 (xpo_sharpening refuses a traced alpha up front).
+    return jnp.where(jnp.any(jnp.asarray(alpha) > 0), jnp.nan, logp)
 
 
 @pair_fit_params.register(FiniteClass)
@@ -710,6 +728,7 @@ def fit_squared_loss(model_class: Any, data: PairData, beta) -> Any:
     check_model_class(model_class)
     data = _check_pairs(data)
     check_positive(beta, "beta")
+    _check_class_ids(model_class, data.x, {"data.y": data.y, "data.y2": data.y2})
     return _fit_squared_loss_jit(model_class, data, beta)
 
 

@@ -22,11 +22,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory._logmath import tie_tolerance
 from theory._validation import check_count, check_mu, check_positive, is_concrete
 
 from ._api import log_prob, sample
 from ._rollouts import Rollouts
-from ._tabular import sample_indices
+from ._tabular import TabularPolicy, check_table_values, sample_indices
 
 
 @jax.tree_util.register_dataclass
@@ -65,7 +66,15 @@ def make_oracle(policy: Any, mu: Any = None) -> SampleEvaluateOracle:
     mu = jnp.asarray(mu)
     X = getattr(policy, "num_prompts", mu.shape[0] if mu.ndim == 1 else -1)
     check_mu(mu, X, "mu")
+    _check_policy_values(policy)
     return SampleEvaluateOracle(policy=policy, mu=mu)
+
+
+def _check_policy_values(policy: Any) -> None:
+    """Refuses a concrete tabular ``pi_base`` with NaN, ``+inf`` or empty rows (its samples and
+    likelihoods would be silently wrong inside the compiled algorithms)."""
+    if isinstance(policy, TabularPolicy):
+        check_table_values(policy.logp, "oracle.policy.logp")
 
 
 def check_oracle(oracle: Any, name: str = "oracle") -> SampleEvaluateOracle:
@@ -75,6 +84,7 @@ def check_oracle(oracle: Any, name: str = "oracle") -> SampleEvaluateOracle:
             f"{name} must be a simulators.SampleEvaluateOracle (build it with "
             f"make_oracle(policy, mu)), got {type(oracle).__name__}"
         )
+    _check_policy_values(oracle.policy)
     return oracle
 
 
@@ -181,15 +191,26 @@ class LikelihoodStoppingRule:
     """The stopping rule of Eq. 10 (a pytree, so ``mu_stop`` can be traced or swept).
 
     Calling it maps ``logp_base[..., cap]`` to ``stop[..., cap]`` where ``stop[k-1]`` is
-    ``k * max_{j<=k} pi_base(y_j|x) >= mu_stop`` (compared in log space).
+    ``k * max_{j<=k} pi_base(y_j|x) >= mu_stop``, compared in log space with a tolerance of a
+    few rounding errors so that exact ties (e.g. ``p = 1/4``, ``mu = 2`` at ``k = 8``) stop as
+    Eq. 10 says, although ``log p`` is stored rounded.
     """
 
     mu_stop: Any
 
     def __call__(self, logp_base: jax.Array) -> jax.Array:
         running_max = jax.lax.cummax(logp_base, axis=logp_base.ndim - 1)
-        k = jnp.arange(1, logp_base.shape[-1] + 1, dtype=logp_base.dtype)
-        return jnp.log(k) + running_max >= jnp.log(jnp.asarray(self.mu_stop, logp_base.dtype))
+        dtype = logp_base.dtype
+        k = jnp.arange(1, logp_base.shape[-1] + 1, dtype=dtype)
+        lhs = jnp.log(k) + running_max
+        rhs = jnp.log(jnp.asarray(self.mu_stop, dtype))
+        # Each of log k, log p (rounded once when stored) and log mu carries a relative rounding
+        # error of at most eps/2, and the sum one more: an exact tie k p = mu can come out
+        # below the threshold by ~ eps (|log k| + |log p| + |log mu|). Within the tie tolerance
+        # of that scale it counts as the tie it stands for.
+        scale = jnp.abs(jnp.log(k)) + jnp.abs(running_max) + jnp.abs(rhs) + 1.0
+        slack = tie_tolerance(dtype) * jnp.where(jnp.isfinite(scale), scale, 0.0)
+        return lhs >= rhs - slack
 
 
 def likelihood_stopping_rule(mu_stop: Any) -> LikelihoodStoppingRule:
@@ -197,7 +218,8 @@ def likelihood_stopping_rule(mu_stop: Any) -> LikelihoodStoppingRule:
 
     ``N_mu(x) = inf{k : 1 / max_{j<=k} pi_base(y_j|x) <= k / mu}``, i.e. stop after the first ``k``
     with ``k * max_{j<=k} pi_base(y_j|x) >= mu`` (compared in log space:
-    ``log k + max_{j<=k} log pi_base(y_j|x) >= log mu``).
+    ``log k + max_{j<=k} log pi_base(y_j|x) >= log mu``, up to a few rounding errors so that an
+    exact tie ``k p = mu`` stops at that ``k``).
 
     Args:
       mu_stop: the stopping parameter ``mu > 0`` (App. D; Theorem D.1 takes ``ln(2/delta)``).

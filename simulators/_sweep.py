@@ -143,6 +143,27 @@ def group_settings(settings: list[Any], budget_cols=None) -> tuple[list[Any], li
     return settings, list(groups.values())
 
 
+def _validate_settings(run, settings, labels, budget_cols) -> None:
+    """Concrete checks of every setting and budget row before the traced, compiled call.
+
+    Inside :func:`sweep` the experiment sees tracers, so its own value checks (budgets within
+    the drawn sizes, a normalized ``mu``, ``delta`` in (0, 1), ...) cannot run. An experiment
+    that defines ``run.validate_config(config, budgets)`` (``budgets``: ``None`` or the
+    ``{field: [B] array}`` of budget values) has it called here, once per setting, on concrete
+    values; it raises the errors the eager call would raise.
+    """
+    validate = getattr(run, "validate_config", None)
+    if validate is None:
+        return
+    for label, cfg in zip(labels, settings, strict=True):
+        try:
+            validate(cfg, budget_cols)
+        except (TypeError, ValueError) as err:
+            if len(settings) == 1:
+                raise
+            raise type(err)(f"setting {label!r}: {err}") from err
+
+
 def _label_values(labels: list[Any]):
     """The column pandas builds from ``labels`` (the dtype it infers: ``str`` for strings,
     ``object`` otherwise), to be indexed by codes."""
@@ -207,6 +228,9 @@ def sweep(
 
     Args:
       run: the experiment, ``run(key, config) -> {metric: scalar}``; pure and jit-compatible.
+        If it has a ``validate_config(config, budgets)`` attribute (as :func:`run_tabular_sft`
+        does), every setting and budget column is checked with it on concrete values before
+        the traced call, which cannot check values itself.
       configs: a config pytree (a frozen dataclass registered with ``jax.tree_util``), a sequence
         of them, or a mapping ``label -> config``. Configs with the same static structure (tree
         and leaf shapes) form one group, compiled once with their leaves stacked and vmapped, so
@@ -241,6 +265,7 @@ def sweep(
     budget_cols, B = _as_budgets(budgets)
 
     settings, groups = group_settings(settings, budget_cols)
+    _validate_settings(run, settings, labels, budget_cols)
 
     budget_arrays = (
         None if budget_cols is None else {k: np.asarray(v) for k, v in budget_cols.items()}
@@ -317,6 +342,70 @@ class TabularSFTConfig:
     method: str = _static(default="per_sample")
 
 
+_BUDGET_CHECKS = {
+    "n_used": lambda v, c: _check_used(
+        v, check_count(c.n, "config.n"), "config.n_used", "config.n"
+    ),
+    "N_used": lambda v, c: _check_used(
+        v, check_count(c.N, "config.N"), "config.N_used", "config.N"
+    ),
+    "delta": lambda v, c: check_open_unit(v, "config.delta"),
+    "smoothing": lambda v, c: check_nonnegative(v, "config.smoothing"),
+}
+
+
+def check_tabular_sft_config(
+    config: TabularSFTConfig, budgets: Mapping[str, Any] | None = None
+) -> TabularSFTConfig:
+    """Validates a :class:`TabularSFTConfig` (values only where concrete) and budget columns.
+
+    Both paths of :func:`run_tabular_sft` run it; :func:`sweep` runs it before compiling (as
+    ``run_tabular_sft.validate_config``), where the experiment itself only sees tracers.
+
+    Args:
+      config: the config.
+      budgets: optional ``{field: [B] values}`` swept over by :func:`sweep`; each column is
+        checked as the field it replaces (``n_used <= n``, ``N_used <= N``, ``delta`` in (0, 1),
+        ``smoothing >= 0``; other fields row by row on the whole config).
+
+    Raises:
+      ValueError / TypeError: naming the offending field, as the eager call does.
+    """
+    if not isinstance(config, TabularSFTConfig):
+        raise TypeError(f"config must be a TabularSFTConfig, got {type(config).__name__}")
+    if config.method not in _METHODS:
+        raise ValueError(f"config.method must be one of {_METHODS}, got {config.method!r}")
+    logp_base = check_logp(config.logp_base, "config.logp_base", min_ndim=2)
+    if logp_base.ndim != 2:
+        raise ValueError(f"config.logp_base must have shape [X, Y], got {logp_base.shape}")
+    check_mu(config.mu, logp_base.shape[0], "config.mu")
+    n = check_count(config.n, "config.n")
+    N = check_count(config.N, "config.N")
+    _check_used(config.n_used, n, "config.n_used", "config.n")
+    _check_used(config.N_used, N, "config.N_used", "config.N")
+    check_scalar(config.delta, "config.delta")
+    check_open_unit(config.delta, "config.delta")
+    check_scalar(config.smoothing, "config.smoothing")
+    check_nonnegative(config.smoothing, "config.smoothing")
+    if budgets is not None:
+        others = {}
+        for field, values in budgets.items():
+            if field in _BUDGET_CHECKS:
+                values = np.asarray(values)
+                if field in ("n_used", "N_used"):
+                    values = jnp.asarray(values)  # integer dtype checked by _check_used
+                _BUDGET_CHECKS[field](values, config)
+            else:
+                others[field] = np.asarray(values)
+        if others:
+            B = len(next(iter(others.values())))
+            for b in range(B):
+                check_tabular_sft_config(
+                    dataclasses.replace(config, **{k: v[b] for k, v in others.items()})
+                )
+    return config
+
+
 def run_tabular_sft(key: jax.Array, config: TabularSFTConfig) -> dict[str, jax.Array]:
     """One SFT-Sharpening run (paper section 2.1; THEORY.md section 3.1 and pseudo-code B of
     section 4; Theorem 4.1) with exact evaluation.
@@ -342,10 +431,9 @@ def run_tabular_sft(key: jax.Array, config: TabularSFTConfig) -> dict[str, jax.A
     Raises:
       ValueError: for an unknown ``config.method`` (or the checks of the chosen path).
     """
+    check_tabular_sft_config(config)
     if config.method == "exact_law":
         return tabular_sft_exact_law(key, config)
-    if config.method != "per_sample":
-        raise ValueError(f"config.method must be one of {_METHODS}, got {config.method!r}")
     X, Y = config.logp_base.shape
     oracle = SampleEvaluateOracle(TabularPolicy(config.logp_base), config.mu)
     res = sft_sharpening(
@@ -433,19 +521,13 @@ def _materialized(v: jax.Array) -> jax.Array:
 def _exact_law_stats(key, config):
     """``(x[n], hit[n], n_x[X], k_x[X], queries)`` of one exact-law run (validated); counts are
     int32."""
-    logp_base = check_logp(config.logp_base, "config.logp_base", min_ndim=2)
-    if logp_base.ndim != 2:
-        raise ValueError(f"config.logp_base must have shape [X, Y], got {logp_base.shape}")
+    check_tabular_sft_config(dataclasses.replace(config, method="exact_law"))
+    logp_base = jnp.asarray(config.logp_base)
     X, Y = logp_base.shape
-    mu = check_mu(config.mu, X, "config.mu")
-    n = check_count(config.n, "config.n")
-    N = check_count(config.N, "config.N")
+    mu = jnp.asarray(config.mu)
+    n, N = config.n, config.N
     n_used = _check_used(config.n_used, n, "config.n_used", "config.n")
     N_used = _check_used(config.N_used, N, "config.N_used", "config.N")
-    check_scalar(config.delta, "config.delta")
-    check_open_unit(config.delta, "config.delta")
-    check_scalar(config.smoothing, "config.smoothing")
-    check_nonnegative(config.smoothing, "config.smoothing")
 
     # The key splits of sft_sharpening's draw: the same prompts as the per-sample path.
     k_draw, k_hit = jax.random.split(key)
@@ -501,3 +583,8 @@ def _count_mle_metrics(n_x, k_x, config):
         "sharpening_error": fails.astype(dtype) @ mu,
         "mass_on_argmax": (mass_in / total) @ mu,
     }
+
+
+# sweep() validates settings and budget rows concretely before its traced call.
+run_tabular_sft.validate_config = check_tabular_sft_config
+tabular_sft_exact_law.validate_config = check_tabular_sft_config

@@ -92,19 +92,27 @@ def check_logits(logits: Any, name: str, *, ndim: int) -> jax.Array:
     return arr
 
 
-def check_prompts(x: Any, num_prompts: int, name: str = "x") -> jax.Array:
-    """Checks int prompt ids in ``[0, X)`` (values only when concrete)."""
+def check_ids(x: Any, size: int, name: str, what: str) -> jax.Array:
+    """Checks integer ``what`` ids in ``[0, size)`` (values only when concrete).
+
+    JAX indexing clamps an out-of-range index and wraps a negative one, which would silently
+    read another prompt's, response's or token's entry.
+    """
     x = as_array(x, name)
     if not jnp.issubdtype(x.dtype, jnp.integer):
-        raise TypeError(f"{name} must hold integer prompt ids, got dtype {x.dtype}")
+        raise TypeError(f"{name} must hold integer {what} ids, got dtype {x.dtype}")
     if is_concrete(x) and x.size:
         a = np.asarray(x)
-        if a.min() < 0 or a.max() >= num_prompts:
+        if a.min() < 0 or a.max() >= size:
             raise ValueError(
-                f"{name} must hold prompt ids in [0, {num_prompts}), got range "
-                f"[{a.min()}, {a.max()}]"
+                f"{name} must hold {what} ids in [0, {size}), got range [{a.min()}, {a.max()}]"
             )
     return x
+
+
+def check_prompts(x: Any, num_prompts: int, name: str = "x") -> jax.Array:
+    """Checks int prompt ids in ``[0, X)`` (values only when concrete)."""
+    return check_ids(x, num_prompts, name, "prompt")
 
 
 def row_stats(logp: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -194,7 +202,15 @@ def sample_indices(key: jax.Array, logp: jax.Array, n: int) -> jax.Array:
     below float range relative to the mode are handled exactly (they are simply never drawn).
     Cost: O(n log Y) time and O(n + Y) memory; for ``n >= Y`` a guide table cuts the binary search
     to a few steps per draw (same draws).
+
+    Raises:
+      ValueError: (concrete ``logp`` only) NaN, ``+inf``, or no entry with mass.
     """
+    if is_concrete(logp):
+        logp = as_array(logp, "logp")
+        if logp.ndim != 1:
+            raise ValueError(f"logp must have shape [Y], got {logp.shape}")
+        check_table_values(logp, "logp")
     return _inverse_cdf(key, logp, n, _search)
 
 
@@ -243,6 +259,7 @@ def _of_rows(f, logp: jax.Array, x: jax.Array):
 def _sample_tabular(key: jax.Array, policy: TabularPolicy, x: jax.Array, n: int) -> Rollouts:
     n = check_count(n, "n")
     x = check_prompts(x, policy.logp.shape[0])
+    check_table_values(policy.logp, "policy.logp")
     return _sample_rows(key, policy.logp, x, n)
 
 
@@ -262,9 +279,38 @@ def _sample_rows(key: jax.Array, logp: jax.Array, x: jax.Array, n: int) -> Rollo
     )
 
 
+def check_responses(y: Any, num_responses: int, name: str = "y") -> jax.Array:
+    """Checks int response indices in ``[0, Y)`` (values only when concrete)."""
+    return check_ids(y, num_responses, name, "response")
+
+
+def check_table_values(logp: Any, name: str = "logp") -> None:
+    """Refuses NaN, ``+inf`` and all ``-inf`` rows of a concrete log-probability table (no value
+    check under tracing). Inverse-CDF sampling would otherwise return the last index."""
+    if not is_concrete(logp):
+        return
+    # numpy, not jnp: this may run while a jit trace is active (a concrete closure), where jnp
+    # operations would return tracers.
+    a = np.asarray(logp)
+    if a.ndim == 0:
+        raise ValueError(f"{name} must have a last axis of responses, got a scalar")
+    nan = bool(np.isnan(a).any())
+    posinf = bool(np.isposinf(a).any())
+    empty = a.shape[-1] == 0 or bool(np.isneginf(a).all(axis=-1).any())
+    if nan:
+        raise ValueError(f"{name} contains NaN; expected log-probabilities (-inf for zero mass)")
+    if posinf:
+        raise ValueError(f"{name} contains +inf; expected log-probabilities (-inf for zero mass)")
+    if empty:
+        raise ValueError(f"{name} has a row that is all -inf (no mass); each row needs mass")
+
+
 @log_prob.register(TabularPolicy)
 def _log_prob_tabular(policy: TabularPolicy, x, y) -> jax.Array:
-    return policy.logp[jnp.asarray(x), jnp.asarray(y)]
+    X, Y = policy.logp.shape
+    x = check_prompts(x, X)
+    y = check_responses(y, Y)
+    return policy.logp[x, y]
 
 
 @to_table.register(TabularPolicy)
@@ -274,9 +320,11 @@ def _to_table_tabular(policy: TabularPolicy, *, max_entries: int | None = None) 
 
 @greedy.register(TabularPolicy)
 def _greedy_tabular(policy: TabularPolicy, x) -> jax.Array:
-    return jnp.argmax(policy.logp[jnp.asarray(x)], axis=-1)
+    x = check_prompts(x, policy.logp.shape[0])
+    return jnp.argmax(policy.logp[x], axis=-1)
 
 
 @sequence_argmax.register(TabularPolicy)
 def _sequence_argmax_tabular(policy: TabularPolicy, x) -> jax.Array:
-    return jnp.argmax(policy.logp[jnp.asarray(x)], axis=-1)
+    x = check_prompts(x, policy.logp.shape[0])
+    return jnp.argmax(policy.logp[x], axis=-1)
