@@ -381,16 +381,16 @@ def _check_token_id(v: Any, name: str, V: int | None) -> None:
         raise ValueError(f"{name} must hold token ids in [0, {V}), got {int(v)}")
 
 
-def _as_id_rows(x: Any, name: str, V: int | None) -> list[list[int]]:
-    """``x`` as a list of token-id lists, each id checked to lie in ``[0, V)``.
+def _as_id_rows(x: Any, name: str, V: int | None) -> list[np.ndarray]:
+    """``x`` as a list of 1-d int64 arrays of token ids, each id checked to lie in ``[0, V)``.
 
     Each row must be a list, tuple or 1-d integer array of ints (a string is refused: it is not
-    a list of token ids). The checks run in numpy, one conversion per row: scoring calls this on
-    every batch, so a per-token Python check would cost more than a small model's forward pass.
+    a list of token ids). The conversion is the only per-token work on the host: padding
+    concatenates the arrays (:func:`_pad`), so checking costs no extra pass over the tokens.
     """
     if isinstance(x, (str, bytes)) or not isinstance(x, (Sequence, np.ndarray)):
         raise TypeError(f"{name} must be a list of token-id lists, got {type(x).__name__}")
-    rows, arrays = [], []
+    rows = []
     for i, row in enumerate(x):
         if isinstance(row, (str, bytes)) or not isinstance(row, (Sequence, np.ndarray)):
             raise TypeError(
@@ -403,14 +403,11 @@ def _as_id_rows(x: Any, name: str, V: int | None) -> list[list[int]]:
             raise TypeError(
                 f"{name}[{i}] must be a list or 1-d array of integer token ids, got {row!r:.60}"
             )
-        arrays.append(arr)
-        rows.append(row if type(row) is list else arr.tolist())
-    flat = np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
+        rows.append(arr.astype(np.int64, copy=False))
+    flat = np.concatenate(rows) if rows else np.zeros(0, np.int64)
     if flat.size and (flat.min() < 0 or (V is not None and flat.max() >= V)):
-        i = next(
-            i for i, a in enumerate(arrays) if a.size and (a.min() < 0 or (V and a.max() >= V))
-        )
-        bad = arrays[i].min() if arrays[i].min() < 0 else arrays[i].max()
+        i = next(i for i, a in enumerate(rows) if a.size and (a.min() < 0 or (V and a.max() >= V)))
+        bad = rows[i].min() if rows[i].min() < 0 else rows[i].max()
         raise ValueError(f"{name}[{i}] holds token id {bad}, outside the vocabulary [0, {V})")
     return rows
 
@@ -579,7 +576,10 @@ def _pad(
     from position 0 (right padding) or ending at position ``L - 1`` (``left``), ``pad`` elsewhere.
     """
     lens = np.fromiter((len(s) for s in seqs), np.int64, count=len(seqs))
-    flat = np.fromiter(itertools.chain.from_iterable(seqs), np.int64, count=int(lens.sum()))
+    if all(isinstance(s, np.ndarray) for s in seqs):  # checked id rows: no per-token work
+        flat = np.concatenate([*seqs, np.zeros(0, np.int64)]).astype(np.int64, copy=False)
+    else:
+        flat = np.fromiter(itertools.chain.from_iterable(seqs), np.int64, count=int(lens.sum()))
     B, L = len(seqs), int(lens.max(initial=0))
     rows = np.repeat(np.arange(B), lens)
     cols = np.arange(flat.size) - np.repeat(np.cumsum(lens) - lens, lens)
@@ -594,7 +594,7 @@ def _pad(
 
 def _checked_pairs(
     policy: HFPolicy, prompt_ids: Any, response_ids: Any
-) -> tuple[list[list[int]], list[list[int]], np.ndarray, np.ndarray]:
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray]:
     """``(prompt_ids, response_ids, prompt lengths, response lengths)`` of prompt + response
     pairs to score, checked: lists of ids in ``[0, V)``, paired one to one, every prompt at least
     one token long, every pair within the model's positions."""
@@ -615,7 +615,7 @@ def _checked_pairs(
 
 
 def _response_logits(
-    policy: HFPolicy, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]]
+    policy: HFPolicy, prompt_ids: Sequence[np.ndarray], response_ids: Sequence[np.ndarray]
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """``(logits, targets, first)`` of the pairs ``prompt + response`` right-padded together.
 
@@ -625,7 +625,7 @@ def _response_logits(
     ``targets[:, j]`` the token that follows it (padding after the last position). A model whose
     forward takes ``logits_to_keep`` computes the language-model head at those positions only.
     """
-    seqs = [[*p, *r] for p, r in zip(prompt_ids, response_ids, strict=True)]
+    seqs = [np.concatenate((p, r)) for p, r in zip(prompt_ids, response_ids, strict=True)]
     ids, mask = _pad(seqs, policy.pad_token_id)
     ids, mask = ids.to(policy.device), mask.to(policy.device)
     first = min(len(p) for p in prompt_ids) - 1
@@ -714,7 +714,7 @@ def score_tokens(
     eos_ids = list(policy.eos_token_ids)
     # Responses whose last term is the probability of stopping (any EOS id), not of one id.
     ends = np.array(
-        [eos_as_stop and bool(r) and r[-1] in eos_ids for r in response_ids], dtype=bool
+        [eos_as_stop and len(r) > 0 and int(r[-1]) in eos_ids for r in response_ids], dtype=bool
     )
     head = policy.model.get_output_embeddings().weight
     max_tokens = max(1, _memory_budget(policy) // (_logit_bytes(head.dtype, stats) * head.shape[0]))
