@@ -288,6 +288,10 @@ def run(quick: bool = False) -> H.Section:
     from simulators.hf._policy import tiny_gpt2
 
     reps = 1 if quick else 5
+    # Repeats per model where the default is too few: a call of the small CPU GPT-2 takes ~0.2 s
+    # and varies by ~15% from call to call on a shared machine, so its medians need more
+    # interleaved repeats (15: ~10 s per row) than SmolLM2's 2 s calls.
+    reps_of: dict[str, int] = {}
     notes = []
     cuda = torch.cuda.is_available()
     # (label, policy, prompts P, samples per prompt n, new tokens T)
@@ -299,6 +303,7 @@ def run(quick: bool = False) -> H.Section:
     else:
         gpt2 = tiny_gpt2(0, n_layer=4, n_embd=256, n_head=4)
         models = [("GPT-2 from config (4 layers, d=256)", gpt2, 8, 4, 32)]
+        reps_of[models[0][0]] = 3 * reps
         try:
             smol = HFPolicy.from_pretrained("smollm2-135m", device="cpu")
             models.append(("SmolLM2-135M (GGUF Q4_1 -> float32)", smol, 4, 2, 32))
@@ -314,7 +319,7 @@ def run(quick: bool = False) -> H.Section:
     try:
         for label, policy, P, n, T in models:
             r, rat, ms, chk, profs = _bench_model(
-                label, policy, _prompts(label, P), n, T, reps, torch
+                label, policy, _prompts(label, P), n, T, reps_of.get(label, reps), torch
             )
             rows += r
             ratios[label] = rat
