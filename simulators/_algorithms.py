@@ -361,8 +361,10 @@ def sft_sharpening(
         )
 
     use_prefix = not (isinstance(N_used, int) and N_used == N)
-    # Non-per-draw rewards are scored on the first N_used draws only (static slice).
+    # Non-per-draw rewards are scored on the first N_used draws only (a static slice, after which
+    # best-of-N runs over all of the sliced draws).
     num_scored = N_used if (use_prefix and not per_draw) else None
+    use_prefix = use_prefix and num_scored is None
     policy, bon_logp = _sft_core(
         key,
         oracle,
@@ -389,9 +391,7 @@ def _sft_core(key, oracle, model_class, n_used, N_used, *, n, N, reward, use_pre
     if num_scored is not None:  # only the N_used paid-for draws exist for the reward
         rollouts = rollouts.take(np.arange(num_scored))
     scores = reward_scores(rollouts, reward)  # r_self(y_ij | x_i)
-    if num_scored is not None:
-        j_bon = argmax_random_tie(k_bon, scores)
-    elif use_prefix:
+    if use_prefix:
         j_bon = prefix_best_of_n(k_bon, scores)[:, N_used - 1]  # BoN among the first N_used
     else:
         j_bon = argmax_random_tie(k_bon, scores)  # y_i^BoN

@@ -342,18 +342,6 @@ class TabularSFTConfig:
     method: str = _static(default="per_sample")
 
 
-_BUDGET_CHECKS = {
-    "n_used": lambda v, c: _check_used(
-        v, check_count(c.n, "config.n"), "config.n_used", "config.n"
-    ),
-    "N_used": lambda v, c: _check_used(
-        v, check_count(c.N, "config.N"), "config.N_used", "config.N"
-    ),
-    "delta": lambda v, c: check_open_unit(v, "config.delta"),
-    "smoothing": lambda v, c: check_nonnegative(v, "config.smoothing"),
-}
-
-
 def check_tabular_sft_config(
     config: TabularSFTConfig, budgets: Mapping[str, Any] | None = None
 ) -> TabularSFTConfig:
@@ -364,21 +352,34 @@ def check_tabular_sft_config(
 
     Args:
       config: the config.
-      budgets: optional ``{field: [B] values}`` swept over by :func:`sweep`; each column is
-        checked as the field it replaces (``n_used <= n``, ``N_used <= N``, ``delta`` in (0, 1),
-        ``smoothing >= 0``; other fields row by row on the whole config).
+      budgets: optional ``{field: [B] values}`` swept over by :func:`sweep`: the tables are
+        checked once, the scalar fields (``n_used <= n``, ``N_used <= N``, ``delta`` in (0, 1),
+        ``smoothing >= 0``, ...) for every budget row.
 
     Raises:
       ValueError / TypeError: naming the offending field, as the eager call does.
     """
     if not isinstance(config, TabularSFTConfig):
         raise TypeError(f"config must be a TabularSFTConfig, got {type(config).__name__}")
-    if config.method not in _METHODS:
-        raise ValueError(f"config.method must be one of {_METHODS}, got {config.method!r}")
     logp_base = check_logp(config.logp_base, "config.logp_base", min_ndim=2)
     if logp_base.ndim != 2:
         raise ValueError(f"config.logp_base must have shape [X, Y], got {logp_base.shape}")
     check_mu(config.mu, logp_base.shape[0], "config.mu")
+    if budgets is None:
+        _check_sft_scalars(config)
+        return config
+    columns = {field: np.asarray(values) for field, values in budgets.items()}
+    for b in range(len(next(iter(columns.values()), ()))):
+        # 0-d array leaves, as sweep passes them (v[b] alone would be a numpy scalar).
+        row = {k: v[b, ...] for k, v in columns.items()}
+        _check_sft_scalars(dataclasses.replace(config, **row))
+    return config
+
+
+def _check_sft_scalars(config: TabularSFTConfig) -> None:
+    """The checks of :func:`check_tabular_sft_config` on the scalar fields of one setting."""
+    if config.method not in _METHODS:
+        raise ValueError(f"config.method must be one of {_METHODS}, got {config.method!r}")
     n = check_count(config.n, "config.n")
     N = check_count(config.N, "config.N")
     _check_used(config.n_used, n, "config.n_used", "config.n")
@@ -387,23 +388,6 @@ def check_tabular_sft_config(
     check_open_unit(config.delta, "config.delta")
     check_scalar(config.smoothing, "config.smoothing")
     check_nonnegative(config.smoothing, "config.smoothing")
-    if budgets is not None:
-        others = {}
-        for field, values in budgets.items():
-            if field in _BUDGET_CHECKS:
-                values = np.asarray(values)
-                if field in ("n_used", "N_used"):
-                    values = jnp.asarray(values)  # integer dtype checked by _check_used
-                _BUDGET_CHECKS[field](values, config)
-            else:
-                others[field] = np.asarray(values)
-        if others:
-            B = len(next(iter(others.values())))
-            for b in range(B):
-                check_tabular_sft_config(
-                    dataclasses.replace(config, **{k: v[b] for k, v in others.items()})
-                )
-    return config
 
 
 def run_tabular_sft(key: jax.Array, config: TabularSFTConfig) -> dict[str, jax.Array]:

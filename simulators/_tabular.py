@@ -82,14 +82,19 @@ def check_logits(logits: Any, name: str, *, ndim: int) -> jax.Array:
     if arr.shape[-1] == 0:
         raise ValueError(f"{name} must have a non-empty last axis, got shape {arr.shape}")
     if is_concrete(arr):
-        a = np.asarray(arr, dtype=np.float64)
-        if np.isnan(a).any():
-            raise ValueError(f"{name} contains NaN; expected finite logits (-inf for zero mass)")
-        if np.isposinf(a).any():
-            raise ValueError(f"{name} contains +inf; expected finite logits (-inf for zero mass)")
-        if np.isneginf(a).all(axis=-1).any():
-            raise ValueError(f"{name} has a row that is all -inf (no mass); each row needs mass")
+        _check_log_weights(np.asarray(arr), name, "finite logits")
     return arr
+
+
+def _check_log_weights(a: np.ndarray, name: str, expected: str) -> None:
+    """Refuses NaN, ``+inf`` and rows that are all ``-inf`` (or empty) in concrete log-weights
+    ``a [..., Y]`` (numpy, so that it also runs while a jit trace is active)."""
+    if np.isnan(a).any():
+        raise ValueError(f"{name} contains NaN; expected {expected} (-inf for zero mass)")
+    if np.isposinf(a).any():
+        raise ValueError(f"{name} contains +inf; expected {expected} (-inf for zero mass)")
+    if a.shape[-1] == 0 or np.isneginf(a).all(axis=-1).any():
+        raise ValueError(f"{name} has a row that is all -inf (no mass); each row needs mass")
 
 
 def check_ids(x: Any, size: int, name: str, what: str) -> jax.Array:
@@ -294,15 +299,7 @@ def check_table_values(logp: Any, name: str = "logp") -> None:
     a = np.asarray(logp)
     if a.ndim == 0:
         raise ValueError(f"{name} must have a last axis of responses, got a scalar")
-    nan = bool(np.isnan(a).any())
-    posinf = bool(np.isposinf(a).any())
-    empty = a.shape[-1] == 0 or bool(np.isneginf(a).all(axis=-1).any())
-    if nan:
-        raise ValueError(f"{name} contains NaN; expected log-probabilities (-inf for zero mass)")
-    if posinf:
-        raise ValueError(f"{name} contains +inf; expected log-probabilities (-inf for zero mass)")
-    if empty:
-        raise ValueError(f"{name} has a row that is all -inf (no mass); each row needs mass")
+    _check_log_weights(a, name, "log-probabilities")
 
 
 @log_prob.register(TabularPolicy)

@@ -21,7 +21,7 @@ def _argmax_mask(logp: jax.Array, gamma: Any) -> jax.Array:
     # as pi = [0.3, 0.6] at gamma = 1/2, has rounded logarithms a few ulps of their magnitude to
     # either side of it: within the tie tolerance it is in the set.
     slack = tie_tolerance(logp.dtype) * (1.0 + jnp.abs(top) - threshold)
-    return (logp - top >= threshold - slack) & (logp > -jnp.inf)
+    return logp - top >= threshold - slack  # -inf (zero mass) is never in the set
 
 
 def argmax_set(logp: Any, gamma: Any = 0.0) -> jax.Array:

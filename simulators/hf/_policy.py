@@ -735,11 +735,11 @@ def score_tokens(
             stopping = np.nonzero(ends[g])[0]
             if stopping.size:
                 # log P(stop) = logsumexp over the EOS ids of the last position's log-probs.
-                col = torch.from_numpy(n_p[g][stopping] - 1 - first + lengths[g][stopping] - 1)
-                row = torch.from_numpy(stopping)
-                last = z[row.to(z.device), col.to(z.device)]  # [S, V]
+                col = n_p[g][stopping] - 1 - first + lengths[g][stopping] - 1
+                at = (torch.from_numpy(stopping).to(z.device), torch.from_numpy(col).to(z.device))
+                last = z[at]  # [S, V]
                 stop_logp = torch.logsumexp(last[:, eos_ids], -1) - torch.logsumexp(last, -1)
-                found[0][row.to(z.device), col.to(z.device)] = stop_logp.to(found[0].dtype)
+                found[0][at] = stop_logp.to(found[0].dtype)
             del z
             host = torch.stack(found).double().cpu().numpy()  # [fields, G, L - first]
             # Each response's positions, flattened: (row in the group, column in host, t).

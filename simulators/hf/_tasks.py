@@ -297,10 +297,9 @@ def label_rollouts(
 # Built-in tasks (generated from a seed; nothing downloaded)
 
 
-def _ints(seed: int, shape: tuple[int, ...], low: int, high: int) -> np.ndarray:
+def _ints(key: jax.Array, shape: tuple[int, ...]) -> np.ndarray:
     # int32 draws give the same numbers with and without jax_enable_x64.
-    key = jax.random.key(seed)
-    return np.asarray(jax.random.randint(key, shape, low, high, dtype=jnp.int32))
+    return np.asarray(jax.random.randint(key, shape, 0, 2**30, dtype=jnp.int32))
 
 
 def _draws(seed: int, num_questions: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -311,10 +310,8 @@ def _draws(seed: int, num_questions: int, width: int) -> tuple[np.ndarray, np.nd
     same for every ``num_questions >= k`` (JAX's partitionable Threefry, the default, draws each
     entry from its own counter).
     """
-    questions = _ints(seed, (num_questions, width), 0, 2**30)
-    key = jax.random.fold_in(jax.random.key(seed), 1)
-    example = np.asarray(jax.random.randint(key, (width,), 0, 2**30, dtype=jnp.int32))
-    return questions, example
+    key = jax.random.key(seed)
+    return _ints(key, (num_questions, width)), _ints(jax.random.fold_in(key, 1), (width,))
 
 
 def _evaluate(numbers: Sequence[int], ops: Sequence[str]) -> int:
