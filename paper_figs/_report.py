@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._store import atomic_write_text
+
 # Packages whose versions the report records (the pinned core, then the optional extra).
 _PACKAGES = (
     "jax",
@@ -41,6 +43,11 @@ class FigureOutcome:
       stored_seconds: seconds all settings took when they were computed (this run or earlier).
       seconds: wall time of the whole figure in this run (compute, load, plot, save).
       error: why the figure could not be made (None if it was).
+      failed_units: ``(unit, reason)`` of each of its units that failed in this run (a setting or
+        its plot; killed by the watchdog included).
+      killed: whether the watchdog killed one of its units.
+      set_aside: ``(path, reason)`` of its stored files that failed verification and were set
+        aside (and recomputed).
     """
 
     name: str
@@ -54,17 +61,33 @@ class FigureOutcome:
     stored_seconds: float = 0.0
     seconds: float = 0.0
     error: str | None = None
+    failed_units: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    killed: bool = False
+    set_aside: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
 class ClaimsOutcome:
-    """The claims section: results (each with ``id``, ``title``, ``reference``, ``holds``,
-    ``measured``, ``predicted``, ``seconds``), or why they were skipped."""
+    """The claims section.
+
+    Attributes:
+      results: one record per claim (``id``, ``title``, ``reference``, ``holds``, ``measured``,
+        ``predicted``, ``seconds``; a claim that could not be measured also has ``error``).
+      skipped: why the claims were not run at all (None if they were).
+      error: whether ``skipped`` is a failure (the claims could not even be listed), not a choice.
+      loaded: how many records came from an earlier run's verified files.
+      seconds: seconds the claims took in this run.
+      failed: ``(id, reason)`` of each claim that could not be measured in this run.
+      set_aside: ``(path, reason)`` of cached claim files that failed verification.
+    """
 
     results: list[Any] = dataclasses.field(default_factory=list)
     skipped: str | None = None
+    error: bool = False
     loaded: int = 0
     seconds: float = 0.0
+    failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    set_aside: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
 
 def package_versions() -> dict[str, str]:
@@ -85,6 +108,23 @@ def _cell(value: Any) -> str:
 
 def _field(r: Any, name: str) -> Any:
     return r[name] if isinstance(r, dict) else getattr(r, name)
+
+
+def _problems(figures: Sequence[FigureOutcome], claims: ClaimsOutcome) -> list[str]:
+    """The report's list of what went wrong in this run, one line each (empty: nothing)."""
+    lines = []
+    if claims.error and claims.skipped:
+        lines.append(f"* claims: not run: {claims.skipped}")
+    for cid, why in claims.failed:
+        lines.append(f"* claim `{cid}`: not measured: {why}")
+    for f in figures:
+        if f.error is not None and not f.failed_units:
+            lines.append(f"* figure `{f.name}`: not made: {f.error}")
+        for unit, why in f.failed_units:
+            lines.append(f"* `{unit}`: failed: {why}")
+    for path, why in claims.set_aside + [x for f in figures for x in f.set_aside]:
+        lines.append(f"* `{path}` failed verification ({why}): set aside and recomputed")
+    return [_cell(line) for line in lines]
 
 
 def _short(value: Any) -> str:
@@ -151,16 +191,28 @@ def write_report(
         + (
             f"; claims: {sum(bool(_field(r, 'holds')) for r in claims.results)} of "
             f"{len(claims.results)} hold"
+            + (f" ({len(claims.failed)} not measured)" if claims.failed else "")
             if claims.skipped is None
             else "; claims: skipped"
         ),
         "* Tidy results: `data/<figure>/<Setting>-<hash>.csv`, one per setting (the hash covers "
         "the "
-        "setting and its sweep's code), with a `.json` record of the setting beside each.",
-        "",
-        "## Claims: measured vs predicted",
+        "setting and its sweep's code), with a `.json` record of the setting and the CSV's "
+        "SHA-256 beside each.",
         "",
     ]
+    problems = _problems(figures, claims)
+    if problems:
+        lines += [
+            "## Problems in this run",
+            "",
+            "Units that failed (the watchdog's kills included) and stored files that failed "
+            "verification; the command's exit status is non-zero when a unit failed.",
+            "",
+            *problems,
+            "",
+        ]
+    lines += ["## Claims: measured vs predicted", ""]
     if claims.skipped is not None:
         lines += [f"Claims skipped: {claims.skipped}", ""]
     else:
@@ -169,7 +221,8 @@ def write_report(
             "|---|---|---|---|---|---|---|",
         ]
         for r in claims.results:
-            holds = "yes" if _field(r, "holds") else "**NO**"
+            error = r.get("error") if isinstance(r, dict) else None
+            holds = "**NOT MEASURED**" if error else "yes" if _field(r, "holds") else "**NO**"
             lines.append(
                 "| "
                 + " | ".join(
@@ -179,7 +232,7 @@ def write_report(
                         _field(r, "title"),
                         _field(r, "reference"),
                         holds,
-                        _field(r, "measured"),
+                        f"not measured: {error}" if error else _field(r, "measured"),
                         _field(r, "predicted"),
                         f"{float(_field(r, 'seconds')):.1f}",
                     )
@@ -230,8 +283,5 @@ def write_report(
     lines.append("")
 
     path = out / "REPORT.md"
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, "\n".join(lines))
     return path

@@ -1,32 +1,57 @@
 """``sharpen reproduce [--quick] [--out DIR]``: the claims, every figure and REPORT.md, resumably.
 
 Writes ``DIR/figures/<fig>.png|pdf``, one tidy CSV per sweep setting under ``DIR/data/<fig>/``
-(saved atomically as soon as the setting finishes; see :mod:`paper_figs._store`), the claims'
-results under ``DIR/data/claims/``, and ``DIR/REPORT.md``. Started again after an interruption, it
-loads every finished setting and claim and computes only the rest. On two cores a second process
-runs the claims and then shares the figures, taken longest first from one schedule.
+(saved atomically with a hashed record as soon as the setting finishes; see
+:mod:`paper_figs._store`), the claims' results under ``DIR/data/claims/``, and ``DIR/REPORT.md``.
+Started again after an interruption, it loads every finished setting and claim whose files verify
+and computes only the rest; a file that fails verification is named, set aside and recomputed.
+
+The work is a list of units (:mod:`paper_figs._runner`): one per claim, one per figure setting
+still to compute, and one per figure's plot. The claims form one group and each figure another;
+two worker processes (on 2 cores) take the groups longest first, so they finish together and each
+figure's settings share one process's compiled programs. Under the watchdog a unit that makes no
+progress, or runs past its limit, is killed and reported by name (in REPORT.md and on stderr), the
+rest goes on, and the exit status is 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import inspect
-import json
 import sys
 import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._figlib import FIGURES, FigureSpec, figure_data, load_figure
+from ._figlib import FIGURES, FigureSpec, load_figure, sweep_version
 from ._report import ClaimsOutcome, FigureOutcome, write_report
-from ._store import ResultStore, atomic_write_text, setting_fields
+from ._runner import Limits, Unit, UnitResult, error_text, make_runner
+from ._store import (
+    CorruptResult,
+    ResultStore,
+    check_output_dir,
+    read_record,
+    remove_stale_temporaries,
+    setting_fields,
+    setting_id,
+    write_record,
+)
+from ._verify import (
+    STALL_SECONDS,
+    UNIT_SECONDS_FULL,
+    UNIT_SECONDS_QUICK,
+    add_watchdog_arguments,
+    claim_order,
+    run_claim,
+    watchdog_limits,
+)
 
 # The library packages whose code the claims exercise; their sources version the cached claims.
 _CLAIM_CODE = ("theory", "simulators", "bounds")
+# Keys every cached claim record has (the `sharpen verify --json` format).
+_CLAIM_KEYS = ("id", "title", "reference", "holds", "measured", "predicted", "seconds")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,15 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--serial",
         action="store_true",
-        help="do everything in this process (default: a second process runs the claims, then "
-        "shares the figures)",
+        help="one worker process (default: two, which share the claims and figures)",
     )
-
-
-def _error_text(err: BaseException) -> str:
-    last = traceback.extract_tb(err.__traceback__)[-1:] if err.__traceback__ else []
-    where = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""
-    return f"{type(err).__name__}: {err}{where}"
+    add_watchdog_arguments(parser)
 
 
 def _library_version() -> str:
@@ -74,9 +93,19 @@ def _library_version() -> str:
 def _claim_record(r: Any) -> dict[str, Any]:
     if hasattr(r, "to_json"):
         return dict(r.to_json())
-    if dataclasses.is_dataclass(r):
-        return dataclasses.asdict(r)
     return dict(r)
+
+
+def _check_claim_record(cid: str):
+    """A validator of a cached claim's payload (see :func:`paper_figs._store.read_record`)."""
+
+    def validate(record: Any) -> None:
+        if not isinstance(record, dict) or any(k not in record for k in _CLAIM_KEYS):
+            raise CorruptResult(f"not a claim record (keys {', '.join(_CLAIM_KEYS)})")
+        if record["id"] != cid or not isinstance(record["holds"], bool):
+            raise CorruptResult(f"not the record of claim {cid}")
+
+    return validate
 
 
 def _claim_ids(run_claims) -> list[str] | None:
@@ -91,78 +120,26 @@ def _claim_ids(run_claims) -> list[str] | None:
     if not registry:
         # The registry fills when the checks are imported; running no claim imports them.
         run_claims(quick=True, ids=[], progress=False)
-    ids = list(registry)
-    return sorted(ids, key=lambda c: (len(c), c)) or None
-
-
-def run_claims_resumable(data_dir: Path, *, quick: bool, progress: bool) -> ClaimsOutcome:
-    """Runs ``bounds.run_claims``, one claim at a time when it allows, caching each result.
-
-    Cached results live in ``data_dir/claims/<mode>/<id>-<library hash>.json``; a claim whose file
-    exists for the current library sources is loaded, not rerun.
-    """
-    start = time.perf_counter()
-    try:
-        from bounds import run_claims
-    except ImportError as err:
-        return ClaimsOutcome(
-            skipped=f"`bounds.run_claims` is not available in this installation ({err}); "
-            "the figures below do not depend on it."
-        )
-    version = _library_version()
-    folder = data_dir / "claims" / ("quick" if quick else "full")
-    try:
-        ids = _claim_ids(run_claims)
-        if ids is None:
-            path = folder / f"all-{version}.json"
-            if path.exists():
-                records = json.loads(path.read_text())
-                return ClaimsOutcome(
-                    records, loaded=len(records), seconds=time.perf_counter() - start
-                )
-            records = [_claim_record(r) for r in run_claims(quick=quick)]
-            atomic_write_text(path, json.dumps(records, indent=1))
-            return ClaimsOutcome(records, seconds=time.perf_counter() - start)
-        records, loaded = [], 0
-        for cid in ids:
-            path = folder / f"{cid}-{version}.json"
-            if path.exists():
-                records.append(json.loads(path.read_text()))
-                loaded += 1
-                continue
-            (result,) = run_claims(quick=quick, ids=[cid], progress=progress)
-            record = _claim_record(result)
-            atomic_write_text(path, json.dumps(record, indent=1))
-            records.append(record)
-        return ClaimsOutcome(records, loaded=loaded, seconds=time.perf_counter() - start)
-    except Exception as err:  # a failing claim must not cost the figures
-        return ClaimsOutcome(
-            skipped=f"running the claims raised {_error_text(err)}",
-            seconds=time.perf_counter() - start,
-        )
+    return claim_order(registry) or None
 
 
 def configure_jax(x64: bool, cache_dir: str | None) -> None:
     """The command line's JAX settings: float64, and optionally a persistent compilation cache.
 
     Compiling dominates the quick run on CPU. Finished settings and claims are loaded rather than
-    recomputed on a rerun, so the cache matters when a sweep's code changed or a run was cut off
-    mid-setting; it keeps only programs that took a second or more to compile, because writing
-    the hundreds of small ones costs more than compiling them again (the two processes share few
-    programs).
+    recomputed on a rerun, so the cache matters when a sweep's code changed, a run was cut off
+    mid-setting, or a worker was killed and its successor compiles again; it keeps only programs
+    that took a second or more to compile, because writing the hundreds of small ones costs more
+    than compiling them again.
     """
-    import jax
+    from ._verify import init_worker
 
-    jax.config.update("jax_enable_x64", x64)
-    if cache_dir is not None:
-        jax.config.update("jax_compilation_cache_dir", cache_dir)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    init_worker(x64, cache_dir)
 
 
-# The figures in the order the two processes take them: longest first (CPU seconds of the quick
-# run on 2 cores, most of it compiling), so that they finish together. Only the order matters;
-# figures not listed go last.
+# The figures in the order the workers take them: longest first (CPU seconds of the quick run on
+# 2 cores, most of it compiling), so that they finish together. Only the order matters; figures
+# not listed go last.
 _LONGEST_FIRST = (
     "fig_separation",
     "fig_self_rewards",
@@ -184,139 +161,128 @@ def _schedule(names: Sequence[str]) -> list[str]:
     return sorted(names, key=lambda n: rank.get(n, len(rank)))
 
 
-def _take(counter) -> int:
-    """The next position in the shared schedule (both processes draw from one counter)."""
-    with counter.get_lock():
-        i = counter.value
-        counter.value += 1
-    return i
+# --------------------------------------------------------------------------------------------
+# The units' functions (run in a worker process, or here with --in-process).
 
 
-def _helper_job(queue, counter, job: dict[str, Any]) -> None:
-    """The second process (spawned: a fresh interpreter): the claims, then figures from the shared
-    schedule until none is left. Puts ``("claims", status, value)``, ``("figure", name, outcome)``
-    and finally ``("done", None, None)``."""
-    import multiprocessing
+def _spec_at(figure: str, version: str) -> FigureSpec:
+    spec = load_figure(figure)
+    if sweep_version(spec.sweep) != version:
+        # The parent named results by the sweep it read; a worker that read an edited file would
+        # store them under the wrong code version.
+        raise RuntimeError(f"{figure}/sweep.py changed while the run was going on; run it again")
+    return spec
 
+
+def setting_unit(
+    data_dir: str, figure: str, index: int, sid: str, version: str, quick: bool
+) -> dict[str, Any]:
+    """Computes (or loads, if it appeared meanwhile) one setting of a figure into the store."""
+    spec = _spec_at(figure, version)
+    setting = spec.settings(quick)[index]
+    if setting_id(setting, version) != sid:
+        raise RuntimeError(f"{figure}: setting {index} is not {sid} in this process")
+    store = ResultStore(data_dir)
+    store.get_or_run(figure, setting, version, spec.sweep.run)
+    return {"computed": bool(store.computed), "set_aside": store.set_aside}
+
+
+def plot_unit(out: str, figure: str, version: str, quick: bool) -> dict[str, Any]:
+    """Plots a figure from its stored settings and saves its PNG and PDF."""
+    spec = _spec_at(figure, version)
+    root = Path(out)
+    store = ResultStore(root / "data")
+    paths = spec.make.make(root / "figures", quick=quick, store=store)
+    png = next(p for p in paths if Path(p).suffix == ".png")
+    pdf = next(p for p in paths if Path(p).suffix == ".pdf")
+    return {
+        "png": Path(png).relative_to(root).as_posix(),
+        "pdf": Path(pdf).relative_to(root).as_posix(),
+        # Settings whose files went bad after they were checked are recomputed by make().
+        "computed": [sid for fig, sid in store.computed if fig == figure],
+        "set_aside": store.set_aside,
+    }
+
+
+def claim_unit(cid: str, quick: bool, module: str | None, path: str, key: str) -> dict[str, Any]:
+    """Runs one claim and caches its record (hashed) at ``path``."""
+    record = _claim_record(run_claim(cid, quick, module))
+    write_record(path, key, record)
+    return record
+
+
+# --------------------------------------------------------------------------------------------
+# Planning and putting the outcomes together.
+
+
+def _plan_claims(data_dir: Path, quick: bool) -> tuple[ClaimsOutcome, list[Unit], list[str]]:
+    """The claims' outcome so far (cached records loaded), the units still to run, and the ids."""
     try:
-        configure_jax(job["x64"], job["cache_dir"])
-        out, quick = Path(job["out"]), job["quick"]
-        if job["claims"]:
-            try:
-                claims = run_claims_resumable(out / "data", quick=quick, progress=False)
-                queue.put(("claims", "ok", claims))
-            except Exception as err:  # reported by the parent, which keeps the figures
-                queue.put(("claims", "error", _error_text(err)))
-        store = ResultStore(out / "data")
-        names = job["names"]
-        parent = multiprocessing.parent_process()
-        # Stop taking figures if the first process is gone (killed without its atexit clean-up).
-        while parent.is_alive() and (i := _take(counter)) < len(names):
-            outcome = _make_figure(load_figure(names[i]), out, store, quick=quick, bar=None)
-            queue.put(("figure", names[i], outcome))
-    finally:
-        queue.put(("done", None, None))
-
-
-class _Helper:
-    """A second process that runs the claims, then makes figures beside the first (2 cores).
-
-    Both processes take figures from one shared schedule (:data:`_LONGEST_FIRST` order). The
-    process is a daemon, so an interrupted reproduction does not wait for it; if it dies (killed,
-    out of memory), the parent does what it left undone (the claims, loading those already
-    cached, and the figures it had taken, loading their finished settings).
-    """
-
-    def __init__(self, out: Path, quick: bool, cache_dir: str | None, names, claims: bool):
-        import multiprocessing
-
-        import jax
-
-        ctx = multiprocessing.get_context("spawn")
-        self.names = list(names)
-        self.queue = ctx.Queue()
-        self.counter = ctx.Value("i", 0)
-        job = {
-            "out": str(out),
-            "quick": quick,
-            "x64": bool(jax.config.jax_enable_x64),
-            "cache_dir": cache_dir,
-            "names": self.names,
-            "claims": claims,
-        }
-        self.process = ctx.Process(
-            target=_helper_job, args=(self.queue, self.counter, job), daemon=True
+        from bounds import run_claims
+    except ImportError as err:
+        skipped = (
+            f"`bounds.run_claims` is not available in this installation ({err}); "
+            "the figures below do not depend on it."
         )
-        self.process.start()
-        self.claims: ClaimsOutcome | None = None
-        self.done = False
+        return ClaimsOutcome(skipped=skipped), [], []
+    import bounds
 
-    def take(self) -> str | None:
-        """The next figure for this process, or None when every figure is taken."""
-        i = _take(self.counter)
-        return self.names[i] if i < len(self.names) else None
-
-    def poll(self, timeout: float = 0.0) -> FigureOutcome | None:
-        """Reads one message (waiting up to ``timeout`` s); a figure's outcome if it was one."""
-        import queue
-
-        try:
-            kind, key, value = (
-                self.queue.get(timeout=timeout) if timeout else self.queue.get_nowait()
-            )
-        except queue.Empty:
-            if not self.process.is_alive() and self.queue.empty():
-                self.done = True  # died without saying so
-            return None
-        if kind == "done":
-            self.done = True
-        elif kind == "claims":
-            self.claims = (
-                value
-                if key == "ok"
-                else ClaimsOutcome(skipped=f"the claims process raised {value}")
-            )
-        elif kind == "figure":
-            return value
-        return None
-
-    def finish(self, on_figure) -> None:
-        """Waits for the process to finish, calling ``on_figure(outcome)`` as figures arrive."""
-        while not self.done:
-            outcome = self.poll(timeout=0.2)
-            if outcome is not None:
-                on_figure(outcome)
-        self.process.join(timeout=5.0)
-
-
-def _make_figure(
-    spec: FigureSpec, out: Path, store: ResultStore, *, quick: bool, bar: Any
-) -> FigureOutcome:
-    settings = spec.settings(quick)
-    outcome = FigureOutcome(
-        name=spec.name,
-        caption=spec.caption,
-        settings=[setting_fields(s) for s in settings],
-    )
-    start = time.perf_counter()
-    before = len(store.computed)
+    version = _library_version()
+    mode = "quick" if quick else "full"
+    folder = data_dir / "claims" / mode
     try:
-        t0 = time.perf_counter()
-        figure_data(spec.sweep, quick=quick, store=store, progress=bar)
-        outcome.computed = len(store.computed) - before
-        outcome.compute_seconds = time.perf_counter() - t0 if outcome.computed else 0.0
-        paths = spec.make.make(out / "figures", quick=quick, store=store)
-        png = next(p for p in paths if Path(p).suffix == ".png")
-        pdf = next(p for p in paths if Path(p).suffix == ".pdf")
-        outcome.png = Path(png).relative_to(out).as_posix()
-        outcome.pdf = Path(pdf).relative_to(out).as_posix()
+        ids = _claim_ids(run_claims)
     except Exception as err:
-        outcome.error = _error_text(err)
-        outcome.computed = len(store.computed) - before
-    outcome.computed_ids = [sid for fig, sid in store.computed[before:] if fig == spec.name]
-    outcome.stored_seconds = sum(store.seconds(spec.name, s, spec.version) or 0.0 for s in settings)
-    outcome.seconds = time.perf_counter() - start
-    return outcome
+        return (
+            ClaimsOutcome(skipped=f"listing the claims raised {error_text(err)}", error=True),
+            [],
+            [],
+        )
+    if ids is None:
+        skipped = "`bounds.run_claims` cannot run the claims one at a time in this installation."
+        return ClaimsOutcome(skipped=skipped), [], []
+    outcome = ClaimsOutcome()
+    units = []
+    for cid in ids:
+        path, key = folder / f"{cid}-{version}.json", f"claim/{mode}/{cid}/{version}"
+        record = read_record(path, key, _check_claim_record(cid), problems=outcome.set_aside)
+        if record is not None:
+            outcome.results.append(record)
+            outcome.loaded += 1
+            continue
+        claim = getattr(bounds, "CLAIMS", {}).get(cid)
+        module = getattr(getattr(claim, "check", None), "__module__", None)
+        units.append(
+            Unit(
+                name=cid,
+                fn="paper_figs._reproduce:claim_unit",
+                kwargs=dict(cid=cid, quick=quick, module=module, path=str(path), key=key),
+            )
+        )
+    return outcome, units, ids
+
+
+def _claim_failure(cid: str, error: str, seconds: float) -> dict[str, Any]:
+    """The record of a claim that could not be measured (never cached: it runs again next time)."""
+    title = reference = ""
+    try:
+        import bounds
+
+        claim = bounds.CLAIMS.get(cid)
+        if claim is not None:
+            title, reference = claim.title, claim.reference
+    except ImportError:
+        pass
+    return {
+        "id": cid,
+        "title": title,
+        "reference": reference,
+        "holds": False,
+        "measured": "not measured",
+        "predicted": "",
+        "seconds": round(seconds, 3),
+        "error": error,
+    }
 
 
 def reproduce(
@@ -327,7 +293,8 @@ def reproduce(
     claims: bool = True,
     progress: bool = True,
     command: str | None = None,
-    parallel: bool = True,
+    workers: int = 2,
+    limits: Limits | None = None,
     cache_dir: str | None = None,
 ) -> tuple[Path, list[FigureOutcome], ClaimsOutcome]:
     """Makes the figures and runs the claims into ``out_dir``, then writes the report.
@@ -339,15 +306,18 @@ def reproduce(
       claims: run the claims.
       progress: show a progress bar over settings.
       command: the command line, for the report.
-      parallel: run the claims in a second (spawned) process, which then makes figures too, while
-        this one makes figures.
-      cache_dir: JAX compilation cache folder of the second process (None: none).
+      workers: worker processes under the watchdog (0: everything in this process, no
+        watchdog).
+      limits: the watchdog's limits (default: ``--unit-timeout`` and ``--stall-timeout``'s
+        defaults for this mode).
+      cache_dir: JAX compilation cache folder of the workers (None: none).
 
     Returns:
       The report's path, the figures' outcomes and the claims' outcome.
     """
     import resource
 
+    import jax
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
@@ -355,95 +325,182 @@ def reproduce(
     children_start = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    store = ResultStore(out / "data")
+    data = out / "data"
+    remove_stale_temporaries(data)
+    store = ResultStore(data)
+    if limits is None:
+        limits = Limits(UNIT_SECONDS_QUICK if quick else UNIT_SECONDS_FULL, STALL_SECONDS)
+
     names = list(FIGURES if figures is None else figures)
-    specs: list[FigureSpec | FigureOutcome] = []
+    outcomes: dict[str, FigureOutcome] = {}
+    groups: dict[str, list[Unit]] = {}
+    versions: dict[str, str] = {}
+    loaded_total = total = 0
     for name in names:
         try:
-            specs.append(load_figure(name))
+            spec = load_figure(name)
         except Exception as err:
-            specs.append(FigureOutcome(name=name, error=f"cannot import it: {_error_text(err)}"))
-    total = sum(len(s.settings(quick)) for s in specs if isinstance(s, FigureSpec))
+            outcomes[name] = FigureOutcome(name=name, error=f"cannot import it: {error_text(err)}")
+            continue
+        settings = spec.settings(quick)
+        version = versions[name] = spec.version
+        o = outcomes[name] = FigureOutcome(
+            name=name, caption=spec.caption, settings=[setting_fields(s) for s in settings]
+        )
+        before = len(store.set_aside)
+        units = []
+        for i, s in enumerate(settings):
+            if store.has(name, s, version):
+                loaded_total += 1
+                continue
+            sid = setting_id(s, version)
+            units.append(
+                Unit(
+                    name=f"{name}/{sid}",
+                    fn="paper_figs._reproduce:setting_unit",
+                    kwargs=dict(
+                        data_dir=str(data),
+                        figure=name,
+                        index=i,
+                        sid=sid,
+                        version=version,
+                        quick=quick,
+                    ),
+                )
+            )
+        o.set_aside += store.set_aside[before:]
+        units.append(
+            Unit(
+                name=f"{name} (plot)",
+                fn="paper_figs._reproduce:plot_unit",
+                kwargs=dict(out=str(out), figure=name, version=version, quick=quick),
+                needs_group=True,
+            )
+        )
+        groups[name] = units
+        total += len(settings)
 
-    runnable = {s.name: s for s in specs if isinstance(s, FigureSpec)}
-    helper = None
-    if parallel and (claims or len(runnable) > 1):
-        try:
-            helper = _Helper(out, quick, cache_dir, _schedule(runnable), claims)
-        except OSError:  # no second process available: do everything here
-            helper = None
-
-    done: dict[str, FigureOutcome] = {
-        s.name: s for s in specs if isinstance(s, FigureOutcome)
-    }  # figures that could not be imported
-    with tqdm(total=total, desc="settings", unit="setting", disable=not progress) as bar:
-
-        def make(spec: FigureSpec) -> None:
-            bar.set_postfix_str(spec.name)
-            done_before = bar.n
-            done[spec.name] = _make_figure(spec, out, store, quick=quick, bar=bar)
-            # A failed figure leaves its remaining settings uncounted; keep the bar's total honest.
-            bar.update(len(spec.settings(quick)) - (bar.n - done_before))
-
-        def from_helper(outcome: FigureOutcome) -> None:
-            done[outcome.name] = outcome
-            bar.update(len(runnable[outcome.name].settings(quick)))
-
-        if helper is None:
-            for name in _schedule(runnable):
-                make(runnable[name])
-        else:
-            while (name := helper.take()) is not None:
-                make(runnable[name])
-                while (outcome := helper.poll()) is not None:
-                    from_helper(outcome)
-            helper.finish(from_helper)
-            # Whatever a dead helper left undone (finished settings are loaded, not recomputed).
-            for name in _schedule(runnable):
-                if name not in done:
-                    make(runnable[name])
-    outcomes = [done[name] for name in names]
-
-    if not claims:
-        claims_outcome = ClaimsOutcome(skipped="not requested (`--no-claims`).")
-    elif helper is not None and helper.claims is not None:
-        claims_outcome = helper.claims
+    if claims:
+        claims_outcome, claim_units, claim_ids = _plan_claims(data, quick)
     else:
-        claims_outcome = run_claims_resumable(out / "data", quick=quick, progress=progress)
+        claims_outcome, claim_units, claim_ids = (
+            ClaimsOutcome(skipped="not requested (`--no-claims`)."),
+            [],
+            [],
+        )
+    # The claims first: with two workers they run beside the longest figures.
+    ordered = [claim_units] + [groups[n] for n in _schedule(groups)]
+    runner = make_runner(
+        workers,
+        limits,
+        init="paper_figs._verify:init_worker",
+        init_kwargs={"x64": bool(jax.config.jax_enable_x64), "cache_dir": cache_dir},
+    )
+    claim_records: dict[str, dict[str, Any]] = {}
+    with tqdm(
+        total=total, initial=loaded_total, desc="settings", unit="setting", disable=not progress
+    ) as bar:
+
+        def on_start(unit: Unit) -> None:
+            bar.set_postfix_str(unit.name)
+
+        def on_result(r: UnitResult) -> None:
+            kw = r.unit.kwargs
+            if not r.ok:
+                bar.write(f"{r.unit.name}: failed: {r.error}", file=sys.stderr)
+            if r.unit.fn.endswith(":claim_unit"):
+                cid = kw["cid"]
+                if r.ok:
+                    claim_records[cid] = r.value
+                else:
+                    claim_records[cid] = _claim_failure(cid, r.error, r.seconds)
+                    claims_outcome.failed.append((cid, r.error))
+                claims_outcome.seconds += r.seconds
+                return
+            o = outcomes[kw["figure"]]
+            o.seconds += r.seconds
+            if r.ok:
+                o.set_aside += [tuple(x) for x in r.value["set_aside"]]
+            else:
+                o.failed_units.append((r.unit.name, r.error))
+                o.killed = o.killed or r.killed
+            if r.unit.fn.endswith(":setting_unit"):
+                bar.update(1)
+                if r.ok and r.value["computed"]:
+                    o.computed += 1
+                    o.computed_ids.append(kw["sid"])
+                    o.compute_seconds += r.seconds
+            elif r.ok:  # the plot
+                o.png, o.pdf = r.value["png"], r.value["pdf"]
+                o.computed += len(r.value["computed"])
+                o.computed_ids += r.value["computed"]
+
+        runner.run(ordered, on_result=on_result, on_start=on_start)
+
+    for name, o in outcomes.items():
+        if name in versions:
+            spec = load_figure(name)
+            o.stored_seconds = sum(
+                store.seconds(name, s, versions[name]) or 0.0 for s in spec.settings(quick)
+            )
+        if o.error is None and o.failed_units:
+            first, why = o.failed_units[0]
+            more = len(o.failed_units) - 1
+            o.error = f"{first}: {why}" + (f" (and {more} more failed)" if more else "")
+        elif o.error is None and o.png is None:
+            o.error = "its plot did not run"
+    if claim_ids:
+        claims_outcome.results = claim_order_records(
+            claims_outcome.results + list(claim_records.values()), claim_ids
+        )
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (time.process_time() - cpu_start) + (
         children.ru_utime + children.ru_stime - children_start.ru_utime - children_start.ru_stime
     )
+    figure_outcomes = [outcomes[name] for name in names]
     report = write_report(
         out,
         quick=quick,
-        figures=outcomes,
+        figures=figure_outcomes,
         claims=claims_outcome,
         wall_seconds=time.perf_counter() - start,
         cpu_seconds=cpu,
         command=command or f"sharpen reproduce{' --quick' if quick else ''} --out {out_dir}",
     )
-    return report, outcomes, claims_outcome
+    return report, figure_outcomes, claims_outcome
+
+
+def claim_order_records(records: list[dict[str, Any]], ids: Sequence[str]) -> list[dict[str, Any]]:
+    """``records`` in the order of ``ids``."""
+    by_id = {r["id"]: r for r in records}
+    return [by_id[cid] for cid in ids if cid in by_id]
 
 
 def main(args: argparse.Namespace) -> int:
     import jax
 
-    cache_dir = None if args.no_compile_cache else str(Path(args.out).resolve() / ".jax_cache")
+    out = check_output_dir(args.out, "--out")  # before any work
+    limits = watchdog_limits(args)
+    cache_dir = None if args.no_compile_cache else str(out.resolve() / ".jax_cache")
     configure_jax(bool(jax.config.jax_enable_x64), cache_dir)
     report, outcomes, claims_outcome = reproduce(
-        args.out,
+        out,
         quick=args.quick,
         figures=args.only,
         claims=not args.no_claims,
         progress=not args.no_progress,
         command="sharpen " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["reproduce"] else None,
-        parallel=not args.serial,
+        workers=0 if args.in_process else 1 if args.serial else 2,
+        limits=limits,
         cache_dir=cache_dir,
     )
     failed = [o for o in outcomes if o.error is not None]
     for o in failed:
         print(f"{o.name}: not made: {o.error}", file=sys.stderr)
+    for cid, why in claims_outcome.failed:
+        print(f"{cid}: not measured: {why}", file=sys.stderr)
+    for path, why in claims_outcome.set_aside + [x for o in outcomes for x in o.set_aside]:
+        print(f"set aside and recomputed: {path} ({why})", file=sys.stderr)
     if claims_outcome.skipped is None:
         held = sum(bool(r["holds"]) for r in claims_outcome.results)
         print(f"claims: {held} of {len(claims_outcome.results)} hold")
@@ -451,7 +508,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"claims: skipped: {claims_outcome.skipped}")
     print(f"figures: {len(outcomes) - len(failed)} of {len(outcomes)} made")
     print(f"report: {report}")
-    return 1 if failed else 0
+    # Non-zero whenever something was not made: a figure, a claim's measurement, the claims.
+    return 1 if failed or claims_outcome.failed or claims_outcome.error else 0
 
 
-__all__ = ["add_arguments", "configure_jax", "main", "reproduce", "run_claims_resumable"]
+__all__ = ["add_arguments", "configure_jax", "main", "reproduce"]

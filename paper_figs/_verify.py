@@ -2,13 +2,82 @@
 
 The claims are THEORY.md section 6's fourteen checks, each an executable comparison of a measurement
 against the theorem it cites (``bounds.CLAIMS``). The JSON output is a list of objects with keys
-``id``, ``title``, ``reference``, ``holds``, ``measured``, ``predicted``, ``seconds``.
+``id``, ``title``, ``reference``, ``holds``, ``measured``, ``predicted``, ``seconds``; a claim that
+could not be measured (it raised, made no progress, or ran past its limit) has ``holds: false``,
+``measured: "not measured"`` and one more key, ``error``, saying why.
+
+Each claim runs as one unit in a worker process under the watchdog of
+:mod:`paper_figs._runner`, so a claim that hangs is killed and reported by name while the others
+run; ``--in-process`` runs them here instead, without the watchdog. The ``--json`` path is checked
+before any claim runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._runner import Limits, Unit, UnitResult, make_runner
+from ._store import atomic_write_text, check_output_file
+
+# The watchdog's defaults. A claim's worker that uses no CPU time for this long is deadlocked (the
+# C9 hang of issue 13 froze CPU time after 20-35 s of work).
+STALL_SECONDS = 180.0
+# Wall-clock limit of one unit (a claim, a figure setting): far above the longest one measured on
+# 2 cores (about 2 minutes quick, 10 full), so it only ends a runaway.
+UNIT_SECONDS_QUICK = 900.0
+UNIT_SECONDS_FULL = 3600.0
+
+
+def seconds_arg(text: str) -> float:
+    """An argparse type: a number of seconds > 0, or 0 for "no limit" (returned as 0.0)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0 (0: no limit), got {text!r}")
+    return value
+
+
+def add_watchdog_arguments(parser: argparse.ArgumentParser) -> None:
+    """The watchdog's options, shared by ``verify`` and ``reproduce``."""
+    parser.add_argument(
+        "--unit-timeout",
+        type=seconds_arg,
+        metavar="SECONDS",
+        help="wall-clock limit of one claim or figure setting; past it, it is killed and "
+        f"reported failed (default {UNIT_SECONDS_QUICK:g} with --quick, else "
+        f"{UNIT_SECONDS_FULL:g}; 0: none)",
+    )
+    parser.add_argument(
+        "--stall-timeout",
+        type=seconds_arg,
+        default=STALL_SECONDS,
+        metavar="SECONDS",
+        help="a claim or setting whose process uses no CPU time for this long is deadlocked: it "
+        f"is killed and reported failed (default {STALL_SECONDS:g}; 0: never)",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run everything in this process, without the watchdog (for debuggers and profilers)",
+    )
+
+
+def watchdog_limits(args: argparse.Namespace) -> Limits:
+    """The :class:`Limits` the parsed options ask for (0 means none)."""
+    unit = args.unit_timeout
+    if unit is None:
+        unit = UNIT_SECONDS_QUICK if args.quick else UNIT_SECONDS_FULL
+    return Limits(
+        unit_seconds=unit or None,
+        stall_seconds=args.stall_timeout or None,
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,19 +86,100 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only", nargs="+", metavar="ID", help="run only these claim ids (e.g. C1 C4)"
     )
+    add_watchdog_arguments(parser)
+
+
+def init_worker(x64: bool, cache_dir: str | None = None) -> None:
+    """A new worker's JAX settings: float64 as in the command, and an optional compile cache."""
+    import jax
+
+    jax.config.update("jax_enable_x64", x64)
+    if cache_dir is not None:
+        jax.config.update("jax_compilation_cache_dir", cache_dir)
+        # Only programs that took a second or more: writing the hundreds of small ones costs more
+        # than compiling them again.
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def registered_claims() -> dict[str, Any]:
+    """``bounds.CLAIMS`` with the library's checks registered (importing them fills it)."""
+    from bounds import CLAIMS, run_claims
+
+    if not CLAIMS:
+        run_claims(quick=True, ids=[], progress=False)
+    return CLAIMS
+
+
+def claim_order(ids) -> list[str]:
+    """Claim ids in the paper's order (C1, C2, ..., C10, ...)."""
+    return sorted(ids, key=lambda c: (len(c), c))
+
+
+def run_claim(cid: str, quick: bool, module: str | None = None):
+    """Runs claim ``cid`` (a unit's function) and returns its ``bounds.ClaimResult``.
+
+    Args:
+      cid: the claim id.
+      quick: its QUICK settings.
+      module: the module that registers the claim, imported first if the claim is not one of the
+        library's (a claim registered from outside the library, in a fresh worker).
+    """
+    from bounds import CLAIMS, run_claims
+
+    registered_claims()
+    if cid not in CLAIMS and module:
+        importlib.import_module(module)
+    (result,) = run_claims(quick=quick, ids=[cid], progress=False)
+    return result
+
+
+def claim_unit(cid: str, quick: bool, claims: dict[str, Any]) -> Unit:
+    """The unit that runs claim ``cid`` (with the module that registered it, for workers)."""
+    module = getattr(claims[cid].check, "__module__", None)
+    return Unit(
+        name=cid,
+        fn="paper_figs._verify:run_claim",
+        kwargs=dict(cid=cid, quick=quick, module=module),
+    )
+
+
+def not_measured(claim: Any, error: str, seconds: float):
+    """The ``bounds.ClaimResult`` of a claim that could not be measured."""
+    from bounds import ClaimResult
+
+    return ClaimResult(
+        id=claim.id,
+        title=claim.title,
+        reference=claim.reference,
+        holds=False,
+        measured="not measured",
+        predicted="",
+        seconds=seconds,
+        details={"error": error},
+    )
+
+
+def claim_json(r: Any) -> dict[str, Any]:
+    """``r.to_json()``, with ``error`` for a claim that could not be measured."""
+    out = dict(r.to_json())
+    if "error" in r.details and r.measured == "not measured":
+        out["error"] = r.details["error"]
+    return out
 
 
 def format_table(results) -> str:
     """A fixed-width text table of claim results."""
     rows = [("id", "holds", "seconds", "reference", "measured", "predicted")]
     for r in results:
+        failed = r.measured == "not measured" and "error" in r.details
         rows.append(
             (
                 r.id,
-                "yes" if r.holds else "NO",
+                "FAILED" if failed else "yes" if r.holds else "NO",
                 f"{r.seconds:.1f}",
                 r.reference,
-                r.measured,
+                f"not measured: {r.details['error']}" if failed else r.measured,
                 r.predicted,
             )
         )
@@ -39,14 +189,83 @@ def format_table(results) -> str:
     return "\n".join(lines)
 
 
-def main(args: argparse.Namespace) -> int:
-    from bounds import run_claims
+def verify(
+    ids: Sequence[str] | None = None,
+    *,
+    quick: bool = False,
+    workers: int = 1,
+    limits: Limits | None = None,
+    progress: bool = True,
+) -> list[Any]:
+    """Runs the claims, each as a unit under the watchdog, and returns their ``ClaimResult``s.
 
-    results = run_claims(quick=args.quick, ids=args.only, progress=True)
-    print(format_table(results))
-    held = sum(r.holds for r in results)
-    print(f"\n{held} of {len(results)} claims hold")
+    Args:
+      ids: claim ids (default: every registered claim), run in this order.
+      quick: the claims' QUICK settings.
+      workers: worker processes (0: in this process, without the watchdog).
+      limits: the watchdog's limits.
+      progress: a progress bar over the claims.
+
+    Returns:
+      One result per id, in order; a claim that failed to run has ``measured == "not measured"``
+      and ``details["error"]`` saying why (the watchdog's kill included).
+
+    Raises:
+      ValueError: an unknown claim id (before anything runs).
+    """
+    import jax
+    from tqdm.auto import tqdm
+
+    claims = registered_claims()
+    wanted = claim_order(claims) if ids is None else list(ids)
+    unknown = [i for i in wanted if i not in claims]
+    if unknown:
+        raise ValueError(
+            f"claim ids (--only) must be among {claim_order(claims)}, got unknown {unknown}"
+        )
+    units = [claim_unit(cid, quick, claims) for cid in wanted]
+    runner = make_runner(
+        workers,
+        limits,
+        init="paper_figs._verify:init_worker",
+        init_kwargs={"x64": bool(jax.config.jax_enable_x64)},
+    )
+    done: dict[str, Any] = {}
+    with tqdm(total=len(units), desc="claims", disable=not progress, leave=False) as bar:
+
+        def on_start(unit: Unit) -> None:
+            bar.set_postfix_str(unit.name)
+
+        def on_result(r: UnitResult) -> None:
+            cid = r.unit.kwargs["cid"]
+            done[cid] = r.value if r.ok else not_measured(claims[cid], r.error, r.seconds)
+            if not r.ok:
+                bar.write(f"{cid}: not measured: {r.error}", file=sys.stderr)
+            bar.update(1)
+
+        # One group: the claims run in order on one worker, sharing its compiled programs.
+        runner.run([units], on_result=on_result, on_start=on_start)
+    return [done[cid] for cid in wanted]
+
+
+def main(args: argparse.Namespace) -> int:
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump([r.to_json() for r in results], f, indent=2)
+        check_output_file(args.json, "--json")  # before the claims, not after
+    results = verify(
+        args.only,
+        quick=args.quick,
+        workers=0 if args.in_process else 1,
+        limits=watchdog_limits(args),
+        progress=True,
+    )
+    print(format_table(results))
+    held = sum(bool(r.holds) for r in results)
+    failed = [r.id for r in results if r.measured == "not measured" and "error" in r.details]
+    print(f"\n{held} of {len(results)} claims hold")
+    if failed:
+        print(f"not measured (failed or killed): {', '.join(failed)}", file=sys.stderr)
+    if args.json:
+        import json
+
+        atomic_write_text(args.json, json.dumps([claim_json(r) for r in results], indent=2))
     return 0 if held == len(results) else 1

@@ -1,0 +1,406 @@
+"""Units of work and the runners that execute them, under a watchdog (issue 13, section 1).
+
+A long command (``sharpen verify``, ``sharpen reproduce``) is a list of *groups* of *units*: a unit
+is one claim, one figure setting or one figure's plot, named for the report, and given as an
+importable function plus keyword arguments (so any runner can send it anywhere). The units of a
+group run in order on one worker (they share its compiled programs); groups are taken in order by
+whichever worker is free.
+
+A program that deadlocks inside XLA cannot be interrupted from within its process (every thread
+waits in native code), so :class:`WorkerRunner` runs units in child processes and watches them
+from this one. A unit is killed, reported failed by name, and its worker replaced by a fresh one
+for the rest when either
+
+* it makes no progress: its worker uses no CPU time for ``stall_seconds`` (a deadlock: the
+  threads wait and CPU time freezes), or
+* it runs longer than ``unit_seconds`` of wall time (a loop that never ends),
+
+and the run goes on with the other units. A worker that dies (out of memory, a crash) fails its
+unit the same way. :class:`InlineRunner` runs units in this process, without a watchdog (for
+debugging, profilers, and tests that patch functions in this process).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+# How often the parent checks on busy workers (seconds): a kill comes at most this late.
+_POLL_SECONDS = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One piece of work.
+
+    Attributes:
+      name: how the report names it (``"C9"``, ``"fig_bon/Setting-1a2b..."``).
+      fn: ``"package.module:function"``, imported where the unit runs.
+      kwargs: the function's keyword arguments (picklable).
+      needs_group: run only if every earlier unit of its group succeeded (e.g. a figure's plot
+        after its settings); otherwise it is reported failed as not attempted.
+    """
+
+    name: str
+    fn: str
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    needs_group: bool = False
+
+
+@dataclasses.dataclass
+class UnitResult:
+    """What became of a unit.
+
+    Attributes:
+      unit: the unit.
+      value: the function's return value (None if it failed).
+      error: why it failed, one line (None if it succeeded).
+      killed: the watchdog killed it (no progress or over its time limit).
+      seconds: wall time, including a fresh worker's start-up for the first unit it runs.
+    """
+
+    unit: Unit
+    value: Any = None
+    error: str | None = None
+    killed: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """The watchdog's limits (None: no limit of that kind).
+
+    Attributes:
+      unit_seconds: wall-clock seconds a unit may run.
+      stall_seconds: seconds a unit's worker may go without using CPU time.
+    """
+
+    unit_seconds: float | None = None
+    stall_seconds: float | None = None
+
+    def __post_init__(self):
+        for name in ("unit_seconds", "stall_seconds"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, int | float) and v > 0 and v == v):
+                raise ValueError(f"{name} must be a positive number of seconds or None, got {v!r}")
+
+
+def error_text(err: BaseException) -> str:
+    """``Type: message (at file:line)`` of an exception, one line."""
+    last = traceback.extract_tb(err.__traceback__)[-1:] if err.__traceback__ else []
+    where = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""
+    text = f"{type(err).__name__}: {err}{where}"
+    return " ".join(text.split())
+
+
+def resolve(fn: str) -> Callable[..., Any]:
+    """The function named ``"package.module:function"``."""
+    module, _, name = fn.partition(":")
+    if not module or not name:
+        raise ValueError(f"fn must be 'package.module:function', got {fn!r}")
+    obj: Any = importlib.import_module(module)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _call(unit: Unit) -> Any:
+    return resolve(unit.fn)(**dict(unit.kwargs))
+
+
+class InlineRunner:
+    """Runs every unit in this process, in order: no watchdog (a hang hangs the run).
+
+    An exception in a unit fails that unit; ``KeyboardInterrupt`` and other ``BaseException``s
+    stop the run, as they would any Python code.
+    """
+
+    def run(
+        self,
+        groups: Sequence[Sequence[Unit]],
+        on_result: Callable[[UnitResult], None] | None = None,
+        on_start: Callable[[Unit], None] | None = None,
+    ) -> list[UnitResult]:
+        results = []
+        for group in groups:
+            failed = None
+            for unit in group:
+                if unit.needs_group and failed is not None:
+                    r = UnitResult(unit, error=f"not attempted: {failed} failed")
+                else:
+                    if on_start is not None:
+                        on_start(unit)
+                    t0 = time.perf_counter()
+                    try:
+                        r = UnitResult(unit, value=_call(unit))
+                    except Exception as err:
+                        r = UnitResult(unit, error=error_text(err))
+                    r.seconds = time.perf_counter() - t0
+                if not r.ok and failed is None:
+                    failed = unit.name
+                results.append(r)
+                if on_result is not None:
+                    on_result(r)
+        return results
+
+
+# --------------------------------------------------------------------------------------------
+# Worker processes.
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid``, all threads (None where /proc is absent)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode()
+    except OSError:
+        return None
+    # Fields after the command name, which is in parentheses and may contain spaces.
+    rest = stat[stat.rindex(")") + 2 :].split()
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _watch_parent(parent: int) -> None:
+    """Ends this worker when the process that started it is gone (killed: no clean shutdown)."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _worker_main(conn, init: str | None, init_kwargs: Mapping[str, Any]) -> None:
+    """A worker's loop: receive ``(fn, kwargs)``, reply ``("ok", value)`` or ``("error", text)``;
+    ``None`` or a closed pipe ends it."""
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    if init is not None:
+        resolve(init)(**dict(init_kwargs))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        fn, kwargs = msg
+        try:
+            reply = ("ok", resolve(fn)(**kwargs))
+        except Exception as err:
+            reply = ("error", error_text(err))
+        try:
+            conn.send(reply)
+        except Exception as err:  # e.g. a value that cannot be pickled
+            conn.send(("error", f"its result could not be sent back: {error_text(err)}"))
+
+
+class _Slot:
+    """One worker process and the group it is working through."""
+
+    def __init__(self):
+        self.process = None
+        self.conn = None
+        self.group: deque[Unit] = deque()
+        self.failed: str | None = None  # first failed unit of the current group
+        self.unit: Unit | None = None
+        self.started = 0.0
+        self.cpu: float | None = None
+        self.progressed = 0.0
+
+    @property
+    def busy(self) -> bool:
+        return self.unit is not None
+
+
+class WorkerRunner:
+    """Runs units in ``workers`` child processes (spawned: fresh interpreters) under a watchdog.
+
+    Args:
+      workers: how many processes work at once (at least 1).
+      limits: the watchdog's limits (see :class:`Limits`).
+      init: optional ``"module:function"`` each new worker calls first (e.g. JAX settings).
+      init_kwargs: its keyword arguments.
+
+    A worker lives for as many units as it is given (so compiled programs are reused), and is
+    replaced only when it is killed or dies.
+    """
+
+    def __init__(
+        self,
+        workers: int = 1,
+        limits: Limits | None = None,
+        init: str | None = None,
+        init_kwargs: Mapping[str, Any] | None = None,
+    ):
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise ValueError(f"workers must be a positive int, got {workers!r}")
+        self.workers = workers
+        self.limits = Limits() if limits is None else limits
+        self.init = init
+        self.init_kwargs = dict(init_kwargs or {})
+
+    def _start(self, slot: _Slot) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        parent_conn, child_conn = ctx.Pipe()
+        slot.process = ctx.Process(
+            target=_worker_main,
+            args=(child_conn, self.init, self.init_kwargs),
+            daemon=True,
+            name="sharpen-worker",
+        )
+        slot.process.start()
+        child_conn.close()
+        slot.conn = parent_conn
+
+    def _stop(self, slot: _Slot, *, kill: bool) -> None:
+        if slot.process is None:
+            return
+        if kill:
+            slot.process.kill()
+        else:
+            try:
+                slot.conn.send(None)
+            except (OSError, ValueError):
+                pass
+        slot.process.join(timeout=None if kill else 10.0)
+        if slot.process.is_alive():
+            slot.process.kill()
+            slot.process.join()
+        slot.conn.close()
+        slot.process = slot.conn = None
+
+    def run(
+        self,
+        groups: Sequence[Sequence[Unit]],
+        on_result: Callable[[UnitResult], None] | None = None,
+        on_start: Callable[[Unit], None] | None = None,
+    ) -> list[UnitResult]:
+        """Runs every unit; returns their results in the order they finished.
+
+        Args:
+          groups: lists of units; each list runs in order on one worker.
+          on_result: called with each result as it arrives.
+          on_start: called with each unit as it is handed to a worker.
+        """
+        from multiprocessing.connection import wait
+
+        pending = deque(deque(g) for g in groups if g)
+        slots = [_Slot() for _ in range(min(self.workers, len(pending)))]
+        results: list[UnitResult] = []
+
+        def finish(slot: _Slot, r: UnitResult) -> None:
+            if not r.ok and slot.failed is None:
+                slot.failed = r.unit.name
+            slot.unit = None
+            results.append(r)
+            if on_result is not None:
+                on_result(r)
+
+        def next_unit(slot: _Slot) -> None:
+            """Hands ``slot`` its next unit (a new group when its own is done), if any."""
+            while slot.unit is None:
+                if not slot.group:
+                    if not pending:
+                        return
+                    slot.group, slot.failed = pending.popleft(), None
+                unit = slot.group.popleft()
+                if unit.needs_group and slot.failed is not None:
+                    finish(slot, UnitResult(unit, error=f"not attempted: {slot.failed} failed"))
+                    continue
+                if slot.process is None:
+                    self._start(slot)
+                if on_start is not None:
+                    on_start(unit)
+                slot.unit, slot.started = unit, time.monotonic()
+                slot.cpu, slot.progressed = _cpu_seconds(slot.process.pid), slot.started
+                try:
+                    slot.conn.send((unit.fn, dict(unit.kwargs)))
+                except (OSError, ValueError) as err:  # died already, or bad arguments
+                    self._stop(slot, kill=True)
+                    finish(slot, UnitResult(unit, error=f"could not be sent: {error_text(err)}"))
+
+        def fail(slot: _Slot, error: str, killed: bool) -> None:
+            unit, seconds = slot.unit, time.monotonic() - slot.started
+            self._stop(slot, kill=True)  # the next unit gets a fresh worker
+            finish(slot, UnitResult(unit, error=error, killed=killed, seconds=seconds))
+
+        try:
+            for slot in slots:
+                next_unit(slot)
+            while any(s.busy for s in slots):
+                busy = {s.conn: s for s in slots if s.busy}
+                for conn in wait(list(busy), timeout=_POLL_SECONDS):
+                    slot = busy[conn]
+                    try:
+                        kind, value = conn.recv()
+                    except (EOFError, OSError):
+                        slot.process.join(timeout=5.0)
+                        code = slot.process.exitcode
+                        fail(slot, f"its worker process died (exit code {code})", killed=False)
+                    else:
+                        seconds = time.monotonic() - slot.started
+                        if kind == "ok":
+                            finish(slot, UnitResult(slot.unit, value=value, seconds=seconds))
+                        else:
+                            finish(slot, UnitResult(slot.unit, error=value, seconds=seconds))
+                    next_unit(slot)
+                now = time.monotonic()
+                for slot in slots:
+                    if not slot.busy:
+                        continue
+                    cpu = _cpu_seconds(slot.process.pid)
+                    if cpu is not None and (slot.cpu is None or cpu > slot.cpu):
+                        slot.cpu, slot.progressed = cpu, now
+                    limit, stall = self.limits.unit_seconds, self.limits.stall_seconds
+                    if stall is not None and cpu is not None and now - slot.progressed > stall:
+                        fail(
+                            slot,
+                            f"no progress for {stall:g} s (its process used no CPU time), killed",
+                            killed=True,
+                        )
+                    elif limit is not None and now - slot.started > limit:
+                        fail(
+                            slot, f"still running after {limit:g} s (the unit limit), killed", True
+                        )
+                    else:
+                        continue
+                    next_unit(slot)
+        finally:
+            for slot in slots:
+                self._stop(slot, kill=slot.busy)
+        return results
+
+
+def make_runner(
+    workers: int,
+    limits: Limits | None = None,
+    init: str | None = None,
+    init_kwargs: Mapping[str, Any] | None = None,
+) -> InlineRunner | WorkerRunner:
+    """``workers`` processes under a watchdog, or (``workers == 0``) this process without one."""
+    if workers == 0:
+        return InlineRunner()
+    return WorkerRunner(workers, limits, init, init_kwargs)
+
+
+__all__ = [
+    "InlineRunner",
+    "Limits",
+    "Unit",
+    "UnitResult",
+    "WorkerRunner",
+    "error_text",
+    "make_runner",
+]
