@@ -117,9 +117,8 @@ def _claim_ids(run_claims) -> list[str] | None:
     registry = getattr(bounds, "CLAIMS", None)
     if registry is None:
         return None
-    if not registry:
-        # The registry fills when the checks are imported; running no claim imports them.
-        run_claims(quick=True, ids=[], progress=False)
+    # The registry fills when the library's checks are imported; running no claim imports them.
+    run_claims(quick=True, ids=[], progress=False)
     return claim_order(registry) or None
 
 

@@ -106,8 +106,9 @@ def registered_claims() -> dict[str, Any]:
     """``bounds.CLAIMS`` with the library's checks registered (importing them fills it)."""
     from bounds import CLAIMS, run_claims
 
-    if not CLAIMS:
-        run_claims(quick=True, ids=[], progress=False)
+    # Running no claim imports the library's checks (once): a registry that already holds a
+    # claim from outside the library may still lack them.
+    run_claims(quick=True, ids=[], progress=False)
     return CLAIMS
 
 

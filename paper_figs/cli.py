@@ -83,12 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     jax.config.update("jax_enable_x64", True)
     try:
         return int(module.main(args) or 0)
-    except (ValueError, TypeError) as err:
-        # Bad input is reported as a one-line error naming the argument; SHARPEN_DEBUG=1 shows the
-        # traceback.
+    except (ValueError, TypeError, OSError) as err:
+        # Bad input, and a file or folder that cannot be read or written, are reported as a
+        # one-line error naming the argument or path; SHARPEN_DEBUG=1 shows the traceback.
         if os.environ.get("SHARPEN_DEBUG"):
             raise
-        print(f"sharpen {name}: error: {err}", file=sys.stderr)
+        print(f"sharpen {name}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
 
 

@@ -22,7 +22,7 @@ def _csvs(out):
 def test_resume_recomputes_only_the_deleted_setting(tmp_path):
     out = tmp_path / "run"
     _, first, _ = reproduce_mod.reproduce(
-        out, quick=True, figures=TINY, claims=False, progress=False
+        out, quick=True, figures=TINY, claims=False, progress=False, workers=1
     )
     assert [o.error for o in first] == [None]
     assert [o.computed for o in first] == [len(o.settings) for o in first]
@@ -32,14 +32,14 @@ def test_resume_recomputes_only_the_deleted_setting(tmp_path):
     victim = sorted(before)[1]
     (out / victim).unlink()
     _, second, _ = reproduce_mod.reproduce(
-        out, quick=True, figures=TINY, claims=False, progress=False
+        out, quick=True, figures=TINY, claims=False, progress=False, workers=1
     )
     computed = [sid for o in second for sid in o.computed_ids]
     assert computed == [victim.stem]
     assert _csvs(out) == before  # recomputed bit for bit, nothing else touched or lost
 
     _, third, _ = reproduce_mod.reproduce(
-        out, quick=True, figures=TINY, claims=False, progress=False
+        out, quick=True, figures=TINY, claims=False, progress=False, workers=0
     )
     assert [o.computed for o in third] == [0]
 
@@ -60,13 +60,13 @@ def test_interrupted_run_keeps_finished_settings(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep, "run", interrupted)
     with pytest.raises(KeyboardInterrupt):
         reproduce_mod.reproduce(
-            out, quick=True, figures=["fig_lower_bound"], claims=False, progress=False
+            out, quick=True, figures=["fig_lower_bound"], claims=False, progress=False, workers=0
         )
     assert len(_csvs(out)) == 2  # the two finished settings were saved
     assert not list((out / "data").rglob("*.tmp"))  # no partial file left behind
     monkeypatch.setattr(sweep, "run", real_run)
     _, outcomes, _ = reproduce_mod.reproduce(
-        out, quick=True, figures=["fig_lower_bound"], claims=False, progress=False
+        out, quick=True, figures=["fig_lower_bound"], claims=False, progress=False, workers=0
     )
     assert outcomes[0].computed == len(sweep.QUICK) - 2
 
@@ -86,7 +86,7 @@ def test_report_has_claims_table_and_figures(tmp_path, monkeypatch):
     monkeypatch.setattr(bounds, "run_claims", fake_run_claims)
     monkeypatch.setattr(reproduce_mod, "_claim_ids", lambda run: ["C1", "C4"])
     report, outcomes, claims = reproduce_mod.reproduce(
-        tmp_path, quick=True, figures=TINY, claims=True, progress=False, parallel=False
+        tmp_path, quick=True, figures=TINY, claims=True, progress=False, workers=0
     )
     text = report.read_text()
     assert "| id | claim | reference | holds | measured | predicted | seconds |" in text
@@ -100,7 +100,7 @@ def test_report_has_claims_table_and_figures(tmp_path, monkeypatch):
     assert "## Settings" in text and "## Wall time" in text
     # Claims are cached per claim: a second run loads them.
     _, _, again = reproduce_mod.reproduce(
-        tmp_path, quick=True, figures=TINY, claims=True, progress=False, parallel=False
+        tmp_path, quick=True, figures=TINY, claims=True, progress=False, workers=0
     )
     assert again.loaded == 2 and [r["id"] for r in again.results] == ["C1", "C4"]
 
@@ -110,7 +110,7 @@ def test_claims_skipped_with_a_message_when_missing(tmp_path, monkeypatch):
 
     monkeypatch.delattr(bounds, "run_claims")
     report, _, claims = reproduce_mod.reproduce(
-        tmp_path, quick=True, figures=TINY, claims=True, progress=False, parallel=False
+        tmp_path, quick=True, figures=TINY, claims=True, progress=False, workers=0
     )
     assert claims.skipped and "run_claims" in claims.skipped
     assert "Claims skipped:" in report.read_text()
@@ -173,8 +173,8 @@ def test_cli_rejects_unknown_figure(tmp_path, capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
-def test_figures_and_claims_shared_with_a_second_process(tmp_path):
-    """The second process takes figures from the shared schedule (here, without claims)."""
+def test_figures_shared_by_two_workers(tmp_path):
+    """Two worker processes take the figures from the longest-first schedule."""
     figures = ["fig_lower_bound", "fig_nonclosure"]
     _, outcomes, claims = reproduce_mod.reproduce(
         tmp_path, quick=True, figures=figures, claims=False, progress=False
@@ -187,54 +187,6 @@ def test_figures_and_claims_shared_with_a_second_process(tmp_path):
         tmp_path, quick=True, figures=figures, claims=False, progress=False
     )
     assert [o.computed for o in again] == [0, 0]
-
-
-def test_a_dead_second_process_leaves_nothing_undone(tmp_path, monkeypatch):
-    import bounds
-
-    def fake_run_claims(quick=False, ids=None, progress=True):
-        return [ClaimResult(i, "t", "r", True, "m", "p", 0.0) for i in ids]
-
-    monkeypatch.setattr(bounds, "run_claims", fake_run_claims)
-    monkeypatch.setattr(reproduce_mod, "_claim_ids", lambda run: ["C1", "C2"])
-    # The spawned process runs os._exit(queue, counter, job): a TypeError, exit without a word.
-    monkeypatch.setattr(reproduce_mod, "_helper_job", os._exit)
-    figures = ["fig_lower_bound", "fig_nonclosure"]
-    _, outcomes, claims = reproduce_mod.reproduce(
-        tmp_path, quick=True, figures=figures, claims=True, progress=False
-    )
-    assert [(o.name, o.error) for o in outcomes] == [(n, None) for n in figures]
-    assert [r["id"] for r in claims.results] == ["C1", "C2"]
-
-
-def test_a_figure_taken_by_a_dead_second_process_is_made_here(tmp_path, monkeypatch):
-    class DeadHelper:
-        """Took the first figure of the schedule, then died without a word."""
-
-        claims = None
-
-        def __init__(self, out, quick, cache_dir, names, claims):
-            self.names, self.next = list(names), 1
-
-        def take(self):
-            self.next += 1
-            return self.names[self.next - 1] if self.next <= len(self.names) else None
-
-        def poll(self, timeout=0.0):
-            return None
-
-        def finish(self, on_figure):
-            pass
-
-    monkeypatch.setattr(reproduce_mod, "_Helper", DeadHelper)
-    figures = ["fig_lower_bound", "fig_nonclosure"]
-    _, outcomes, _ = reproduce_mod.reproduce(
-        tmp_path, quick=True, figures=figures, claims=False, progress=False
-    )
-    assert [(o.name, o.error, o.computed) for o in outcomes] == [
-        ("fig_lower_bound", None, 6),
-        ("fig_nonclosure", None, 2),
-    ]
 
 
 def test_longest_first_schedule():
@@ -279,3 +231,106 @@ def test_full_quick_reproduce(tmp_path):
     for name in FIGURES:
         assert f"![{name}](figures/{name}.png)" in text
     assert "| id | claim | reference | holds |" in text
+
+
+# --------------------------------------------------------------------------------------------
+# Nothing read back is trusted: bad files are named, set aside and recomputed (issue 13, sec. 2).
+
+
+def _fake_claims(monkeypatch, ids=("C1", "C2", "C3"), raising=()):
+    """bounds.run_claims replaced by a recorder (for runs in this process, ``workers=0``)."""
+    import bounds
+
+    calls = []
+
+    def fake_run_claims(quick=False, ids=None, progress=True):
+        calls.extend(ids or [])
+        for i in ids or []:
+            if i in raising:
+                raise RuntimeError(f"{i} broke")
+        return [ClaimResult(i, f"title {i}", "Thm", True, "m", "p", 0.0) for i in ids or []]
+
+    monkeypatch.setattr(bounds, "run_claims", fake_run_claims)
+    monkeypatch.setattr(reproduce_mod, "_claim_ids", lambda run: list(ids))
+    return calls
+
+
+def test_a_garbage_cached_claim_recomputes_only_that_claim(tmp_path, monkeypatch):
+    calls = _fake_claims(monkeypatch)
+    _, _, first = reproduce_mod.reproduce(
+        tmp_path, quick=True, figures=TINY, claims=True, progress=False, workers=0
+    )
+    assert calls == ["C1", "C2", "C3"] and first.loaded == 0
+    (bad,) = tmp_path.glob("data/claims/quick/C2-*.json")
+    bad.write_text("{garbage")
+    calls.clear()
+    report, _, again = reproduce_mod.reproduce(
+        tmp_path, quick=True, figures=TINY, claims=True, progress=False, workers=0
+    )
+    assert calls == ["C2"]  # the two valid records were reused
+    assert again.loaded == 2 and [r["id"] for r in again.results] == ["C1", "C2", "C3"]
+    assert [p for p, _ in again.set_aside] == [str(bad)]
+    assert list(bad.parent.glob(f"{bad.name}.corrupt-*"))
+    assert str(bad) in report.read_text()  # the report names it
+
+
+@pytest.mark.parametrize("which", ["csv_cut", "csv_empty", "csv_garbage", "sidecar_garbage"])
+def test_a_bad_setting_file_is_recomputed_by_the_next_run(tmp_path, which):
+    _, first, _ = reproduce_mod.reproduce(
+        tmp_path, quick=True, figures=TINY, claims=False, progress=False, workers=0
+    )
+    csvs = sorted((tmp_path / "data" / TINY[0]).glob("*.csv"))
+    victim = csvs[2]
+    good = victim.read_bytes()
+    if which == "csv_cut":
+        victim.write_bytes(good[: len(good) // 2])
+    elif which == "csv_empty":
+        victim.write_bytes(b"")
+    elif which == "csv_garbage":
+        victim.write_bytes(b"\x00garbage,,\n\xff")
+    else:
+        victim.with_suffix(".json").write_text("]]not json")
+    report, outcomes, _ = reproduce_mod.reproduce(
+        tmp_path, quick=True, figures=TINY, claims=False, progress=False, workers=0
+    )
+    assert [o.error for o in outcomes] == [None]  # made, not "not made" forever
+    assert outcomes[0].computed_ids == [victim.stem]
+    assert victim.read_bytes() == good
+    assert [p for p, _ in outcomes[0].set_aside] == [str(victim)]
+    assert "Problems in this run" in report.read_text()
+
+
+def test_a_failing_claim_is_reported_and_the_rest_runs(tmp_path, monkeypatch, capsys):
+    _fake_claims(monkeypatch, raising=("C2",))
+    report, outcomes, claims = reproduce_mod.reproduce(
+        tmp_path, quick=True, figures=TINY, claims=True, progress=False, workers=0
+    )
+    assert [o.error for o in outcomes] == [None]
+    assert [r["id"] for r in claims.results] == ["C1", "C2", "C3"]
+    assert claims.failed and claims.failed[0][0] == "C2" and "C2 broke" in claims.failed[0][1]
+    text = report.read_text()
+    (row,) = [line for line in text.splitlines() if line.startswith("| C2 |")]
+    assert "| **NOT MEASURED** | not measured: RuntimeError: C2 broke" in row
+    assert "* claim `C2`: not measured: RuntimeError: C2 broke" in text
+    # A failed claim is not cached: the next run tries it again.
+    assert not list(tmp_path.glob("data/claims/quick/C2-*.json"))
+
+
+def test_cli_reproduce_checks_out_before_any_work(tmp_path, capsys):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    for bad in (a_file, a_file / "out", "/proc/sharpen-out"):
+        rc = cli.main(["reproduce", "--quick", "--out", str(bad), "--only", "fig_lower_bound"])
+        err = capsys.readouterr().err
+        assert rc == 2
+        assert err.startswith(f"sharpen reproduce: error: --out {bad}") and err.count("\n") == 1
+        assert "Traceback" not in err
+    assert not (tmp_path / "data").exists()
+
+
+def test_cli_reproduce_rejects_bad_timeouts(capsys):
+    for bad in ("-1", "nan", "soon"):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(["reproduce", "--unit-timeout", bad])
+        assert exc.value.code == 2
+        assert "--unit-timeout" in capsys.readouterr().err
