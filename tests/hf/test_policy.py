@@ -391,11 +391,17 @@ def test_from_model_takes_eos_ids_from_the_settings_and_checks_them(tiny):
         HFPolicy.from_model(model, tokenizer)
     policy = HFPolicy.from_model(model, tokenizer, eos_token_ids=(3,), progress=False)
     assert policy.eos_token_ids == (3,) and policy.pad_token_id == 3  # padding: the given EOS
-    np.testing.assert_allclose(  # "cd" and then the EOS id 3
-        simulators.log_prob(policy, "ab", "cd"),
-        direct_logp(policy, [0, 1], [2, 3]) + next_token_logp(policy, [0, 1, 2, 3])[3],
+    np.testing.assert_allclose(  # "c" and then the EOS id 3 (EOS ids are what sampling stops at)
+        simulators.log_prob(policy, "ab", "cb"),
+        direct_logp(policy, [0, 1], [2, 1]) + next_token_logp(policy, [0, 1, 2, 1])[3],
         atol=1e-5,
     )
+    # "d" is the EOS id 3 here: "cd" is "c" and then stopping, as sampling would end it, not
+    # "cd" followed by a second EOS; after the EOS nothing can follow
+    np.testing.assert_allclose(
+        simulators.log_prob(policy, "ab", "cd"), direct_logp(policy, [0, 1], [2, 3]), atol=1e-5
+    )
+    assert simulators.log_prob(policy, "ab", "cdc")[0] == -np.inf
     assert HFPolicy.from_model(model, tokenizer, eos_token_ids=[3, 5]).eos_token_ids == (3, 5)
     with pytest.raises(ValueError, match="eos_token_ids must be a non-empty"):
         HFPolicy.from_model(model, tokenizer, eos_token_ids=())

@@ -117,7 +117,7 @@ def test_load_jsonl_gsm8k_and_math_styles(tmp_path):
     assert len(get_task(str(path), 1)) == 1
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"q": 1}\n')
-    with pytest.raises(ValueError, match="lacks the fields"):
+    with pytest.raises(ValueError, match=r"bad.jsonl, line 1: lacks the field\(s\) .question."):
         load_jsonl(str(bad), example=None)
 
 
