@@ -35,14 +35,14 @@ def argmax_set(logp: Any, gamma: Any = 0.0) -> jax.Array:
 
     Args:
       logp: ``[..., Y]`` normalized log-probabilities (``-inf`` for zero mass).
-      gamma: slack in [0, 1); a scalar, may be traced.
+      gamma: slack in [0, 1); a scalar, may be traced (checked at run time).
 
     Returns:
       ``[..., Y]`` boolean mask; zero-mass responses are never in the set.
     """
     logp = check_logp(logp, "logp")
     check_scalar(gamma, "gamma")
-    check_gamma(gamma, "gamma")
+    gamma = check_gamma(gamma, "gamma")
     return _argmax_mask(logp, gamma)
 
 
@@ -67,7 +67,8 @@ def log_mass_on_argmax(logp_pi: Any, logp_ref: Any = None, gamma: Any = 0.0) -> 
       logp_pi: ``[..., Y]`` normalized log-probabilities of the policy whose mass is measured.
       logp_ref: ``[..., Y]`` normalized log-probabilities that define y*_gamma; ``None`` means
         ``logp_pi`` itself. Leading axes broadcast against ``logp_pi``'s.
-      gamma: slack in [0, 1) of the approximate argmax (App. F.1); scalar, may be traced.
+      gamma: slack in [0, 1) of the approximate argmax (App. F.1); scalar, may be traced
+        (checked at run time).
 
     Returns:
       ``[...]`` log-masses (``[..., X]`` for ``[..., X, Y]`` tables); ``-inf`` when ``pi`` puts no
@@ -80,7 +81,7 @@ def log_mass_on_argmax(logp_pi: Any, logp_ref: Any = None, gamma: Any = 0.0) -> 
         logp_ref = check_logp(logp_ref, "logp_ref")
         check_same_shape(logp_pi, logp_ref, "logp_pi", "logp_ref", trailing=1)
     check_scalar(gamma, "gamma")
-    check_gamma(gamma, "gamma")
+    gamma = check_gamma(gamma, "gamma")
     return _log_mass_on_argmax(logp_pi, logp_ref, gamma)
 
 
@@ -94,14 +95,14 @@ def margin(logp_base: Any, gamma: Any = 0.0) -> jax.Array:
 
     Args:
       logp_base: ``[..., Y]`` normalized log-probabilities.
-      gamma: slack in [0, 1) defining y*_gamma; scalar, may be traced.
+      gamma: slack in [0, 1) defining y*_gamma; scalar, may be traced (checked at run time).
 
     Returns:
       ``[...]`` margins in (0, inf]; ``inf`` when every response with positive mass is in y*_gamma.
     """
     logp_base = check_logp(logp_base, "logp_base")
     check_scalar(gamma, "gamma")
-    check_gamma(gamma, "gamma")
+    gamma = check_gamma(gamma, "gamma")
     return _margin(logp_base, gamma)
 
 

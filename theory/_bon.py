@@ -9,20 +9,34 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._argmax import _argmax_mask
-from ._logmath import as_param, log1mexp, log_mass_in_set
+from ._logmath import log1mexp, log_mass_in_set
 from ._validation import (
     check_finite_on_support,
     check_gamma,
     check_integer,
     check_logp,
     check_scalar,
+    log_count,
 )
 
 # Below this, log(t) stands for log(1 - exp(-t)) and log(softplus(d)) for d (errors < 1e-17).
 _TINY_LOG = -40.0
 
 
-def _log1m_ratio_pow(d: jax.Array, n: jax.Array) -> jax.Array:
+def _times_count(n: jax.Array, log_n: jax.Array, v: jax.Array) -> jax.Array:
+    """``n * v`` for ``v <= 0`` (a log-mass), also when ``n`` is beyond the float range.
+
+    While ``n`` is a finite float the product is taken directly (one rounding); beyond, as
+    ``-exp(log n + log(-v))``, so ``(1 - 1e-320)^(10^310)`` is still ``exp(-1e-10)`` and a
+    log-mass of exactly 0 (the top group's ``S = 1``) gives 0, never ``inf * 0 = NaN``.
+    """
+    v_neg = jnp.where(v < 0, -v, 1.0)
+    huge = -jnp.exp(log_n + jnp.log(v_neg))
+    direct = jnp.where(jnp.isfinite(n), n, 0.0) * v
+    return jnp.where(v == 0, jnp.zeros_like(v), jnp.where(jnp.isfinite(n), direct, huge))
+
+
+def _log1m_ratio_pow(d: jax.Array, log_n: jax.Array) -> jax.Array:
     """``log(1 - (L/S)^n)`` from ``d = log Q - log L`` where ``S = L + Q``.
 
     ``(L/S)^n = exp(-t)`` with ``t = n log1p(Q/L) = n softplus(d)``. When ``Q/L`` is tiny
@@ -32,7 +46,7 @@ def _log1m_ratio_pow(d: jax.Array, n: jax.Array) -> jax.Array:
     log_softplus = jnp.where(
         d < _TINY_LOG, d, jnp.log(jax.nn.softplus(jnp.where(d < _TINY_LOG, 0.0, d)))
     )
-    log_t = jnp.log(n) + log_softplus
+    log_t = log_n + log_softplus
     small = log_t < _TINY_LOG
     return jnp.where(small, log_t, log1mexp(-jnp.exp(jnp.where(small, 0.0, log_t))))
 
@@ -56,7 +70,9 @@ def _log_prefix_sums(log_q: jax.Array, linear: bool) -> tuple[jax.Array, jax.Arr
     return jnp.concatenate([neg_inf, below]), jnp.concatenate([above, neg_inf])
 
 
-def _bon_law_row(logp: jax.Array, key: jax.Array, n: jax.Array, linear: bool) -> jax.Array:
+def _bon_law_row(
+    logp: jax.Array, key: jax.Array, n: jax.Array, log_n: jax.Array, linear: bool
+) -> jax.Array:
     """Log-law of best-of-n for one row ``logp[Y]`` with sort keys ``key[Y]`` (see bon_law)."""
     num = logp.shape[-1]
     order = jnp.argsort(key, stable=True)
@@ -84,7 +100,7 @@ def _bon_law_row(logp: jax.Array, key: jax.Array, n: jax.Array, linear: bool) ->
     # log Q - log L), exact when Q/L is 1e-300 or when L = 0 (then (L/S)^n = 0).
     empty = log_q == -jnp.inf
     safe_q = jnp.where(empty, 0.0, log_q)
-    log_p_group = n * log_s + _log1m_ratio_pow(safe_q - log_l, n)
+    log_p_group = _times_count(n, log_n, log_s) + _log1m_ratio_pow(safe_q - log_l, log_n)
     log_p_group = jnp.where(empty, -jnp.inf, log_p_group)
 
     # Within a group the chosen sample is pi_base restricted to the group (exchangeability).
@@ -120,8 +136,9 @@ def bon_law(logp_base: Any, n: Any, reward: Any = None) -> jax.Array:
 
     Args:
       logp_base: ``[..., Y]`` normalized log-probabilities of pi_base.
-      n: number of samples, an integer >= 1 (a Python int, or an integer scalar that may be
-        traced, e.g. swept with ``vmap``).
+      n: number of samples, an integer >= 1: a Python int of any size (``n = 10**30`` puts the
+        mass on the argmax set, computed in log space), or an integer scalar that may be traced
+        (e.g. swept with ``vmap``; then ``n >= 1`` is checked at run time).
       reward: ``[..., Y]`` reward broadcastable to ``logp_base``, finite where pi_base > 0;
         ``None`` for r = log pi_base.
 
@@ -136,23 +153,23 @@ def bon_law(logp_base: Any, n: Any, reward: Any = None) -> jax.Array:
     else:
         reward = check_finite_on_support(reward, logp_base, "reward", "logp_base")
         key = jnp.broadcast_to(jnp.asarray(reward, dtype=logp_base.dtype), logp_base.shape)
-    return _bon_law(logp_base, key, n)
+    n_f, log_n = log_count(n, logp_base.dtype)
+    return _bon_law(logp_base, key, n_f, log_n)
 
 
 @jax.jit
-def _bon_law(logp_base: jax.Array, key: jax.Array, n: Any) -> jax.Array:
+def _bon_law(logp_base: jax.Array, key: jax.Array, n_f: Any, log_n: Any) -> jax.Array:
     # Renormalize so that S = 1 holds for the top group up to rounding (float32 inputs may be
     # normalized only to ~1e-7).
     logp = logp_base - jax.nn.logsumexp(logp_base, axis=-1, keepdims=True)
     # Zero-mass responses can never be drawn: sort them below everything.
     key = jnp.where(logp == -jnp.inf, -jnp.inf, key)
-    n_f = as_param(n, logp)
     flat_logp = logp.reshape(-1, logp.shape[-1])
     flat_key = key.reshape(-1, logp.shape[-1])
 
     def rows(linear: bool):
-        return lambda: jax.vmap(_bon_law_row, in_axes=(0, 0, None, None))(
-            flat_logp, flat_key, n_f, linear
+        return lambda: jax.vmap(_bon_law_row, in_axes=(0, 0, None, None, None))(
+            flat_logp, flat_key, n_f, log_n, linear
         )
 
     # Group masses are at least the smallest positive mass and at most 1. When every positive
@@ -176,8 +193,9 @@ def log_bon_miss_probability(logp_base: Any, n: Any, gamma: Any = 0.0) -> jax.Ar
 
     Args:
       logp_base: ``[..., Y]`` normalized log-probabilities of pi_base.
-      n: number of samples, an integer >= 1 (may be a traced integer scalar).
-      gamma: slack in [0, 1); scalar, may be traced.
+      n: number of samples, an integer >= 1 of any size (may be a traced integer scalar,
+        checked at run time).
+      gamma: slack in [0, 1); scalar, may be traced (checked at run time).
 
     Returns:
       ``[...]`` log miss probabilities (``-inf`` when y*_gamma holds all the mass).
@@ -185,14 +203,15 @@ def log_bon_miss_probability(logp_base: Any, n: Any, gamma: Any = 0.0) -> jax.Ar
     logp_base = check_logp(logp_base, "logp_base")
     n = check_integer(n, "n", minimum=1)
     check_scalar(gamma, "gamma")
-    check_gamma(gamma, "gamma")
-    return _log_bon_miss_probability(logp_base, n, gamma)
+    gamma = check_gamma(gamma, "gamma")
+    n_f, log_n = log_count(n, logp_base.dtype)
+    return _log_bon_miss_probability(logp_base, n_f, log_n, gamma)
 
 
 @jax.jit
-def _log_bon_miss_probability(logp_base: jax.Array, n: Any, gamma: Any) -> jax.Array:
+def _log_bon_miss_probability(logp_base: jax.Array, n_f: Any, log_n: Any, gamma: Any) -> jax.Array:
     _, log_out = log_mass_in_set(logp_base, _argmax_mask(logp_base, gamma))
-    return as_param(n, logp_base) * log_out
+    return _times_count(n_f, log_n, log_out)
 
 
 def bon_miss_probability(logp_base: Any, n: Any, gamma: Any = 0.0) -> jax.Array:
@@ -203,8 +222,9 @@ def bon_miss_probability(logp_base: Any, n: Any, gamma: Any = 0.0) -> jax.Array:
 
     Args:
       logp_base: ``[..., Y]`` normalized log-probabilities of pi_base.
-      n: number of samples, an integer >= 1 (may be a traced integer scalar).
-      gamma: slack in [0, 1); scalar, may be traced.
+      n: number of samples, an integer >= 1 of any size (may be a traced integer scalar,
+        checked at run time).
+      gamma: slack in [0, 1); scalar, may be traced (checked at run time).
 
     Returns:
       ``[...]`` miss probabilities.

@@ -21,9 +21,9 @@ from ._validation import (
 )
 
 
-def _check_p(p: Any) -> None:
+def _check_p(p: Any) -> Any:
     check_scalar(p, "p")
-    check_at_least(p, "p", 1.0, allow_inf=True)
+    return check_at_least(p, "p", 1.0, allow_inf=True)
 
 
 @jax.jit
@@ -49,14 +49,15 @@ def log_coverage_from_log_mass(log_mass: Any, mu: Any, p: Any = 1.0) -> jax.Arra
     Args:
       log_mass: ``[..., X]`` log pi(y*_gamma(x)|x).
       mu: ``[X]`` prompt distribution.
-      p: moment order, a scalar ``>= 1`` (``inf`` allowed: the sup over supp(mu)); may be traced.
+      p: moment order, a scalar ``>= 1`` (``inf`` allowed: the sup over supp(mu)); may be
+        traced (checked at run time).
 
     Returns:
       ``[...]`` log C_cov,gamma,p.
     """
     log_mass = check_log_mass(log_mass, "log_mass")
     mu = check_mu(mu, log_mass.shape[-1], "mu")
-    _check_p(p)
+    p = _check_p(p)
     return _log_coverage_from_log_mass(log_mass, mu, p)
 
 
@@ -74,8 +75,9 @@ def log_coverage(logp: Any, mu: Any, gamma: Any = 0.0, p: Any = 1.0) -> jax.Arra
     Args:
       logp: ``[..., X, Y]`` normalized log-probabilities of pi (the argmax set is pi's own).
       mu: ``[X]`` prompt distribution.
-      gamma: slack in [0, 1) of the approximate argmax set (App. F.1); scalar, may be traced.
-      p: moment order ``>= 1`` (``inf`` allowed); scalar, may be traced.
+      gamma: slack in [0, 1) of the approximate argmax set (App. F.1); scalar, may be traced
+        (checked at run time).
+      p: moment order ``>= 1`` (``inf`` allowed); scalar, may be traced (checked at run time).
 
     Returns:
       ``[...]`` log C_cov,gamma,p(pi) = (1/p) log E_{x~mu}[pi(y^pi_gamma(x)|x)^-p].
@@ -83,8 +85,8 @@ def log_coverage(logp: Any, mu: Any, gamma: Any = 0.0, p: Any = 1.0) -> jax.Arra
     logp = check_logp(logp, "logp", min_ndim=2)
     mu = check_mu(mu, logp.shape[-2], "mu")
     check_scalar(gamma, "gamma")
-    check_gamma(gamma, "gamma")
-    _check_p(p)
+    gamma = check_gamma(gamma, "gamma")
+    p = _check_p(p)
     return _log_coverage(logp, mu, gamma, p)
 
 
@@ -104,8 +106,8 @@ def coverage(logp: Any, mu: Any, gamma: Any = 0.0, p: Any = 1.0) -> jax.Array:
     Args:
       logp: ``[..., X, Y]`` normalized log-probabilities.
       mu: ``[X]`` prompt distribution.
-      gamma: slack in [0, 1); scalar, may be traced.
-      p: moment order ``>= 1`` (``inf`` allowed); scalar, may be traced.
+      gamma: slack in [0, 1); scalar, may be traced (checked at run time).
+      p: moment order ``>= 1`` (``inf`` allowed); scalar, may be traced (checked at run time).
 
     Returns:
       ``[...]`` C_cov,gamma,p, computed as ``exp(log_coverage)`` so that large moments do not

@@ -153,14 +153,14 @@ def concentrability_ratio(logp_pi: Any, logp_pi_prime: Any, mu: Any, beta: Any) 
       logp_pi: ``[..., X, Y]`` normalized log-probabilities of pi (the sampling law).
       logp_pi_prime: ``[..., X, Y]`` normalized log-probabilities of pi'.
       mu: ``[X]`` prompt distribution.
-      beta: exponent, a scalar > 0; may be traced.
+      beta: exponent, a scalar > 0; may be traced (checked at run time).
 
     Returns:
       ``[...]`` C_{pi/pi';beta}; ``inf`` when pi puts mass where pi' has none.
     """
     logp_pi, logp_pi_prime, mu = _pair(logp_pi, logp_pi_prime, mu, "logp_pi", "logp_pi_prime")
     check_scalar(beta, "beta")
-    check_positive(beta, "beta")
+    beta = check_positive(beta, "beta")
     return _ratio_moment(logp_pi, logp_pi_prime, mu, beta)
 
 

@@ -48,10 +48,10 @@ def _validate(logp_hat, logp_base, mu, delta, gamma):
     check_same_shape(logp_hat, logp_base, "logp_hat", "logp_base", trailing=2)
     mu = check_mu(mu, logp_base.shape[-2], "mu")
     check_scalar(delta, "delta")
-    check_open_unit(delta, "delta")
+    delta = check_open_unit(delta, "delta")
     check_scalar(gamma, "gamma")
-    check_gamma(gamma, "gamma")
-    return logp_hat, logp_base, mu
+    gamma = check_gamma(gamma, "gamma")
+    return logp_hat, logp_base, mu, delta, gamma
 
 
 def sharpening_error(
@@ -71,13 +71,13 @@ def sharpening_error(
       logp_hat: ``[..., X, Y]`` normalized log-probabilities of the learned policy pi_hat.
       logp_base: ``[..., X, Y]`` normalized log-probabilities of pi_base (leading axes broadcast).
       mu: ``[X]`` prompt distribution.
-      delta: scalar in (0, 1); may be traced.
-      gamma: scalar in [0, 1); may be traced.
+      delta: scalar in (0, 1); may be traced (checked at run time).
+      gamma: scalar in [0, 1); may be traced (checked at run time).
 
     Returns:
       ``[...]`` probability over x ~ mu that pi_hat puts less than 1 - delta on y*_gamma(x).
     """
-    logp_hat, logp_base, mu = _validate(logp_hat, logp_base, mu, delta, gamma)
+    logp_hat, logp_base, mu, delta, gamma = _validate(logp_hat, logp_base, mu, delta, gamma)
     return _sharpening_error(logp_hat, logp_base, mu, delta, gamma)
 
 
@@ -93,16 +93,16 @@ def is_sharpened(
       logp_hat: ``[..., X, Y]`` normalized log-probabilities of pi_hat.
       logp_base: ``[..., X, Y]`` normalized log-probabilities of pi_base.
       mu: ``[X]`` prompt distribution.
-      eps: scalar in (0, 1); may be traced.
-      delta: scalar in (0, 1); may be traced.
-      gamma: scalar in [0, 1); may be traced.
+      eps: scalar in (0, 1); may be traced (checked at run time).
+      delta: scalar in (0, 1); may be traced (checked at run time).
+      gamma: scalar in [0, 1); may be traced (checked at run time).
 
     Returns:
       ``[...]`` booleans.
     """
-    logp_hat, logp_base, mu = _validate(logp_hat, logp_base, mu, delta, gamma)
+    logp_hat, logp_base, mu, delta, gamma = _validate(logp_hat, logp_base, mu, delta, gamma)
     check_scalar(eps, "eps")
-    check_open_unit(eps, "eps")
+    eps = check_open_unit(eps, "eps")
     err = _sharpening_error(logp_hat, logp_base, mu, delta, gamma)
     return error_at_most(err, as_param(eps, err))
 

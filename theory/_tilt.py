@@ -35,7 +35,7 @@ def kl_tilt(logp_base: Any, beta: Any, reward: Any = None) -> jax.Array:
 
     Args:
       logp_base: ``[..., Y]`` normalized log-probabilities of pi_base.
-      beta: KL weight, a scalar > 0; may be traced.
+      beta: KL weight, a scalar > 0; may be traced (checked at run time).
       reward: ``[..., Y]`` reward broadcastable to ``logp_base``, finite where pi_base > 0;
         ``None`` for r = log pi_base.
 
@@ -44,7 +44,7 @@ def kl_tilt(logp_base: Any, beta: Any, reward: Any = None) -> jax.Array:
     """
     logp_base = check_logp(logp_base, "logp_base")
     check_scalar(beta, "beta")
-    check_positive(beta, "beta")
+    beta = check_positive(beta, "beta")
     return _kl_tilt(logp_base, beta, _reward(reward, logp_base))
 
 
@@ -76,7 +76,7 @@ def kl_regularized_objective(
       logp_pi: ``[..., X, Y]`` normalized log-probabilities of pi.
       logp_base: ``[..., X, Y]`` normalized log-probabilities of pi_base (leading axes broadcast).
       mu: ``[X]`` prompt distribution.
-      beta: KL weight, a scalar > 0; may be traced.
+      beta: KL weight, a scalar > 0; may be traced (checked at run time).
       reward: ``[..., X, Y]`` reward broadcastable to ``logp_base``, finite where pi_base > 0;
         ``None`` for r = log pi_base.
 
@@ -88,7 +88,7 @@ def kl_regularized_objective(
     check_same_shape(logp_pi, logp_base, "logp_pi", "logp_base", trailing=2)
     mu = check_mu(mu, logp_base.shape[-2], "mu")
     check_scalar(beta, "beta")
-    check_positive(beta, "beta")
+    beta = check_positive(beta, "beta")
     return _kl_regularized_objective(logp_pi, logp_base, mu, beta, _reward(reward, logp_base))
 
 

@@ -1,16 +1,33 @@
 """Argument checks shared by every public function of the toolkit.
 
 Each check names the offending argument and the expected form, so that bad input fails loudly
-instead of producing a silently wrong number. Value checks (normalization, NaN, ranges) run only
-on concrete arrays: inside ``jax.jit`` the arguments are tracers and only shapes can be checked,
-so validate at the experiment boundary and jit inside it.
+instead of producing a silently wrong number.
+
+What is checked when:
+
+* **Concrete values** (eager calls, and concrete arrays closed over by a traced function): every
+  check, before any work, raising ``ValueError`` / ``TypeError`` naming the argument.
+* **Traced scalar parameters** (``n``, ``gamma``, ``beta``, ``delta``, ``eps``, ``p``, ``alpha``
+  and the like, inside ``jax.jit`` / ``jax.vmap`` / ``jax.grad``): their shape and dtype at trace
+  time, their value at run time inside the compiled program (:func:`runtime_check`, with
+  ``equinox.error_if``): a bad value makes the call raise ``jax.errors.JaxRuntimeError`` (a
+  ``RuntimeError``) whose message names the argument, instead of returning NaN. This costs one
+  predicate and a never-taken branch per parameter.
+* **Traced tables** (``logp[X, Y]``, ``mu``, rewards): shape and dtype only, at trace time; their
+  values (normalization, NaN) are not scanned inside the program, where that would be a second
+  pass over the table. Validate tables where they are concrete: policies, oracles and configs
+  are validated once, at construction.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+from collections.abc import Callable
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -136,40 +153,69 @@ def check_mu(mu: Any, num_prompts: int, name: str = "mu") -> jax.Array:
     return arr
 
 
-def check_open_unit(value: Any, name: str) -> Any:
-    """Checks ``value`` in the open interval (0, 1) (for eps, delta, rho)."""
+def runtime_check(
+    value: Any, bad: Callable[[Any, Any], Any], message: str, shown: Any = None
+) -> Any:
+    """Refuses ``value`` where ``bad(value, xp)`` holds, now or, when traced, at run time.
+
+    Args:
+      value: a scalar or array, concrete or traced.
+      bad: ``bad(v, xp) -> bool array``, written with operators and ``xp`` (``numpy`` for concrete
+        values, ``jax.numpy`` for traced ones), true where ``v`` is invalid (NaN must count as
+        invalid: write the valid range and negate it, comparisons with NaN are false).
+      message: the error, naming the argument and the expected form; ``{}`` is filled with the
+        value when it is concrete (with ``shown``, when given) or with "a traced value".
+      shown: what to print for a concrete value (default ``value`` itself).
+
+    Returns:
+      ``value``, or when traced the same value threaded through ``equinox.error_if``: callers
+      must use the returned value, or the compiled program drops the check.
+
+    Raises:
+      ValueError: a concrete invalid value. A traced one raises ``jax.errors.JaxRuntimeError``
+        with ``message`` when the compiled program runs.
+    """
     if is_concrete(value):
-        v = np.asarray(value, dtype=np.float64)
-        if np.isnan(v).any() or (v <= 0).any() or (v >= 1).any():
-            raise ValueError(f"{name} must lie in the open interval (0, 1), got {value}")
-    return value
+        if isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_:
+            raise TypeError(message.format(repr(value)))
+        try:
+            v = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise TypeError(message.format(repr(value))) from None
+        if np.any(bad(v, np)):
+            raise ValueError(message.format(value if shown is None else shown))
+        return value
+    return eqx.error_if(value, jnp.any(bad(value, jnp)), message.format("a traced value"))
+
+
+def check_open_unit(value: Any, name: str) -> Any:
+    """Checks ``value`` in the open interval (0, 1) (for eps, delta, rho); traced: at run time."""
+    return runtime_check(
+        value,
+        lambda v, xp: ~((v > 0) & (v < 1)),
+        f"{name} must lie in the open interval (0, 1), got {{}}",
+    )
 
 
 def check_gamma(gamma: Any, name: str = "gamma") -> Any:
-    """Checks the approximate-argmax slack gamma in [0, 1) (App. F.1)."""
-    if is_concrete(gamma):
-        v = np.asarray(gamma, dtype=np.float64)
-        if np.isnan(v).any() or (v < 0).any() or (v >= 1).any():
-            raise ValueError(f"{name} must lie in [0, 1), got {gamma}")
-    return gamma
+    """Checks the approximate-argmax slack gamma in [0, 1) (App. F.1); traced: at run time."""
+    return runtime_check(
+        gamma, lambda v, xp: ~((v >= 0) & (v < 1)), f"{name} must lie in [0, 1), got {{}}"
+    )
 
 
 def check_positive(value: Any, name: str) -> Any:
-    """Checks ``0 < value < inf`` (for beta, temperatures, step sizes)."""
-    if is_concrete(value):
-        v = np.asarray(value, dtype=np.float64)
-        if not np.isfinite(v).all() or (v <= 0).any():
-            raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
+    """Checks ``0 < value < inf`` (for beta, temperatures, step sizes); traced: at run time."""
+    return runtime_check(
+        value,
+        lambda v, xp: ~((v > 0) & xp.isfinite(v)),
+        f"{name} must be a finite number > 0, got {{}}",
+    )
 
 
 def check_nonnegative(value: Any, name: str) -> Any:
-    """Checks ``value >= 0`` (for the XPO optimism weight alpha, smoothing)."""
-    if is_concrete(value):
-        v = np.asarray(value, dtype=np.float64)
-        if np.isnan(v).any() or (v < 0).any():
-            raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
+    """Checks ``value >= 0`` (for the XPO optimism weight alpha, smoothing); traced: at run time."""
+    return runtime_check(value, lambda v, xp: ~(v >= 0), f"{name} must be >= 0, got {{}}")
 
 
 def check_count(n: Any, name: str, minimum: int = 1) -> int:
@@ -190,13 +236,75 @@ def format_count(n: int) -> str:
     return f"{int(str(n)[:3]) / 100:.2f}e+{digits - 1}"
 
 
+def _refuse_size(verb: str, num_entries: int, what: str, limit: int, advice: str) -> None:
+    """The one message of every size refusal (enumeration and allocation alike)."""
+    raise ValueError(
+        f"{verb} {what} would need {format_count(num_entries)} entries, above the limit of "
+        f"{limit:.3g}; {advice}"
+    )
+
+
 def check_table_size(num_entries: int, what: str, limit: int = MAX_TABLE_ENTRIES) -> None:
     """Refuses to enumerate more than ``limit`` entries, saying how large it would be."""
     if num_entries > limit:
-        raise ValueError(
-            f"enumerating {what} would need {format_count(num_entries)} entries, above the "
-            f"limit of {limit:.3g}; use a sampling estimate or a smaller instance (or pass a "
-            "larger max_entries if memory allows)"
+        _refuse_size(
+            "enumerating",
+            num_entries,
+            what,
+            limit,
+            "use a sampling estimate or a smaller instance (or pass a larger max_entries if "
+            "memory allows)",
+        )
+
+
+# The most entries one array of the toolkit may have: sampling and table lookups index with
+# int32 (2^31 - 1 is also XLA's limit for many CPU kernels).
+MAX_ARRAY_ENTRIES = 2**31 - 1
+# At most this fraction of the machine's physical memory goes to the arrays one call allocates.
+MEMORY_FRACTION = 0.5
+
+
+@functools.cache
+def physical_memory_bytes() -> int:
+    """The machine's physical memory in bytes (16 GiB when the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 16 * 2**30
+
+
+def allocation_limit(bytes_per_entry: int) -> int:
+    """The most entries a call may allocate at ``bytes_per_entry`` bytes each (all its arrays
+    together): ``MAX_ARRAY_ENTRIES``, and at most ``MEMORY_FRACTION`` of physical memory."""
+    by_memory = int(MEMORY_FRACTION * physical_memory_bytes()) // max(1, int(bytes_per_entry))
+    return min(MAX_ARRAY_ENTRIES, by_memory)
+
+
+def check_allocation(num_entries: int, what: str, names: str, bytes_per_entry: int = 8) -> None:
+    """Refuses, before anything is allocated, a call whose arrays would have too many entries.
+
+    Args:
+      num_entries: the exact number of entries (a Python int: no overflow).
+      what: what would be allocated, e.g. ``"the [X, Y] = [1, 1e+10] table"``.
+      names: the arguments that set the size, named in the message (``"num_responses"``).
+      bytes_per_entry: the bytes all arrays of the call take per entry (e.g. 8 for one float64
+        array, more when several arrays of that size are built).
+
+    Raises:
+      ValueError: above :func:`allocation_limit` (the message has the same form as
+        :func:`check_table_size`'s, and names ``names``).
+    """
+    limit = allocation_limit(bytes_per_entry)
+    if num_entries > limit:
+        gib = num_entries * bytes_per_entry / 2**30
+        _refuse_size(
+            f"{names}: allocating",
+            num_entries,
+            f"{what} (about {gib:.3g} GiB)",
+            limit,
+            f"lower {names} (the limit is {MAX_ARRAY_ENTRIES:.3g} entries, the int32 index "
+            f"range, and {MEMORY_FRACTION:g} of this machine's "
+            f"{physical_memory_bytes() / 2**30:.3g} GiB of memory)",
         )
 
 
@@ -223,20 +331,23 @@ def check_scalar(value: Any, name: str) -> Any:
 
 def check_at_least(value: Any, name: str, minimum: float, *, allow_inf: bool = False) -> Any:
     """Checks ``minimum <= value < inf``, or ``<= inf`` with ``allow_inf`` (the coverage moment
-    ``p``, whose ``p = inf`` is the essential supremum)."""
-    if is_concrete(value):
-        v = np.asarray(value, dtype=np.float64)
-        if np.isnan(v).any() or (v < minimum).any() or (not allow_inf and np.isinf(v).any()):
-            bound = "" if allow_inf else " and finite"
-            raise ValueError(f"{name} must be >= {minimum}{bound}, got {value}")
-    return value
+    ``p``, whose ``p = inf`` is the essential supremum); traced: at run time."""
+    bound = "" if allow_inf else " and finite"
+
+    def bad(v, xp):
+        ok = v >= minimum
+        return ~ok if allow_inf else ~(ok & xp.isfinite(v))
+
+    return runtime_check(value, bad, f"{name} must be >= {minimum}{bound}, got {{}}")
 
 
 def check_integer(n: Any, name: str, minimum: int = 1) -> Any:
     """Checks an integer count ``n >= minimum`` that may be a traced integer scalar.
 
     Unlike :func:`check_count`, a 0-d integer jax array (concrete or traced) is accepted, so the
-    count can be a traced value inside ``jit``/``vmap``; its value is checked when concrete.
+    count can be a traced value inside ``jit``/``vmap``; its value is checked when concrete, and
+    at run time when traced (use the returned value). Python ints of any size are accepted
+    (callers that need it as a float take it in log space, :func:`log_count`).
     """
     if isinstance(n, (bool, np.bool_)):
         raise TypeError(f"{name} must be an integer >= {minimum}, got {n!r}")
@@ -247,9 +358,29 @@ def check_integer(n: Any, name: str, minimum: int = 1) -> Any:
     dtype = getattr(n, "dtype", None)
     if dtype is None or not jnp.issubdtype(dtype, jnp.integer) or np.ndim(n) != 0:
         raise TypeError(f"{name} must be an integer scalar >= {minimum}, got {n!r}")
-    if is_concrete(n) and int(n) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {int(n)}")
-    return n
+    if is_concrete(n):
+        if int(n) < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {int(n)}")
+        return n
+    return runtime_check(
+        n, lambda v, xp: v < minimum, f"{name} must be an integer >= {minimum}, got {{}}"
+    )
+
+
+def log_count(n: Any, dtype: Any) -> tuple[jax.Array, jax.Array]:
+    """``(n, log n)`` of a count checked by :func:`check_integer`, as floats of ``dtype``.
+
+    A Python int of any size is taken to the float on the host (``inf`` beyond the float range)
+    and its logarithm exactly (``math.log`` of an int never overflows), so ``n = 10**30`` or
+    ``10**400`` never reaches JAX's argument parsing as an integer (which overflows int64, or
+    int32 without x64). Formulas use ``n`` while it is finite and ``log n`` beyond.
+    """
+    if isinstance(n, int):
+        big = float(jnp.finfo(dtype).max)
+        n_f = float(n) if n <= big else math.inf
+        return jnp.asarray(n_f, dtype), jnp.asarray(math.log(n), dtype)
+    n_f = jnp.asarray(n).astype(dtype)
+    return n_f, jnp.log(n_f)
 
 
 def check_same_shape(a: jax.Array, b: jax.Array, name_a: str, name_b: str, trailing: int) -> None:

@@ -93,9 +93,10 @@ def test_bon_law_linear_and_log_space_prefix_sums_agree(rng):
     reward = np.round(logp / 50.0)  # coarse reward: large tie groups of unequal masses
     for key in (logp, reward):
         for n in (1, 3, 100, 10**6):
-            branch = jax.vmap(_bon_law_row, in_axes=(0, 0, None, None))
-            fast = np.asarray(branch(jnp.asarray(logp), jnp.asarray(key), float(n), True))
-            exact = np.asarray(branch(jnp.asarray(logp), jnp.asarray(key), float(n), False))
+            branch = jax.vmap(_bon_law_row, in_axes=(0, 0, None, None, None))
+            args = (jnp.asarray(logp), jnp.asarray(key), float(n), math.log(n))
+            fast = np.asarray(branch(*args, True))
+            exact = np.asarray(branch(*args, False))
             # log-probabilities reach -1e8 at n = 10^6: relative agreement there
             np.testing.assert_array_equal(np.isneginf(fast), np.isneginf(exact))
             finite = np.isfinite(exact)
