@@ -26,3 +26,29 @@ if importlib.util.find_spec("torch") is not None:
             batch_size=8,
             progress=False,
         )
+
+    @pytest.fixture(scope="session")
+    def tiny_folder(tiny, tmp_path_factory):
+        """The tiny GPT-2 saved as a Hugging Face model folder (config, safetensors, tokenizer)."""
+        folder = tmp_path_factory.mktemp("tiny_model")
+        tiny.model.save_pretrained(folder)
+        tiny.tokenizer.save_pretrained(folder)
+        return folder
+
+
+@pytest.fixture
+def small_gguf(tmp_path):
+    """A small valid GGUF file (llama metadata, context length 64, one float32 tensor; 16 KB)
+    to cut and corrupt. It is not a loadable model: it tests the checks made before loading."""
+    gguf = pytest.importorskip("gguf")
+    import numpy as np
+
+    path = tmp_path / "small.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_context_length(64)
+    writer.add_tensor("token_embd.weight", np.arange(4000, dtype=np.float32).reshape(40, 100))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

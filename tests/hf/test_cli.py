@@ -140,3 +140,136 @@ def test_device_and_dtype_help_name_the_accepted_values(command):
     for alias in ("fp32", "bf16", "fp16"):
         assert alias in helps["dtype"]
     assert "cpu" in helps["device"] and "cuda" in helps["device"]
+
+
+SFT = ["sft", "--model", "tiny-gpt2", "--task", "arithmetic", "--prompts", "2", "--n", "2",
+       "--epochs", "1", "--eval-n", "1", "--max-new-tokens", "4", "--lora-rank", "2",
+       "--quiet"]  # fmt: skip
+
+
+@pytest.fixture
+def never_load(monkeypatch):
+    """Makes loading the model fail the test: arguments must be refused before it."""
+    from simulators.hf import _cli, _cli_train
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(_cli, "load_policy", never)
+    monkeypatch.setattr(_cli_train, "load_policy", never)
+
+
+def one_line_error(capsys, *fragments):
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", [BON, SFT])
+def test_an_unwritable_out_is_a_one_line_error_before_any_work(
+    command, tmp_path, capsys, never_load
+):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert main([*command, "--out", str(blocker / "sub")]) == 2
+    one_line_error(capsys, "--out", "is a file, not a folder")
+    assert main([*command, "--out", str(blocker)]) == 2
+    one_line_error(capsys, "--out", "exists and is not a folder")
+    assert blocker.read_text() == ""
+
+
+def test_an_out_folder_the_probe_cannot_write_is_refused_and_removed(
+    tmp_path, capsys, monkeypatch, never_load
+):
+    # os.access cannot see every refusal (read-only mounts, quotas, or root, as here): a
+    # probe file is written before the model is loaded.
+    import tempfile
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)
+    out = tmp_path / "new" / "out"
+    assert main([*BON, "--out", str(out)]) == 2
+    one_line_error(capsys, "--out", "is not writable: Permission denied")
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--beta", "0"], "--beta must be a finite number > 0, got 0.0"),
+        (["--beta", "nan"], "--beta must be a finite number > 0, got nan"),
+        (["--lr=-1e-4"], "--lr must be a finite number > 0"),
+        (["--lr", "inf"], "--lr must be a finite number > 0, got inf"),
+        (["--lora-alpha", "0"], "--lora-alpha must be a finite number > 0"),
+        (["--max-grad-norm", "0"], "--max-grad-norm must be a finite number > 0"),
+        (["--weight-decay=-0.1"], "--weight-decay must be a finite number >= 0"),
+        (["--alpha=-1"], "--alpha must be a finite number >= 0"),
+        (["--heldout=-1"], "--heldout must be an integer >= 0"),
+        (["--seed=-1"], "--seed must be an integer in [0, 2**63)"),
+        (["--rounds", "0"], "--rounds must be an integer >= 1"),
+        (["--eval-n", "0"], "--eval-n must be an integer >= 1"),
+        (["--max-new-tokens", "512"], "exceeds the model's 512 positions"),
+    ],
+)
+def test_sft_refuses_every_bad_argument_before_loading_and_leaves_no_folder(
+    extra, message, tmp_path, capsys, never_load
+):
+    out = tmp_path / "sft"
+    assert main([*SFT, "--out", str(out), *extra]) == 2
+    one_line_error(capsys, message)
+    assert not out.exists()
+
+
+def test_a_run_that_fails_after_creating_its_folder_removes_it_but_never_a_folder_it_found(
+    tmp_path, capsys
+):
+    # --chat yes on a tokenizer without a chat template fails after the model is loaded
+    out = tmp_path / "deep" / "bon"
+    assert main([*BON, "--out", str(out), "--chat", "yes"]) == 2
+    one_line_error(capsys, "--chat yes", "no chat template")
+    assert not (tmp_path / "deep").exists()
+    existing = tmp_path / "mine"
+    existing.mkdir()
+    assert main([*BON, "--out", str(existing), "--chat", "yes"]) == 2
+    assert existing.is_dir()
+
+
+def test_a_task_file_with_too_few_questions_is_refused_before_the_folder_is_made(
+    tmp_path, capsys, never_load
+):
+    path = tmp_path / "three.jsonl"
+    path.write_text(
+        "\n".join(
+            json.dumps({"question": f"{i}+{i}?", "answer": f"#### {2 * i}"}) for i in range(3)
+        )
+    )
+    out = tmp_path / "bon"
+    assert main([*BON, "--task", str(path), "--out", str(out), "--prompts", "5"]) == 2
+    one_line_error(capsys, "--prompts 5 exceeds the task's 2 questions")
+    assert not out.exists()
+    assert main([*SFT, "--task", str(path), "--out", str(out), "--heldout", "1"]) == 2
+    one_line_error(capsys, "--prompts + --heldout = 3 exceeds the task's 2 questions")
+    assert not out.exists()
+
+
+def test_a_bad_task_line_and_a_bad_model_path_are_one_line_errors(tmp_path, capsys, never_load):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"question": "a", "answer": "b"}\n{"question": 1, "answer": "2"}\n')
+    assert main([*BON, "--task", str(path), "--out", str(tmp_path / "o")]) == 2
+    one_line_error(capsys, "--task", "t.jsonl, line 2: field 'question' must be a string")
+    empty = tmp_path / "empty_model"
+    empty.mkdir()
+    assert main([*BON[:1], "--model", str(empty), *BON[3:], "--out", str(tmp_path / "o")]) == 2
+    one_line_error(capsys, "--model", "has no config.json", "the folder is empty")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_model_folder_runs_end_to_end(tiny_folder, tmp_path):
+    out = tmp_path / "bon"
+    assert main([*BON[:1], "--model", str(tiny_folder), *BON[3:], "--out", str(out)]) == 0
+    assert (out / "run.json").is_file()

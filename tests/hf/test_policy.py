@@ -499,3 +499,60 @@ def test_dtype_aliases_and_unavailable_devices(monkeypatch):
         HFPolicy.from_pretrained("/no/such/model", device="cuda")
     with pytest.raises(ValueError, match="dtype"):
         HFPolicy.from_pretrained("/no/such/model", dtype="bf17")
+
+
+# ---------------------------------------------------------------- EOS text in response strings
+
+
+def test_a_response_string_ending_with_eos_text_is_not_given_a_second_eos(tiny):
+    # The old code appended an EOS after the text's own, scoring "stop, then EOS again" (several
+    # nats lower than the same response without the EOS text).
+    eos = tiny.tokenizer.eos_token
+    assert encode_responses(tiny, "ab" + eos) == encode_responses(tiny, "ab")
+    assert encode_responses(tiny, "ab" + eos)[0][-1] == tiny.eos_token_ids[0]
+    prompts = ["1+2=", "1+2=", "1+2=", "9"]
+    plain = simulators.log_prob(tiny, prompts, ["ab", "ab" + eos, "", eos])
+    np.testing.assert_allclose(plain[1], plain[0], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(  # an EOS text alone is the empty response, complete
+        plain[3], simulators.log_prob(tiny, "9", "")[0], atol=1e-5, rtol=0
+    )
+    # the trailing EOS text is the stop with add_eos=False too: the string says it is complete
+    np.testing.assert_allclose(
+        simulators.log_prob(tiny, "1+2=", "ab" + eos, add_eos=False), plain[0], atol=1e-5
+    )
+
+
+def test_a_sampled_response_with_its_eos_text_scores_its_sampling_log_likelihood(tiny):
+    r = sample_rollouts(jax.random.key(21), tiny, PROMPTS, 8)
+    texts = decode(tiny, r, skip_special_tokens=False)
+    lengths = np.asarray(r.lengths)
+    checked = 0
+    for p, n in zip(*np.nonzero(lengths < tiny.max_new_tokens), strict=True):
+        body = np.asarray(r.tokens)[p, n, : lengths[p, n] - 1].tolist()
+        if 1 in body:
+            continue  # <unk> does not survive decoding
+        assert texts[p][n].endswith(tiny.tokenizer.eos_token)
+        got = simulators.log_prob(tiny, PROMPTS[p], texts[p][n])[0]
+        np.testing.assert_allclose(got, float(r.logp_base[p, n]), atol=1e-4, rtol=0)
+        checked += 1
+    assert checked > 0
+
+
+def test_eos_inside_a_response_has_probability_zero_as_in_sampling(tiny):
+    # Sampling stops at the first EOS: a response with tokens after an EOS can never be drawn.
+    eos = tiny.tokenizer.eos_token
+    got = simulators.log_prob(tiny, ["1+2="] * 3, ["a" + eos + "b", "ab" + eos + " ", eos * 2])
+    np.testing.assert_array_equal(got, [-np.inf] * 3)
+    got = simulators.log_prob(tiny, "1+2=", "a" + eos + "b", add_eos=False)
+    np.testing.assert_array_equal(got, [-np.inf])
+    # at the token level: the tokens up to and including the first EOS keep their
+    # log-probabilities, every later one is -inf (and so is the sum)
+    prompt = encode_prompts(tiny, "1+2=")
+    a, b = tiny.tokenizer.convert_tokens_to_ids(["a", "b"])
+    scored = score_tokens(tiny, prompt * 2, [[a, 0, b, a], [a, 0]])
+    tlogp = scored["token_logp"]
+    assert np.isfinite(tlogp[0, :2]).all() and (tlogp[0, 2:] == -np.inf).all()
+    np.testing.assert_allclose(tlogp[0, :2], tlogp[1, :2], atol=1e-5, rtol=0)
+    assert scored["logp"][0] == -np.inf and np.isfinite(scored["logp"][1])
+    # the statistics of those positions stay the model's (finite)
+    assert np.isfinite(scored["token_entropy"][0, :4]).all()

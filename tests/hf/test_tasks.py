@@ -24,6 +24,7 @@ from simulators.hf import (  # noqa: E402
     subset,
     task_prompts,
 )
+from simulators.hf._cli import check_task  # noqa: E402
 from simulators.hf._tasks import _evaluate  # noqa: E402
 
 
@@ -144,3 +145,49 @@ def test_the_worked_example_and_first_questions_do_not_depend_on_num_questions(m
     assert task_prompts(small) == task_prompts(large)[:4]
     assert small.example[0] not in large.questions  # the example is not one of the questions
     assert make(4, seed=6).example != small.example  # but it does depend on the seed
+
+
+GOOD = b'{"question": "1+1?", "answer": "#### 2"}\n{"question": "2+2?", "answer": "#### 4"}\n'
+
+
+OBJECT = "must be a JSON object with string fields 'question' and 'answer', got a JSON"
+FIELD = "must be a string, got a JSON"
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (b'["1+1?", "2"]', f"{OBJECT} array"),
+        (b"42", f"{OBJECT} number"),
+        (b'"a question"', f"{OBJECT} string"),
+        (b"null", f"{OBJECT} null"),
+        (b'{"question": "3+3?", "answer": 6}', f"field 'answer' {FIELD} number"),
+        (b'{"question": ["3?"], "answer": "6"}', f"field 'question' {FIELD} array"),
+        (b'{"question": null, "answer": "6"}', f"field 'question' {FIELD} null"),
+        (b'{"question": "3+3?", "answer": NaN}', f"field 'answer' {FIELD} num"),
+        (b'{"question": "  ", "answer": "6"}', "field 'question' is empty"),
+        (b'{"question": "3+3?"}', "lacks the field\\(s\\) 'answer'"),
+        (b'{"question": "3+3?", "answer": "6"', "not valid JSON"),
+        (b'{"question": "caf\xe9?", "answer": "6"}',
+         "not UTF-8 text \\(invalid continuation byte at byte 17 "),
+        (b"\xff\xfe{}", "not UTF-8 text"),
+    ],
+)  # fmt: skip
+def test_a_bad_jsonl_line_is_named_by_file_and_line(tmp_path, line, message):
+    path = tmp_path / "tasks.jsonl"
+    path.write_bytes(GOOD + b"\n" + line + b"\n")  # the blank line 3 is skipped, but counted
+    with pytest.raises(ValueError, match=f"tasks.jsonl, line 4: {message}"):
+        load_jsonl(str(path))
+    with pytest.raises(ValueError, match=f"--task: .*tasks.jsonl, line 4: {message}"):
+        check_task(str(path), 1, 0)
+
+
+def test_jsonl_with_a_byte_order_mark_and_windows_line_ends_is_read(tmp_path):
+    path = tmp_path / "tasks.jsonl"
+    path.write_bytes(
+        b"\xef\xbb\xbf" + GOOD.replace(b"\n", b"\r\n") + b'{"question": "{x}?", "answer": "#### 5"}'
+    )
+    task = load_jsonl(str(path))
+    assert task.example == ("1+1?", "#### 2") and task.questions == ("2+2?", "{x}?")
+    assert task.answers == ("4", "5")
+    assert task_prompts(task)[1].endswith("Question: {x}?\nAnswer:")  # braces are not a format

@@ -94,6 +94,34 @@ def test_bon_subset_weights_matches_enumeration_with_ties():
         np.testing.assert_allclose(w.sum(1), 1.0, rtol=1e-12)
 
 
+def test_bon_subset_weights_stay_exact_beyond_float_binomials():
+    # C(1100, 550) ~ 1e329 overflows float64: the old float terms raised OverflowError, so
+    # `sharpen bon --n-max 1100` crashed after all its sampling.
+    from fractions import Fraction
+
+    N, n = 1100, 550
+    scores = np.stack([np.arange(N, dtype=np.float64), np.zeros(N)])  # distinct; all tied
+    scores[0, 7] = np.nan  # counts as -inf: the lowest
+    w = bon_subset_weights(scores, n)
+    assert np.isfinite(w).all()
+    np.testing.assert_allclose(w.sum(1), 1.0, rtol=1e-12)
+    total = math.comb(N, n)
+    for j in (0, 8, 549, 550, 562, 1000, N - 1):
+        a = j if j > 7 else j + 1  # draws strictly below j (the NaN one is below everything)
+        want = float(Fraction(math.comb(a, n - 1), total))  # j kept iff it and n-1 lower drawn
+        np.testing.assert_allclose(w[0, j], want, rtol=1e-15, atol=0)
+    assert w[0, N - 1] == n / N  # the best draw wins whenever it is drawn
+    assert w[0, 7] == 0.0 and w[0, 8] == 0.0  # too few lower draws (C(a, n-1) = 0)
+    np.testing.assert_allclose(w[1], 1 / N, rtol=1e-15)  # ties split evenly
+    # weights below 1e-300 keep full precision (j = 562: 2.4e-304), and one below the
+    # smallest subnormal (j = 549: 1 / C(1100, 550) ~ 1e-329) rounds to 0, as float64 must
+    assert 0 < w[0, 562] < 1e-300 and w[0, 549] == 0.0
+    r = make_rollouts(scores[:1], correct=scores[:1] > 600)
+    exact = bon_expected(r, [1, 550, N], rewards={"log_likelihood": log_likelihood})
+    acc = exact[exact["metric"] == "accuracy"].set_index("N")["value"]
+    assert acc[N] == 1.0 and acc[1] == np.mean(scores[0] > 600)
+
+
 # ---------------------------------------------------------------- hand-computed values
 
 
