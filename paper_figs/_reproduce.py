@@ -44,7 +44,7 @@ from ._verify import (
     UNIT_SECONDS_QUICK,
     add_watchdog_arguments,
     claim_order,
-    run_claim,
+    measure_claim,
     watchdog_limits,
 )
 
@@ -88,12 +88,6 @@ def _library_version() -> str:
             h.update(path.name.encode())
             h.update(path.read_bytes())
     return h.hexdigest()[:16]
-
-
-def _claim_record(r: Any) -> dict[str, Any]:
-    if hasattr(r, "to_json"):
-        return dict(r.to_json())
-    return dict(r)
 
 
 def _check_claim_record(cid: str):
@@ -205,7 +199,7 @@ def plot_unit(out: str, figure: str, version: str, quick: bool) -> dict[str, Any
 
 def claim_unit(cid: str, quick: bool, module: str | None, path: str, key: str) -> dict[str, Any]:
     """Runs one claim and caches its record (hashed) at ``path``."""
-    record = _claim_record(run_claim(cid, quick, module))
+    record = measure_claim(cid, quick, module)
     write_record(path, key, record)
     return record
 

@@ -89,8 +89,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_watchdog_arguments(parser)
 
 
-def init_worker(x64: bool, cache_dir: str | None = None) -> None:
-    """A new worker's JAX settings: float64 as in the command, and an optional compile cache."""
+def init_worker(x64: bool, cache_dir: str | None = None, preload: Sequence[str] = ()) -> None:
+    """A new worker's JAX settings (float64 as in the command, an optional compile cache), then
+    the imports of ``preload`` (done while the parent still plans, not when the first unit
+    arrives)."""
     import jax
 
     jax.config.update("jax_enable_x64", x64)
@@ -100,6 +102,8 @@ def init_worker(x64: bool, cache_dir: str | None = None) -> None:
         # than compiling them again.
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    for module in preload:
+        importlib.import_module(module)
 
 
 def registered_claims() -> dict[str, Any]:
@@ -118,7 +122,7 @@ def claim_order(ids) -> list[str]:
 
 
 def run_claim(cid: str, quick: bool, module: str | None = None):
-    """Runs claim ``cid`` (a unit's function) and returns its ``bounds.ClaimResult``.
+    """Runs claim ``cid`` and returns its ``bounds.ClaimResult``.
 
     Args:
       cid: the claim id.
@@ -135,53 +139,67 @@ def run_claim(cid: str, quick: bool, module: str | None = None):
     return result
 
 
-def claim_unit(cid: str, quick: bool, claims: dict[str, Any]) -> Unit:
-    """The unit that runs claim ``cid`` (with the module that registered it, for workers)."""
-    module = getattr(claims[cid].check, "__module__", None)
-    return Unit(
-        name=cid,
-        fn="paper_figs._verify:run_claim",
-        kwargs=dict(cid=cid, quick=quick, module=module),
-    )
+def measure_claim(cid: str, quick: bool, module: str | None = None) -> dict[str, Any]:
+    """A claim unit's function: :func:`run_claim`'s result as its JSON record (plain data, so
+    the parent need not import the library to read it)."""
+    return dict(run_claim(cid, quick, module).to_json())
 
 
-def not_measured(claim: Any, error: str, seconds: float):
-    """The ``bounds.ClaimResult`` of a claim that could not be measured."""
-    from bounds import ClaimResult
-
-    return ClaimResult(
-        id=claim.id,
-        title=claim.title,
-        reference=claim.reference,
-        holds=False,
-        measured="not measured",
-        predicted="",
-        seconds=seconds,
-        details={"error": error},
-    )
-
-
-def claim_json(r: Any) -> dict[str, Any]:
-    """``r.to_json()``, with ``error`` for a claim that could not be measured."""
-    out = dict(r.to_json())
-    if "error" in r.details and r.measured == "not measured":
-        out["error"] = r.details["error"]
-    return out
+def list_claims(modules: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The registered claims (the library's, and those ``modules`` register), in order, as
+    ``{"id", "title", "reference", "module"}`` (a unit's function, run in the worker)."""
+    claims = registered_claims()
+    for module in modules:
+        importlib.import_module(module)
+    return [
+        {
+            "id": cid,
+            "title": claims[cid].title,
+            "reference": claims[cid].reference,
+            "module": getattr(claims[cid].check, "__module__", None),
+        }
+        for cid in claim_order(claims)
+    ]
 
 
-def format_table(results) -> str:
-    """A fixed-width text table of claim results."""
+def _outside_claim_modules() -> list[str]:
+    """Modules of claims registered in this process from outside the library (a worker imports
+    them to know those claims); none when the registry was never imported here."""
+    registry = sys.modules.get("bounds._claims")
+    if registry is None:
+        return []
+    modules = {getattr(c.check, "__module__", None) for c in registry.CLAIMS.values()}
+    # `__main__` is re-run in a spawned worker as `__mp_main__`: its claims register there.
+    return sorted(m for m in modules if m and m not in ("bounds._claim_checks", "__main__"))
+
+
+def not_measured(claim: dict[str, Any], error: str, seconds: float) -> dict[str, Any]:
+    """The record of a claim that could not be measured."""
+    return {
+        "id": claim["id"],
+        "title": claim["title"],
+        "reference": claim["reference"],
+        "holds": False,
+        "measured": "not measured",
+        "predicted": "",
+        "seconds": round(float(seconds), 3),
+        "error": error,
+    }
+
+
+def format_table(results: Sequence[dict[str, Any]]) -> str:
+    """A fixed-width text table of claim records (``sharpen verify --json`` format)."""
     rows = [("id", "holds", "seconds", "reference", "measured", "predicted")]
     for r in results:
-        failed = r.measured == "not measured" and "error" in r.details
+        error = r.get("error")
         rows.append(
             (
-                r.id,
-                "FAILED" if failed else "yes" if r.holds else "NO",
-                f"{r.seconds:.1f}",
-                r.reference,
-                f"not measured: {r.details['error']}" if failed else r.measured,
-                r.predicted,
+                r["id"],
+                "FAILED" if error else "yes" if r["holds"] else "NO",
+                f"{float(r['seconds']):.1f}",
+                r["reference"],
+                f"not measured: {error}" if error else r["measured"],
+                r["predicted"],
             )
         )
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
@@ -197,8 +215,11 @@ def verify(
     workers: int = 1,
     limits: Limits | None = None,
     progress: bool = True,
-) -> list[Any]:
-    """Runs the claims, each as a unit under the watchdog, and returns their ``ClaimResult``s.
+) -> list[dict[str, Any]]:
+    """Runs the claims, each as a unit under the watchdog, and returns their records.
+
+    The worker lists the claims and runs them; this process only watches (it does not import
+    the library), so the watchdog adds one interpreter start-up to the command.
 
     Args:
       ids: claim ids (default: every registered claim), run in this order.
@@ -208,65 +229,95 @@ def verify(
       progress: a progress bar over the claims.
 
     Returns:
-      One result per id, in order; a claim that failed to run has ``measured == "not measured"``
-      and ``details["error"]`` saying why (the watchdog's kill included).
+      One record per id, in order, in the ``sharpen verify --json`` format; a claim that could
+      not be measured (it raised, or the watchdog killed it) has ``holds: False``, ``measured:
+      "not measured"`` and ``error`` saying why.
 
     Raises:
-      ValueError: an unknown claim id (before anything runs).
+      ValueError: an unknown claim id (before any claim runs).
+      RuntimeError: the claims could not even be listed (the library does not import).
     """
     import jax
     from tqdm.auto import tqdm
 
-    claims = registered_claims()
-    wanted = claim_order(claims) if ids is None else list(ids)
-    unknown = [i for i in wanted if i not in claims]
-    if unknown:
-        raise ValueError(
-            f"claim ids (--only) must be among {claim_order(claims)}, got unknown {unknown}"
-        )
-    units = [claim_unit(cid, quick, claims) for cid in wanted]
     runner = make_runner(
         workers,
         limits,
         init="paper_figs._verify:init_worker",
-        init_kwargs={"x64": bool(jax.config.jax_enable_x64)},
+        init_kwargs={"x64": bool(jax.config.jax_enable_x64), "preload": ["bounds._claim_checks"]},
     )
-    done: dict[str, Any] = {}
-    with tqdm(total=len(units), desc="claims", disable=not progress, leave=False) as bar:
+    try:
+        (listing,) = runner.run(
+            [
+                [
+                    Unit(
+                        "listing the claims",
+                        "paper_figs._verify:list_claims",
+                        {"modules": _outside_claim_modules()},
+                    )
+                ]
+            ],
+            keep_workers=True,  # the same worker then runs the claims
+        )
+        if not listing.ok:
+            raise RuntimeError(f"listing the claims failed: {listing.error}")
+        claims = {c["id"]: c for c in listing.value}
+        wanted = list(claims) if ids is None else list(ids)
+        unknown = [i for i in wanted if i not in claims]
+        if unknown:
+            raise ValueError(
+                f"claim ids (--only) must be among {list(claims)}, got unknown {unknown}"
+            )
+        units = [
+            Unit(
+                name=cid,
+                fn="paper_figs._verify:measure_claim",
+                kwargs=dict(cid=cid, quick=quick, module=claims[cid]["module"]),
+            )
+            for cid in wanted
+        ]
+        done: dict[str, dict[str, Any]] = {}
+        with tqdm(total=len(units), desc="claims", disable=not progress, leave=False) as bar:
 
-        def on_start(unit: Unit) -> None:
-            bar.set_postfix_str(unit.name)
+            def on_start(unit: Unit) -> None:
+                bar.set_postfix_str(unit.name)
 
-        def on_result(r: UnitResult) -> None:
-            cid = r.unit.kwargs["cid"]
-            done[cid] = r.value if r.ok else not_measured(claims[cid], r.error, r.seconds)
-            if not r.ok:
-                bar.write(f"{cid}: not measured: {r.error}", file=sys.stderr)
-            bar.update(1)
+            def on_result(r: UnitResult) -> None:
+                cid = r.unit.kwargs["cid"]
+                done[cid] = r.value if r.ok else not_measured(claims[cid], r.error, r.seconds)
+                if not r.ok:
+                    bar.write(f"{cid}: not measured: {r.error}", file=sys.stderr)
+                bar.update(1)
 
-        # One group: the claims run in order on one worker, sharing its compiled programs.
-        runner.run([units], on_result=on_result, on_start=on_start)
+            # One group: the claims run in order on one worker, sharing its compiled programs.
+            runner.run([units], on_result=on_result, on_start=on_start)
+    finally:
+        runner.close()
     return [done[cid] for cid in wanted]
 
 
 def main(args: argparse.Namespace) -> int:
     if args.json:
         check_output_file(args.json, "--json")  # before the claims, not after
-    results = verify(
-        args.only,
-        quick=args.quick,
-        workers=0 if args.in_process else 1,
-        limits=watchdog_limits(args),
-        progress=True,
-    )
+    try:
+        results = verify(
+            args.only,
+            quick=args.quick,
+            workers=0 if args.in_process else 1,
+            limits=watchdog_limits(args),
+            progress=True,
+        )
+    except RuntimeError as err:
+        print(f"sharpen verify: error: {err}", file=sys.stderr)
+        return 1
     print(format_table(results))
-    held = sum(bool(r.holds) for r in results)
-    failed = [r.id for r in results if r.measured == "not measured" and "error" in r.details]
+    held = sum(bool(r["holds"]) for r in results)
+    failed = [r["id"] for r in results if r.get("error")]
     print(f"\n{held} of {len(results)} claims hold")
     if failed:
         print(f"not measured (failed or killed): {', '.join(failed)}", file=sys.stderr)
     if args.json:
         import json
 
-        atomic_write_text(args.json, json.dumps([claim_json(r) for r in results], indent=2))
+        atomic_write_text(args.json, json.dumps(results, indent=2))
     return 0 if held == len(results) else 1
