@@ -46,7 +46,7 @@ WEIGHT_FILES = (
 _MAX_SAFETENSORS_HEADER = 100_000_000
 
 
-def resolve_model_path(path_or_builtin: str) -> tuple[str, str | None]:
+def resolve_model_path(path_or_builtin: str | os.PathLike) -> tuple[str, str | None]:
     """``(folder, gguf_file or None)`` for a built-in name, a model folder or a ``.gguf`` file.
 
     The files are checked as the module docstring describes, so that a broken path is refused
@@ -58,6 +58,8 @@ def resolve_model_path(path_or_builtin: str) -> tuple[str, str | None]:
         not what its name says (invalid JSON, a truncated safetensors or GGUF file), or asks
         to run its own code (``auto_map``).
     """
+    if isinstance(path_or_builtin, os.PathLike):
+        path_or_builtin = os.fspath(path_or_builtin)
     if not isinstance(path_or_builtin, str) or not path_or_builtin:
         raise TypeError(
             "path_or_builtin must be a built-in model name "

@@ -47,6 +47,7 @@ import dataclasses
 import functools
 import inspect
 import itertools
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -183,7 +184,11 @@ class HFPolicy:
 
     @classmethod
     def from_pretrained(
-        cls, path_or_builtin: str, device: str | None = None, dtype: Any = None, **settings: Any
+        cls,
+        path_or_builtin: str | os.PathLike,
+        device: str | None = None,
+        dtype: Any = None,
+        **settings: Any,
     ) -> HFPolicy:
         """Loads a local model, never downloading (``local_files_only``; ``HF_HUB_OFFLINE=1``).
 
