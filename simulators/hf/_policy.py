@@ -753,6 +753,25 @@ def score_tokens(
     return out
 
 
+def _tokens_after_eos(
+    response_ids: Sequence[np.ndarray], lengths: np.ndarray, eos_ids: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, t)`` of every response token that follows an EOS id of the same response.
+
+    Sampling stops at the first EOS, so these are the tokens no draw can ever hold.
+    """
+    flat = np.concatenate([*response_ids, np.zeros(0, np.int64)])
+    is_eos = np.isin(flat, np.asarray(eos_ids, np.int64))
+    if not is_eos.any():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    rows = np.repeat(np.arange(len(response_ids)), lengths)
+    t = np.arange(flat.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    first_eos = np.full(len(response_ids), np.iinfo(np.int64).max)
+    np.minimum.at(first_eos, rows[is_eos], t[is_eos])
+    after = t > first_eos[rows]
+    return rows[after], t[after]
+
+
 def _after_eos_is_impossible(
     token_logp: np.ndarray,
     response_ids: Sequence[np.ndarray],
@@ -761,16 +780,8 @@ def _after_eos_is_impossible(
 ) -> None:
     """Sets ``token_logp[i, t] = -inf`` (in place) for every token after response ``i``'s first
     EOS id: sampling stops at the first EOS, so no draw ever continues after one."""
-    flat = np.concatenate([*response_ids, np.zeros(0, np.int64)])
-    is_eos = np.isin(flat, np.asarray(eos_ids, np.int64))
-    if not is_eos.any():
-        return
-    rows = np.repeat(np.arange(len(response_ids)), lengths)
-    t = np.arange(flat.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    first_eos = np.full(len(response_ids), np.iinfo(np.int64).max)
-    np.minimum.at(first_eos, rows[is_eos], t[is_eos])
-    after = t > first_eos[rows]
-    token_logp[rows[after], t[after]] = -np.inf
+    rows, t = _tokens_after_eos(response_ids, lengths, eos_ids)
+    token_logp[rows, t] = -np.inf
 
 
 @log_prob.register(HFPolicy)

@@ -51,6 +51,7 @@ from ._policy import (
     _responses_of,
     _seed_from_key,
     _target_logp,
+    _tokens_after_eos,
     base_model,
     decode,
     encode_prompts,
@@ -150,8 +151,21 @@ def _load_lora_state(policy: HFPolicy, state: dict[str, torch.Tensor]) -> None:
 def sequence_log_probs(
     policy: HFPolicy, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]]
 ) -> torch.Tensor:
-    """``[B]`` differentiable ``log pi(y_i | x_i)`` (response tokens only, right padding)."""
+    """``[B]`` differentiable ``log pi(y_i | x_i)`` (response tokens only, right padding).
+
+    Raises:
+      ValueError: a response holds tokens after an EOS id. Sampling stops at the first EOS, so
+        such a response has probability 0 (:func:`~simulators.hf.score_tokens` scores it
+        ``-inf``) and its log-likelihood has no gradient to follow.
+    """
     prompt_ids, response_ids, n_p, n_r = _checked_pairs(policy, prompt_ids, response_ids)
+    rows, t = _tokens_after_eos(response_ids, n_r, policy.eos_token_ids)
+    if rows.size:
+        raise ValueError(
+            f"response_ids[{int(rows[0])}] holds token {int(response_ids[rows[0]][t[0]])} at "
+            f"position {int(t[0])}, after an EOS id (eos_token_ids={policy.eos_token_ids}): "
+            "sampling never continues after EOS, so this response has probability 0"
+        )
     logits, targets, first = _response_logits(policy, prompt_ids, response_ids)
     # Position first + j predicts a response token when n_p - 1 <= first + j < n_p + n_r - 1.
     j = first + np.arange(logits.shape[1])

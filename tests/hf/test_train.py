@@ -155,3 +155,15 @@ def test_xpo_takes_one_prompt_string_as_one_prompt(tiny, monkeypatch):
         xpo_sharpening(jax.random.key(0), tiny, [], rounds=1)
     with pytest.raises(TypeError, match="prompts"):
         xpo_sharpening(jax.random.key(0), tiny, [1, 2], rounds=1)
+
+
+def test_training_log_likelihoods_refuse_responses_that_continue_after_eos(tiny):
+    # Sampling never continues after EOS: such a response has probability 0 (scored -inf by
+    # score_tokens), so the differentiable log-likelihood refuses it instead of training on it.
+    from simulators.hf import sequence_log_probs
+
+    a = tiny.tokenizer.convert_tokens_to_ids("a")
+    ok = sequence_log_probs(tiny, [[a], [a]], [[a, 0], [a, a]])
+    assert torch.isfinite(ok).all()
+    with pytest.raises(ValueError, match=r"response_ids\[1\] holds token .* at position 2, after"):
+        sequence_log_probs(tiny, [[a], [a]], [[a], [a, 0, a]])
