@@ -10,6 +10,13 @@ of :mod:`simulators._protocol` runs on the Rollouts. Written to ``--out``:
   correctness), ``samples.csv`` (one row per draw, with its text), ``greedy.csv``, ``run.json``
   (settings and throughput);
 * ``lift_vs_n.png``, ``loglik_vs_n.png``, ``loglik_hist.png``.
+
+Every argument is checked before anything is loaded, sampled or written (:func:`check_args`):
+counts and weights, ``--seed``, the device and dtype, the model path on disk, ``--out`` (an
+existing folder, or one that can be created and written), the memory the draws will need and the
+task file. A refused argument is one line on standard error naming it, with exit status 2.
+``--out`` is created only when the run starts its real work, and removed again (when it was
+created by the run and is still empty) if the run fails (:func:`output_folder`).
 """
 
 from __future__ import annotations
