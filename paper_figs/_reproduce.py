@@ -325,110 +325,118 @@ def reproduce(
         limits = Limits(UNIT_SECONDS_QUICK if quick else UNIT_SECONDS_FULL, STALL_SECONDS)
 
     names = list(FIGURES if figures is None else figures)
-    outcomes: dict[str, FigureOutcome] = {}
-    groups: dict[str, list[Unit]] = {}
-    versions: dict[str, str] = {}
-    loaded_total = total = 0
-    for name in names:
-        try:
-            spec = load_figure(name)
-        except Exception as err:
-            outcomes[name] = FigureOutcome(name=name, error=f"cannot import it: {error_text(err)}")
-            continue
-        settings = spec.settings(quick)
-        version = versions[name] = spec.version
-        o = outcomes[name] = FigureOutcome(
-            name=name, caption=spec.caption, settings=[setting_fields(s) for s in settings]
-        )
-        before = len(store.set_aside)
-        units = []
-        for i, s in enumerate(settings):
-            if store.has(name, s, version):
-                loaded_total += 1
-                continue
-            sid = setting_id(s, version)
-            units.append(
-                Unit(
-                    name=f"{name}/{sid}",
-                    fn="paper_figs._reproduce:setting_unit",
-                    kwargs=dict(
-                        data_dir=str(data),
-                        figure=name,
-                        index=i,
-                        sid=sid,
-                        version=version,
-                        quick=quick,
-                    ),
-                )
-            )
-        o.set_aside += store.set_aside[before:]
-        units.append(
-            Unit(
-                name=f"{name} (plot)",
-                fn="paper_figs._reproduce:plot_unit",
-                kwargs=dict(out=str(out), figure=name, version=version, quick=quick),
-                needs_group=True,
-            )
-        )
-        groups[name] = units
-        total += len(settings)
-
-    if claims:
-        claims_outcome, claim_units, claim_ids = _plan_claims(data, quick)
-    else:
-        claims_outcome, claim_units, claim_ids = (
-            ClaimsOutcome(skipped="not requested (`--no-claims`)."),
-            [],
-            [],
-        )
-    # The claims first: with two workers they run beside the longest figures.
-    ordered = [claim_units] + [groups[n] for n in _schedule(groups)]
     runner = make_runner(
         workers,
         limits,
         init="paper_figs._verify:init_worker",
         init_kwargs={"x64": bool(jax.config.jax_enable_x64), "cache_dir": cache_dir},
     )
-    claim_records: dict[str, dict[str, Any]] = {}
-    with tqdm(
-        total=total, initial=loaded_total, desc="settings", unit="setting", disable=not progress
-    ) as bar:
+    # The workers start (a fresh interpreter, JAX) while this process plans and verifies what is
+    # stored; every figure and the claims are one group each, so no more are started than used.
+    runner.prestart(min(workers, len(names) + bool(claims)) if workers else 0)
+    try:
+        outcomes: dict[str, FigureOutcome] = {}
+        groups: dict[str, list[Unit]] = {}
+        versions: dict[str, str] = {}
+        loaded_total = total = 0
+        for name in names:
+            try:
+                spec = load_figure(name)
+            except Exception as err:
+                outcomes[name] = FigureOutcome(
+                    name=name, error=f"cannot import it: {error_text(err)}"
+                )
+                continue
+            settings = spec.settings(quick)
+            version = versions[name] = spec.version
+            o = outcomes[name] = FigureOutcome(
+                name=name, caption=spec.caption, settings=[setting_fields(s) for s in settings]
+            )
+            before = len(store.set_aside)
+            units = []
+            for i, s in enumerate(settings):
+                if store.has(name, s, version):
+                    loaded_total += 1
+                    continue
+                sid = setting_id(s, version)
+                units.append(
+                    Unit(
+                        name=f"{name}/{sid}",
+                        fn="paper_figs._reproduce:setting_unit",
+                        kwargs=dict(
+                            data_dir=str(data),
+                            figure=name,
+                            index=i,
+                            sid=sid,
+                            version=version,
+                            quick=quick,
+                        ),
+                    )
+                )
+            o.set_aside += store.set_aside[before:]
+            units.append(
+                Unit(
+                    name=f"{name} (plot)",
+                    fn="paper_figs._reproduce:plot_unit",
+                    kwargs=dict(out=str(out), figure=name, version=version, quick=quick),
+                    needs_group=True,
+                )
+            )
+            groups[name] = units
+            total += len(settings)
 
-        def on_start(unit: Unit) -> None:
-            bar.set_postfix_str(unit.name)
+        if claims:
+            claims_outcome, claim_units, claim_ids = _plan_claims(data, quick)
+        else:
+            claims_outcome, claim_units, claim_ids = (
+                ClaimsOutcome(skipped="not requested (`--no-claims`)."),
+                [],
+                [],
+            )
+        # The claims first: with two workers they run beside the longest figures.
+        ordered = [claim_units] + [groups[n] for n in _schedule(groups)]
+        claim_records: dict[str, dict[str, Any]] = {}
+        with tqdm(
+            total=total, initial=loaded_total, desc="settings", unit="setting", disable=not progress
+        ) as bar:
 
-        def on_result(r: UnitResult) -> None:
-            kw = r.unit.kwargs
-            if not r.ok:
-                bar.write(f"{r.unit.name}: failed: {r.error}", file=sys.stderr)
-            if r.unit.fn.endswith(":claim_unit"):
-                cid = kw["cid"]
+            def on_start(unit: Unit) -> None:
+                bar.set_postfix_str(unit.name)
+
+            def on_result(r: UnitResult) -> None:
+                kw = r.unit.kwargs
+                if not r.ok:
+                    bar.write(f"{r.unit.name}: failed: {r.error}", file=sys.stderr)
+                if r.unit.fn.endswith(":claim_unit"):
+                    cid = kw["cid"]
+                    if r.ok:
+                        claim_records[cid] = r.value
+                    else:
+                        claim_records[cid] = _claim_failure(cid, r.error, r.seconds)
+                        claims_outcome.failed.append((cid, r.error))
+                    claims_outcome.seconds += r.seconds
+                    return
+                o = outcomes[kw["figure"]]
+                o.seconds += r.seconds
                 if r.ok:
-                    claim_records[cid] = r.value
+                    o.set_aside += [tuple(x) for x in r.value["set_aside"]]
                 else:
-                    claim_records[cid] = _claim_failure(cid, r.error, r.seconds)
-                    claims_outcome.failed.append((cid, r.error))
-                claims_outcome.seconds += r.seconds
-                return
-            o = outcomes[kw["figure"]]
-            o.seconds += r.seconds
-            if r.ok:
-                o.set_aside += [tuple(x) for x in r.value["set_aside"]]
-            else:
-                o.failed_units.append((r.unit.name, r.error))
-                o.killed = o.killed or r.killed
-            if r.unit.fn.endswith(":setting_unit"):
-                bar.update(1)
-                if r.ok and r.value["computed"]:
-                    o.computed += 1
-                    o.computed_ids.append(kw["sid"])
-                    o.compute_seconds += r.seconds
-            elif r.ok:  # the plot
-                o.png, o.pdf = r.value["png"], r.value["pdf"]
-                o.computed += len(r.value["computed"])
-                o.computed_ids += r.value["computed"]
+                    o.failed_units.append((r.unit.name, r.error))
+                    o.killed = o.killed or r.killed
+                if r.unit.fn.endswith(":setting_unit"):
+                    bar.update(1)
+                    if r.ok and r.value["computed"]:
+                        o.computed += 1
+                        o.computed_ids.append(kw["sid"])
+                        o.compute_seconds += r.seconds
+                elif r.ok:  # the plot
+                    o.png, o.pdf = r.value["png"], r.value["pdf"]
+                    o.computed += len(r.value["computed"])
+                    o.computed_ids += r.value["computed"]
 
-        runner.run(ordered, on_result=on_result, on_start=on_start)
+            runner.run(ordered, on_result=on_result, on_start=on_start)
+    finally:
+        runner.close()
 
     for name, o in outcomes.items():
         if name in versions:

@@ -184,7 +184,7 @@ def test_figures_shared_by_two_workers(tmp_path):
     assert [o.computed for o in outcomes] == [len(o.settings) for o in outcomes]
     assert claims.skipped
     _, again, _ = reproduce_mod.reproduce(
-        tmp_path, quick=True, figures=figures, claims=False, progress=False
+        tmp_path, quick=True, figures=figures, claims=False, progress=False, workers=0
     )
     assert [o.computed for o in again] == [0, 0]
 
