@@ -446,7 +446,8 @@ def reproduce(
             )
         if o.error is None and o.failed_units:
             first, why = o.failed_units[0]
-            more = len(o.failed_units) - 1
+            # A plot not attempted because a setting failed is a consequence, not another failure.
+            more = sum(not w.startswith("not attempted") for _, w in o.failed_units) - 1
             o.error = f"{first}: {why}" + (f" (and {more} more failed)" if more else "")
         elif o.error is None and o.png is None:
             o.error = "its plot did not run"

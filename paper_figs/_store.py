@@ -364,6 +364,8 @@ class ResultStore:
             df = self._memory.get((figure, sid))
             return None if df is None else df.copy()
         meta_path = path.with_suffix(".json")
+        if not path.exists() and not meta_path.exists():
+            return None  # never finished (a writer's pair appears CSV first: see below)
         with _locked(self.root):
             if not path.exists() and not meta_path.exists():
                 return None

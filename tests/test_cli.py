@@ -57,3 +57,16 @@ def test_inspect_unknown_instance_is_a_clear_error(capsys):
 def test_unknown_command_is_a_usage_error():
     with pytest.raises(SystemExit):
         cli.main(["no-such-command"])
+
+
+def test_a_file_system_error_is_one_line_naming_the_path(monkeypatch, capsys):
+    import paper_figs._inspect as inspect_mod
+
+    def denied(args):
+        raise PermissionError(13, "Permission denied", "/srv/results/q.json")
+
+    monkeypatch.setattr(inspect_mod, "main", denied)
+    assert cli.main(["inspect"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sharpen inspect: error: ") and "/srv/results/q.json" in err
+    assert err.count("\n") == 1 and "Traceback" not in err

@@ -334,3 +334,32 @@ def test_cli_reproduce_rejects_bad_timeouts(capsys):
             cli.main(["reproduce", "--unit-timeout", bad])
         assert exc.value.code == 2
         assert "--unit-timeout" in capsys.readouterr().err
+
+
+def test_a_failing_setting_is_named_the_others_are_kept_and_the_exit_status_says_so(
+    tmp_path, monkeypatch, capsys
+):
+    from paper_figs.fig_lower_bound import sweep
+
+    real_run, bad = sweep.run, sweep.QUICK[2]
+
+    def run(setting):
+        if setting == bad:
+            raise RuntimeError("this setting broke")
+        return real_run(setting)
+
+    monkeypatch.setattr(sweep, "run", run)
+    monkeypatch.setattr(sys, "argv", ["sharpen", "reproduce"])
+    args = ["reproduce", "--quick", "--out", str(tmp_path), "--only", "fig_lower_bound"]
+    rc = cli.main([*args, "--no-claims", "--no-progress", "--no-compile-cache", "--in-process"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    from paper_figs._figlib import load_figure
+
+    sid = reproduce_mod.setting_id(bad, load_figure("fig_lower_bound").version)
+    assert f"fig_lower_bound: not made: fig_lower_bound/{sid}: RuntimeError: this setting" in err
+    assert "more failed" not in err  # the plot not attempted is not another failure
+    assert len(_csvs(tmp_path)) == len(sweep.QUICK) - 1  # the others were computed and kept
+    text = (tmp_path / "REPORT.md").read_text()
+    assert f"* `fig_lower_bound/{sid}`: failed: RuntimeError: this setting broke" in text
+    assert "* `fig_lower_bound (plot)`: failed: not attempted" in text
