@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Any
 
 import jax
@@ -37,8 +38,8 @@ import numpy as np
 from theory._validation import (
     MAX_TABLE_ENTRIES,
     as_array,
+    check_allocation,
     check_count,
-    check_logp,
     check_probs,
     check_table_size,
     format_count,
@@ -46,22 +47,43 @@ from theory._validation import (
 
 from ._api import greedy, log_prob, sample, sequence_argmax, to_table
 from ._rollouts import Rollouts
-from ._tabular import TabularPolicy, check_ids, check_logits, check_prompts, row_stats
+from ._tabular import (
+    TabularPolicy,
+    check_field_shape,
+    check_ids,
+    check_logits,
+    check_prompts,
+    check_sample_args,
+    check_table_field,
+    row_stats,
+    set_field,
+    unchecked,
+    validated_pytree,
+)
+
+
+def _geometric_sum(r: int, k: int) -> int:
+    """``sum_{h < k} r^h`` exactly, in closed form (a loop over ``h`` is quadratic in ``k``)."""
+    if r == 1:
+        return k
+    return (r**k - 1) // (r - 1)
 
 
 def num_prefixes(V: int, H: int) -> int:
     """``S = (V^H - 1)/(V - 1)``: the number of prefixes of length ``0..H-1`` over ``V`` tokens."""
-    return sum(V**h for h in range(H))
+    return _geometric_sum(V, H)
 
 
 def num_responses(V: int, H: int, eos: int | None = None) -> int:
     """``Y``: ``V^H`` without an end-of-sequence token, ``sum_{k<=H} (V-1)^k`` with one."""
     if eos is None:
         return V**H
-    return sum((V - 1) ** k for k in range(H + 1))
+    return _geometric_sum(V - 1, H + 1)
 
 
 def _infer_horizon(S: int, V: int, name: str) -> int:
+    if V < 2:
+        raise ValueError(f"{name} must have a vocabulary of V >= 2 tokens, got V = {V}")
     total, H = 0, 0
     while total < S:
         total += V**H
@@ -98,14 +120,17 @@ def _check_conditionals_shape(arr: jax.Array, name: str, H: int | None) -> int:
     return inferred
 
 
-@functools.partial(jax.tree_util.register_dataclass, data_fields=["logp"], meta_fields=["H", "eos"])
+@validated_pytree(("logp",), ("H", "eos"))
 @dataclasses.dataclass(frozen=True)
 class AutoregressivePolicy:
     """``pi(y_{1:H} | x) = prod_h pi(y_h | x, y_{1:h-1})`` with one stored row per prefix.
 
-    See the module docstring for the prefix indexing and the response encoding. Build with
-    :meth:`from_logits`, :meth:`from_table` or :meth:`from_probs`, which validate; the raw
-    constructor does not (it is also used by ``jax.tree_util`` on tracers).
+    See the module docstring for the prefix indexing and the response encoding. Every
+    construction validates: the constructor and :meth:`from_table` take normalized
+    log-probabilities (float ``[X, S, V]`` with ``V >= 2`` and ``S = (V^H - 1)/(V - 1)``, and when
+    concrete no NaN or ``+inf`` and every row summing to 1), :meth:`from_logits` normalizes,
+    :meth:`from_probs` takes probabilities; ``eos`` is ``None`` or a token id. (``jax.tree_util``
+    rebuilds skip the checks, so tracers and jit outputs are not re-scanned.)
 
     Attributes:
       logp: ``[X, S, V]`` next-token log-probabilities, ``S = (V^H - 1)/(V - 1)``, rows normalized.
@@ -117,21 +142,30 @@ class AutoregressivePolicy:
     H: int
     eos: int | None = None
 
+    def __post_init__(self):
+        logp = check_table_field(self.logp, "logp", 3, "[X, S, V] (prompt, prefix, token)")
+        H = check_count(self.H, "H")
+        _check_conditionals_shape(logp, "logp", H)
+        set_field(self, "logp", logp)
+        set_field(self, "H", H)
+        set_field(self, "eos", _check_eos(self.eos, logp.shape[-1]))
+
     @classmethod
     def from_logits(cls, logits, *, eos: int | None = None) -> AutoregressivePolicy:
         """Normalizes ``[X, S, V]`` next-token logits (``-inf`` allowed) into a policy."""
         logits = check_logits(logits, "logits", ndim=3)
+        check_field_shape(logits, "logits", 3, "[X, S, V] (prompt, prefix, token)")
         H = _check_conditionals_shape(logits, "logits", None)
         eos = _check_eos(eos, logits.shape[-1])
         logp = logits - jax.scipy.special.logsumexp(logits, axis=-1, keepdims=True)
-        return cls(logp, H, eos)
+        return unchecked(cls, logp=logp, H=H, eos=eos)
 
     @classmethod
     def from_table(cls, logp, *, eos: int | None = None) -> AutoregressivePolicy:
         """Builds a policy from normalized ``[X, S, V]`` next-token log-probabilities."""
-        logp = check_logp(logp, "logp", min_ndim=3)
-        H = _check_conditionals_shape(logp, "logp", None)
-        return cls(logp, H, _check_eos(eos, logp.shape[-1]))
+        arr = as_array(logp, "logp")
+        check_field_shape(arr, "logp", 3, "[X, S, V] (prompt, prefix, token)")
+        return cls(arr, _check_conditionals_shape(arr, "logp", None), eos)
 
     @classmethod
     def from_probs(cls, probs, *, eos: int | None = None) -> AutoregressivePolicy:
@@ -141,9 +175,10 @@ class AutoregressivePolicy:
             raise ValueError(
                 f"probs must have shape [X, S, V] (prompt, prefix, token), got {arr.shape}"
             )
+        check_field_shape(arr, "probs", 3, "[X, S, V] (prompt, prefix, token)")
         H = _check_conditionals_shape(arr, "probs", None)
         logp = check_probs(arr, "probs", min_ndim=3)
-        return cls(logp, H, _check_eos(eos, arr.shape[-1]))
+        return unchecked(cls, logp=logp, H=H, eos=_check_eos(eos, arr.shape[-1]))
 
     @property
     def num_prompts(self) -> int:
@@ -184,10 +219,24 @@ def random_autoregressive(
     num_prompts = check_count(num_prompts, "num_prompts")
     V = check_count(V, "V", minimum=2)
     H = check_count(H, "H")
+    eos = _check_eos(eos, V)
     from ._instances import dirichlet_logp  # local import: _instances imports this module
 
-    logp = dirichlet_logp(key, (num_prompts, num_prefixes(V, H), V), concentration)
-    return AutoregressivePolicy(logp, H, _check_eos(eos, V))
+    # The size is checked in log space first: V^H itself is not formed for an absurd H.
+    if H * math.log2(V) > 64:
+        S_text = f"{V}^{H}"
+        check_allocation(
+            2**64, f"the [X, S, V] = [{num_prompts}, ~{S_text}, {V}] table", "num_prompts, V, H", 24
+        )
+    S = num_prefixes(V, H)
+    check_allocation(
+        num_prompts * S * V,
+        f"the [X, S, V] = [{num_prompts}, {format_count(S)}, {V}] next-token table",
+        "num_prompts, V, H",
+        24,
+    )
+    logp = dirichlet_logp(key, (num_prompts, S, V), concentration)
+    return unchecked(AutoregressivePolicy, logp=logp, H=H, eos=eos)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -450,13 +499,13 @@ def table_from_enumeration(
 
 @sample.register(AutoregressivePolicy)
 def _sample_autoregressive(key, policy: AutoregressivePolicy, x, n: int) -> Rollouts:
-    n = check_count(n, "n")
-    x = check_prompts(x, policy.num_prompts)
+    x, n = check_sample_args(x, n, policy.num_prompts, policy.H)
     return _chain_sample(key, policy.logp, x, n, policy.H, 0, True, policy.eos)
 
 
 @log_prob.register(AutoregressivePolicy)
 def _log_prob_autoregressive(policy: AutoregressivePolicy, x, y) -> jax.Array:
+    x = check_prompts(x, policy.num_prompts)
     y = _check_tokens(y, policy.V, policy.H)
     return _chain_log_prob(policy.logp, x, y, 0, True, policy.eos)[2]
 
@@ -471,10 +520,10 @@ def _to_table_autoregressive(policy: AutoregressivePolicy, *, max_entries: int |
 
 @greedy.register(AutoregressivePolicy)
 def _greedy_autoregressive(policy: AutoregressivePolicy, x) -> jax.Array:
+    x = check_prompts(x, policy.num_prompts)
     return _chain_greedy(policy.logp, x, policy.H, 0, True, policy.eos)
 
 
-@jax.jit
 def autoregressive_argmax(policy: AutoregressivePolicy, x) -> tuple[jax.Array, jax.Array]:
     """The exact sequence argmax ``y*(x)`` and ``log pi(y*(x) | x)`` by dynamic programming.
 
@@ -490,7 +539,19 @@ def autoregressive_argmax(policy: AutoregressivePolicy, x) -> tuple[jax.Array, j
 
     Returns:
       ``tokens [P, H]`` int32 (``eos``-padded) and ``logp_max [P]``.
+
+    Raises:
+      TypeError / ValueError: ``policy`` not an :class:`AutoregressivePolicy`, or ``x`` not
+        ``[P]`` int prompt ids in ``[0, X)`` (values checked when concrete).
     """
+    if not isinstance(policy, AutoregressivePolicy):
+        raise TypeError(f"policy must be an AutoregressivePolicy, got {type(policy).__name__}")
+    x = check_prompts(x, policy.num_prompts, ndim=1)
+    return _autoregressive_argmax(policy, x)
+
+
+@jax.jit
+def _autoregressive_argmax(policy: AutoregressivePolicy, x) -> tuple[jax.Array, jax.Array]:
     V, H, eos = policy.V, policy.H, policy.eos
     x = jnp.asarray(x).astype(jnp.int32)
     lp = policy.logp[x]  # [P, S, V]

@@ -19,13 +19,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import check_count, check_positive
+from theory._validation import check_allocation, check_count, check_positive
 
 from ._autoregressive import AutoregressivePolicy, random_autoregressive
 from ._linear_softmax import random_linear_softmax
 from ._markov import random_markov
 from ._multilayer_softmax import random_multilayer_softmax
-from ._tabular import TabularPolicy
+from ._tabular import TabularPolicy, unchecked
 
 
 def _default_key(key: jax.Array | None) -> jax.Array:
@@ -44,15 +44,23 @@ def _loggamma_chunk(key: jax.Array, a: jax.Array) -> jax.Array:
     return jax.random.loggamma(key, a, (_GAMMA_CHUNK,), dtype=a.dtype)
 
 
-def dirichlet_logp(key: jax.Array, shape: tuple[int, ...], concentration: float) -> jax.Array:
+# Bytes per entry of a Dirichlet draw: the log-Gamma variates, their normalization and the result.
+_DIRICHLET_BYTES_PER_ENTRY = 24
+
+
+def dirichlet_logp(
+    key: jax.Array, shape: tuple[int, ...], concentration: float, names: str = "shape"
+) -> jax.Array:
     """Log of ``Dirichlet(concentration)`` draws along the last axis of ``shape``, in log space.
 
     Drawn as normalized log-Gamma variables, so very small concentrations (very peaked rows, masses
-    far below float range) stay finite instead of underflowing to ``log 0``.
+    far below float range) stay finite instead of underflowing to ``log 0``. The size is checked
+    before anything is drawn (``names``: the caller's arguments that set ``shape``).
     """
     check_positive(concentration, "concentration")
-    a = jnp.asarray(concentration, dtype=jnp.result_type(float))
     size = math.prod(shape)
+    check_allocation(size, f"a {list(shape)} Dirichlet table", names, _DIRICHLET_BYTES_PER_ENTRY)
+    a = jnp.asarray(concentration, dtype=jnp.result_type(float))
     num_chunks = -(-size // _GAMMA_CHUNK)
     if num_chunks > _GAMMA_MAX_CHUNKS:
         g = jax.random.loggamma(key, a, shape, dtype=a.dtype)
@@ -94,8 +102,10 @@ def dirichlet_tabular(
     """
     num_prompts = check_count(num_prompts, "num_prompts")
     num_responses = check_count(num_responses, "num_responses")
-    logp = dirichlet_logp(key, (num_prompts, num_responses), concentration)
-    return TabularPolicy(logp), uniform_mu(num_prompts)
+    logp = dirichlet_logp(
+        key, (num_prompts, num_responses), concentration, "num_prompts, num_responses"
+    )
+    return unchecked(TabularPolicy, logp=logp), uniform_mu(num_prompts)  # normalized as drawn
 
 
 def _spread(key: jax.Array | None, rows: int, total: float, count: int, cap: float) -> np.ndarray:
@@ -159,6 +169,7 @@ def coverage_tabular(
             f"c_cov must satisfy 1 <= c_cov < Y = {Y} for a unique argmax: pi(y*) = 1/c_cov has to "
             f"exceed the average of the other Y - 1 masses; got c_cov = {c_cov}"
         )
+    check_allocation(X * Y, f"the [X, Y] = [{X}, {Y}] table", "num_prompts, num_responses", 32)
     p_star = 1.0 / c
     k_spread, k_perm = (None, None) if key is None else jax.random.split(key)
     probs = np.zeros((X, Y))

@@ -20,16 +20,23 @@ import numpy as np
 from theory._validation import (
     MAX_TABLE_ENTRIES,
     as_array,
+    check_allocation,
     check_count,
     check_logp,
     check_table_size,
-    is_concrete,
 )
 
 from ._api import greedy, log_prob, sample, sequence_argmax, to_table
 from ._autoregressive import enumerate_responses
 from ._rollouts import Rollouts
-from ._tabular import TabularPolicy
+from ._tabular import (
+    TabularPolicy,
+    check_finite_field,
+    check_table_field,
+    set_field,
+    unchecked,
+    validated_pytree,
+)
 
 
 def linear_softmax_logp(features: jax.Array, theta: jax.Array, logp0: jax.Array | None = None):
@@ -51,12 +58,14 @@ def linear_softmax_logp(features: jax.Array, theta: jax.Array, logp0: jax.Array 
     return logits - jax.scipy.special.logsumexp(logits, axis=-1, keepdims=True)
 
 
-@jax.tree_util.register_dataclass
+@validated_pytree(("features", "theta", "logp0"))
 @dataclasses.dataclass(frozen=True)
 class LinearSoftmaxPolicy:
     """``pi_theta(y | x) ∝ pi_0(y | x) exp(<phi(x, y), theta>)`` over ``Y`` indexed responses.
 
-    Build with :meth:`create`, which validates and fills the uniform default ``pi_0``.
+    Build with :meth:`create`, which validates and fills the uniform default ``pi_0``. The
+    constructor validates too: finite float ``features [X, Y, d]`` (or ``[Y, d]``) and
+    ``theta [d]``, and a normalized ``logp0 [X, Y]`` with matching ``X``, ``Y`` and ``d``.
 
     Attributes:
       features: ``[X, Y, d]`` or ``[Y, d]`` (shared by all prompts) features ``phi(x, y)``.
@@ -67,6 +76,15 @@ class LinearSoftmaxPolicy:
     features: jax.Array
     theta: jax.Array
     logp0: jax.Array
+
+    def __post_init__(self):
+        features = check_finite_field(self.features, "features", (2, 3), "[X, Y, d] or [Y, d]")
+        theta = check_finite_field(self.theta, "theta", (1,), "[d]")
+        logp0 = check_table_field(self.logp0, "logp0", 2, "[X, Y]")
+        _check_linear_shapes(features, theta, logp0)
+        set_field(self, "features", features)
+        set_field(self, "theta", theta)
+        set_field(self, "logp0", logp0)
 
     @classmethod
     def create(cls, features, theta, logp0=None, *, num_prompts: int | None = None):
@@ -112,7 +130,12 @@ class LinearSoftmaxPolicy:
         if logp0 is None:
             logp0 = jnp.full((X, Y), -np.log(Y), dtype)
         logp0 = jnp.broadcast_to(logp0, (X, Y))
-        return cls(features.astype(dtype), theta.astype(dtype), logp0.astype(dtype))
+        return unchecked(
+            cls,
+            features=features.astype(dtype),
+            theta=theta.astype(dtype),
+            logp0=logp0.astype(dtype),
+        )
 
     @property
     def num_prompts(self) -> int:
@@ -131,11 +154,24 @@ class LinearSoftmaxPolicy:
 
 
 def _check_finite(arr: jax.Array, name: str) -> jax.Array:
-    if not jnp.issubdtype(arr.dtype, jnp.floating):
-        arr = arr.astype(jnp.result_type(float))
-    if is_concrete(arr) and not np.isfinite(np.asarray(arr)).all():
-        raise ValueError(f"{name} must be finite (no NaN or inf)")
-    return arr
+    return check_finite_field(arr, name, (arr.ndim,), "")
+
+
+def _check_linear_shapes(features, theta, logp0) -> None:
+    """``features [X, Y, d]`` or ``[Y, d]``, ``theta [d]`` and ``logp0 [X, Y]`` agree."""
+    Y, d = features.shape[-2:]
+    if tuple(theta.shape) != (d,):
+        raise ValueError(
+            f"theta must have shape [d] = ({d},) to match features {tuple(features.shape)}, "
+            f"got {tuple(theta.shape)}"
+        )
+    X = logp0.shape[0]
+    want = (X, Y) if len(features.shape) == 2 else (features.shape[0], Y)
+    if tuple(logp0.shape) != want:
+        raise ValueError(
+            f"logp0 must have shape [X, Y] = {want} to match features "
+            f"{tuple(features.shape)}, got {tuple(logp0.shape)}"
+        )
 
 
 def random_linear_softmax(
@@ -145,6 +181,12 @@ def random_linear_softmax(
     num_prompts = check_count(num_prompts, "num_prompts")
     num_responses = check_count(num_responses, "num_responses")
     dim = check_count(dim, "dim")
+    check_allocation(
+        num_prompts * num_responses * dim,
+        f"the [X, Y, d] = [{num_prompts}, {num_responses}, {dim}] features",
+        "num_prompts, num_responses, dim",
+        24,
+    )
     phi, theta = _random_unit_features(key, (num_prompts, num_responses, dim), (dim,), scale)
     return LinearSoftmaxPolicy.create(phi, theta)
 

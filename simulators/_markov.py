@@ -13,12 +13,11 @@ is column ``sum_h y_h V^(H-h)``) and refuses when that is too large.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
 
-from theory._validation import as_array, check_count, check_logp, check_probs
+from theory._validation import as_array, check_allocation, check_count, check_probs
 
 from ._api import greedy, log_prob, sample, sequence_argmax, to_table
 from ._autoregressive import (
@@ -31,10 +30,23 @@ from ._autoregressive import (
     table_from_enumeration,
 )
 from ._rollouts import Rollouts
-from ._tabular import check_logits, check_prompts
+from ._tabular import (
+    check_logits,
+    check_prompts,
+    check_sample_args,
+    check_table_field,
+    set_field,
+    unchecked,
+    validated_pytree,
+)
 
 
 def _check_markov_shapes(init, trans, names: tuple[str, str]) -> None:
+    if init.dtype != trans.dtype:
+        raise TypeError(
+            f"{names[0]} and {names[1]} must have the same dtype, got {init.dtype} and "
+            f"{trans.dtype}"
+        )
     if init.ndim != 2:
         raise ValueError(
             f"{names[0]} must have shape [X, V] (prompt, first token), got {init.shape}"
@@ -47,16 +59,15 @@ def _check_markov_shapes(init, trans, names: tuple[str, str]) -> None:
         )
 
 
-@functools.partial(
-    jax.tree_util.register_dataclass,
-    data_fields=["init_logp", "trans_logp"],
-    meta_fields=["H"],
-)
+@validated_pytree(("init_logp", "trans_logp"), ("H",))
 @dataclasses.dataclass(frozen=True)
 class MarkovPolicy:
     """Prompt-conditioned first-order Markov chain over tokens, run for ``H`` steps.
 
-    Build with :meth:`from_logits`, :meth:`from_table` or :meth:`from_probs`, which validate.
+    Every construction validates: the constructor and :meth:`from_table` take normalized
+    log-probabilities (float, shapes ``[X, V]`` and ``[X, V, V]``, same dtype, and when concrete
+    no NaN or ``+inf`` and every row summing to 1), :meth:`from_logits` normalizes,
+    :meth:`from_probs` takes probabilities; ``H`` is an int >= 1.
 
     Attributes:
       init_logp: ``[X, V]`` ``log pi(y_1 | x)``.
@@ -68,6 +79,14 @@ class MarkovPolicy:
     trans_logp: jax.Array
     H: int
 
+    def __post_init__(self):
+        init = check_table_field(self.init_logp, "init_logp", 2, "[X, V]")
+        trans = check_table_field(self.trans_logp, "trans_logp", 3, "[X, V, V]")
+        _check_markov_shapes(init, trans, ("init_logp", "trans_logp"))
+        set_field(self, "init_logp", init)
+        set_field(self, "trans_logp", trans)
+        set_field(self, "H", check_count(self.H, "H"))
+
     @classmethod
     def from_logits(cls, init_logits, trans_logits, H: int) -> MarkovPolicy:
         """Normalizes logits ``[X, V]`` and ``[X, V, V]`` (``-inf`` allowed) into a policy."""
@@ -75,27 +94,28 @@ class MarkovPolicy:
         trans = check_logits(trans_logits, "trans_logits", ndim=3)
         _check_markov_shapes(init, trans, ("init_logits", "trans_logits"))
         lse = jax.scipy.special.logsumexp
-        return cls(
-            init - lse(init, axis=-1, keepdims=True),
-            trans - lse(trans, axis=-1, keepdims=True),
-            check_count(H, "H"),
+        return unchecked(
+            cls,
+            init_logp=init - lse(init, axis=-1, keepdims=True),
+            trans_logp=trans - lse(trans, axis=-1, keepdims=True),
+            H=check_count(H, "H"),
         )
 
     @classmethod
     def from_table(cls, init_logp, trans_logp, H: int) -> MarkovPolicy:
         """Builds a policy from normalized log-probabilities ``[X, V]`` and ``[X, V, V]``."""
-        init = check_logp(init_logp, "init_logp", min_ndim=2)
-        trans = check_logp(trans_logp, "trans_logp", min_ndim=3)
-        _check_markov_shapes(init, trans, ("init_logp", "trans_logp"))
-        return cls(init, trans, check_count(H, "H"))
+        return cls(init_logp, trans_logp, H)
 
     @classmethod
     def from_probs(cls, init_probs, trans_probs, H: int) -> MarkovPolicy:
         """Builds a policy from probabilities ``[X, V]`` and ``[X, V, V]`` (rows summing to 1)."""
         init, trans = as_array(init_probs, "init_probs"), as_array(trans_probs, "trans_probs")
         _check_markov_shapes(init, trans, ("init_probs", "trans_probs"))
-        return cls(
-            check_probs(init, "init_probs"), check_probs(trans, "trans_probs"), check_count(H, "H")
+        return unchecked(
+            cls,
+            init_logp=check_probs(init, "init_probs"),
+            trans_logp=check_probs(trans, "trans_probs"),
+            H=check_count(H, "H"),
         )
 
     @property
@@ -126,11 +146,18 @@ def random_markov(
     num_prompts = check_count(num_prompts, "num_prompts")
     V = check_count(V, "V")
     H = check_count(H, "H")
+    check_allocation(
+        num_prompts * V * V,
+        f"the [X, V, V] = [{num_prompts}, {V}, {V}] transition table",
+        "num_prompts, V",
+        24,
+    )
     k_init, k_trans = jax.random.split(key)
-    return MarkovPolicy(
-        dirichlet_logp(k_init, (num_prompts, V), concentration),
-        dirichlet_logp(k_trans, (num_prompts, V, V), concentration),
-        H,
+    return unchecked(
+        MarkovPolicy,
+        init_logp=dirichlet_logp(k_init, (num_prompts, V), concentration),
+        trans_logp=dirichlet_logp(k_trans, (num_prompts, V, V), concentration),
+        H=H,
     )
 
 
@@ -141,13 +168,13 @@ def _chain_table(policy: MarkovPolicy) -> jax.Array:
 
 @sample.register(MarkovPolicy)
 def _sample_markov(key, policy: MarkovPolicy, x, n: int) -> Rollouts:
-    n = check_count(n, "n")
-    x = check_prompts(x, policy.num_prompts)
+    x, n = check_sample_args(x, n, policy.num_prompts, policy.H)
     return _chain_sample(key, _chain_table(policy), x, n, policy.H, policy.V, False, None)
 
 
 @log_prob.register(MarkovPolicy)
 def _log_prob_markov(policy: MarkovPolicy, x, y) -> jax.Array:
+    x = check_prompts(x, policy.num_prompts)
     y = _check_tokens(y, policy.V, policy.H)
     return _chain_log_prob(_chain_table(policy), x, y, policy.V, False, None)[2]
 
@@ -168,10 +195,10 @@ def _to_table_markov(policy: MarkovPolicy, *, max_entries: int | None = None) ->
 
 @greedy.register(MarkovPolicy)
 def _greedy_markov(policy: MarkovPolicy, x) -> jax.Array:
+    x = check_prompts(x, policy.num_prompts)
     return _chain_greedy(_chain_table(policy), x, policy.H, policy.V, False, None)
 
 
-@jax.jit
 def markov_viterbi(policy: MarkovPolicy, x) -> tuple[jax.Array, jax.Array]:
     """Exact sequence argmax ``y*(x) = argmax_y log pi(y | x)`` by the Viterbi recursion.
 
@@ -187,7 +214,19 @@ def markov_viterbi(policy: MarkovPolicy, x) -> tuple[jax.Array, jax.Array]:
 
     Returns:
       ``tokens [P, H]`` int32 and the Viterbi score ``max_y log pi(y | x)`` ``[P]``.
+
+    Raises:
+      TypeError / ValueError: ``policy`` not a :class:`MarkovPolicy`, or ``x`` not ``[P]`` int
+        prompt ids in ``[0, X)`` (values checked when concrete).
     """
+    if not isinstance(policy, MarkovPolicy):
+        raise TypeError(f"policy must be a MarkovPolicy, got {type(policy).__name__}")
+    x = check_prompts(x, policy.num_prompts, ndim=1)
+    return _markov_viterbi(policy, x)
+
+
+@jax.jit
+def _markov_viterbi(policy: MarkovPolicy, x) -> tuple[jax.Array, jax.Array]:
     x = jnp.asarray(x).astype(jnp.int32)
     init = policy.init_logp[x]  # [P, V]
     trans = policy.trans_logp[x]  # [P, V, V]

@@ -15,14 +15,14 @@ Responses have fixed length ``H`` (no end-of-sequence token), ``Y = V^H``.
 from __future__ import annotations
 
 import dataclasses
-import functools
+import math
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import as_array, check_count, is_concrete
+from theory._validation import as_array, check_allocation, check_count
 
 from ._api import greedy, log_prob, sample, sequence_argmax, to_table
 from ._autoregressive import (
@@ -34,6 +34,7 @@ from ._autoregressive import (
 )
 from ._linear_softmax import _random_unit_features
 from ._rollouts import Rollouts
+from ._tabular import check_finite_field, set_field, unchecked, validated_pytree
 
 
 def multilayer_softmax_logp(features: jax.Array, theta: jax.Array) -> jax.Array:
@@ -60,14 +61,14 @@ def multilayer_softmax_logp(features: jax.Array, theta: jax.Array) -> jax.Array:
     return logits - jax.scipy.special.logsumexp(logits, axis=-1, keepdims=True)
 
 
-@functools.partial(
-    jax.tree_util.register_dataclass, data_fields=["features", "theta"], meta_fields=[]
-)
+@validated_pytree(("features", "theta"))
 @dataclasses.dataclass(frozen=True)
 class MultiLayerSoftmaxPolicy:
     """The autoregressive multi-layer linear softmax model of Eq. 11 (App. E).
 
-    Build with :meth:`create` or :meth:`from_step_features`, which validate.
+    Every construction validates (the constructor, :meth:`create` and
+    :meth:`from_step_features`): finite float ``features [X, S, V, d]`` with ``V >= 2`` and
+    ``S = (V^H - 1)/(V - 1)``, and finite ``theta [H, d]``.
 
     Attributes:
       features: ``[X, S, V, d]`` per-step features in the prefix-tree layout (module docstring).
@@ -77,27 +78,26 @@ class MultiLayerSoftmaxPolicy:
     features: jax.Array
     theta: jax.Array
 
+    def __post_init__(self):
+        features = check_finite_field(
+            self.features, "features", (4,), "[X, S, V, d] (prompt, prefix, token, feature)"
+        )
+        theta = check_finite_field(self.theta, "theta", (2,), "[H, d]")
+        _check_multilayer_shapes(features, theta)
+        set_field(self, "features", features)
+        set_field(self, "theta", theta)
+
     @classmethod
     def create(cls, features, theta) -> MultiLayerSoftmaxPolicy:
-        """Validated constructor from ``features [X, S, V, d]`` and ``theta [H, d]``."""
-        features = _finite(as_array(features, "features"), "features")
-        theta = _finite(as_array(theta, "theta"), "theta")
-        if features.ndim != 4:
-            raise ValueError(
-                f"features must have shape [X, S, V, d] (prompt, prefix, token, feature), "
-                f"got {features.shape}"
-            )
-        X, S, V, d = features.shape
-        if V < 2:
-            raise ValueError(f"features must have V >= 2 tokens, got shape {features.shape}")
-        H = _infer_horizon(S, V, "features")
-        if theta.shape != (H, d):
-            raise ValueError(
-                f"theta must have shape [H, d] = {(H, d)} for features {features.shape}, "
-                f"got {theta.shape}"
-            )
+        """Validated constructor from ``features [X, S, V, d]`` and ``theta [H, d]`` (cast to
+        one floating dtype)."""
+        features = check_finite_field(
+            features, "features", (4,), "[X, S, V, d] (prompt, prefix, token, feature)"
+        )
+        theta = check_finite_field(theta, "theta", (2,), "[H, d]")
+        _check_multilayer_shapes(features, theta)
         dtype = jnp.result_type(features.dtype, theta.dtype, float)
-        return cls(features.astype(dtype), theta.astype(dtype))
+        return unchecked(cls, features=features.astype(dtype), theta=theta.astype(dtype))
 
     @classmethod
     def from_step_features(
@@ -160,12 +160,19 @@ class MultiLayerSoftmaxPolicy:
         return self.V**self.H
 
 
-def _finite(arr: jax.Array, name: str) -> jax.Array:
-    if not jnp.issubdtype(arr.dtype, jnp.floating):
-        arr = arr.astype(jnp.result_type(float))
-    if is_concrete(arr) and not np.isfinite(np.asarray(arr)).all():
-        raise ValueError(f"{name} must be finite (no NaN or inf)")
-    return arr
+def _check_multilayer_shapes(features, theta) -> None:
+    """``features [X, S, V, d]`` with ``V >= 2`` and ``S`` prefixes, ``theta [H, d]``."""
+    X, S, V, d = features.shape
+    if 0 in (X, S, V, d):
+        raise ValueError(f"features must have non-empty axes, got shape {tuple(features.shape)}")
+    if V < 2:
+        raise ValueError(f"features must have V >= 2 tokens, got shape {tuple(features.shape)}")
+    H = _infer_horizon(S, V, "features")
+    if tuple(theta.shape) != (H, d):
+        raise ValueError(
+            f"theta must have shape [H, d] = {(H, d)} for features {tuple(features.shape)}, "
+            f"got {tuple(theta.shape)}"
+        )
 
 
 def random_multilayer_softmax(
@@ -176,7 +183,12 @@ def random_multilayer_softmax(
     V = check_count(V, "V", minimum=2)
     H = check_count(H, "H")
     dim = check_count(dim, "dim")
+    if H * np.log2(V) > 64:
+        check_allocation(2**64, f"the features of V^H = {V}^{H} responses", "V, H", 24)
     shape = (num_prompts, num_prefixes(V, H), V, dim)
+    check_allocation(
+        math.prod(shape), f"the [X, S, V, d] = {list(shape)} features", "num_prompts, V, H, dim", 24
+    )
     phi, theta = _random_unit_features(key, shape, (H, dim), scale)
     return MultiLayerSoftmaxPolicy.create(phi, theta)
 

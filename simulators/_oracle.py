@@ -23,17 +23,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from theory._logmath import tie_tolerance
-from theory._validation import check_count, check_mu, check_positive, is_concrete
+from theory._validation import as_array, check_count, check_mu, check_positive, is_concrete
 
 from ._api import log_prob, sample
 from ._rollouts import Rollouts
-from ._tabular import TabularPolicy, check_table_values, sample_indices
+from ._tabular import is_abstract, revalidate, sample_indices, set_field, validated_pytree
 
 
-@jax.tree_util.register_dataclass
+@validated_pytree(("policy", "mu"))
 @dataclasses.dataclass(frozen=True)
 class SampleEvaluateOracle:
     """Sample-and-evaluate access to ``pi_base`` under the prompt distribution ``mu`` (Def. 3.2).
+
+    The constructor checks that ``policy`` is registered with :func:`simulators.sample` and
+    :func:`simulators.log_prob` and that ``mu`` is a ``[X]`` probability vector over the
+    policy's ``X`` prompts (values when concrete); :func:`make_oracle` also re-runs the policy's
+    own checks. Draws never re-scan either.
 
     Attributes:
       policy: the base model ``pi_base``, any policy pytree implementing
@@ -43,6 +48,25 @@ class SampleEvaluateOracle:
 
     policy: Any
     mu: jax.Array
+
+    def __post_init__(self):
+        for fn in (sample, log_prob):
+            if fn.dispatch(type(self.policy)) is fn.dispatch(object):
+                raise TypeError(
+                    f"policy must be a policy registered with simulators.sample and "
+                    f"simulators.log_prob, got {type(self.policy).__name__}"
+                )
+        mu = self.mu if is_abstract(self.mu) else as_array(self.mu, "mu")
+        X = getattr(self.policy, "num_prompts", mu.shape[0] if mu.ndim == 1 else -1)
+        if is_abstract(mu):
+            if mu.ndim != 1 or mu.shape[0] != X:
+                raise ValueError(
+                    f"mu must be a probability vector of shape ({X},) matching the policy's "
+                    f"prompts, got shape {mu.shape}"
+                )
+        else:
+            mu = check_mu(mu, X, "mu")
+        set_field(self, "mu", mu)
 
     @property
     def num_prompts(self) -> int:
@@ -63,28 +87,19 @@ def make_oracle(policy: Any, mu: Any = None) -> SampleEvaluateOracle:
         if X is None:
             raise ValueError("mu is required when the policy does not expose num_prompts")
         mu = jnp.full((X,), 1.0 / X)
-    mu = jnp.asarray(mu)
-    X = getattr(policy, "num_prompts", mu.shape[0] if mu.ndim == 1 else -1)
-    check_mu(mu, X, "mu")
-    _check_policy_values(policy)
-    return SampleEvaluateOracle(policy=policy, mu=mu)
-
-
-def _check_policy_values(policy: Any) -> None:
-    """Refuses a concrete tabular ``pi_base`` with NaN, ``+inf`` or empty rows (its samples and
-    likelihoods would be silently wrong inside the compiled algorithms)."""
-    if isinstance(policy, TabularPolicy):
-        check_table_values(policy.logp, "oracle.policy.logp")
+    # The policy's own checks run again (once, here): its arrays may come from a jax.tree_util
+    # rebuild, which skips them; sampling and evaluating never re-scan a table.
+    return SampleEvaluateOracle(policy=revalidate(policy), mu=mu)
 
 
 def check_oracle(oracle: Any, name: str = "oracle") -> SampleEvaluateOracle:
-    """Checks that ``oracle`` is a :class:`SampleEvaluateOracle`."""
+    """Checks that ``oracle`` is a :class:`SampleEvaluateOracle` (validated when constructed;
+    nothing is re-scanned here, on the algorithms' hot path)."""
     if not isinstance(oracle, SampleEvaluateOracle):
         raise TypeError(
             f"{name} must be a simulators.SampleEvaluateOracle (build it with "
             f"make_oracle(policy, mu)), got {type(oracle).__name__}"
         )
-    _check_policy_values(oracle.policy)
     return oracle
 
 
@@ -94,7 +109,7 @@ def draw_prompts(key: jax.Array, oracle: SampleEvaluateOracle, n: int) -> jax.Ar
     Drawing prompts costs no query: Definition 3.2 counts (x, y) pairs.
     """
     oracle = check_oracle(oracle)
-    n = check_count(n, "n")
+    n = check_count(n, "n")  # sample_indices also refuses more draws than can be allocated
     mu = jnp.asarray(oracle.mu)
     with np.errstate(divide="ignore"):
         logmu = jnp.log(mu)

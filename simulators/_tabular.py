@@ -16,7 +16,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import as_array, check_count, check_logp, check_probs, is_concrete
+from theory._validation import (
+    as_array,
+    check_allocation,
+    check_count,
+    check_logp,
+    check_probs,
+    is_concrete,
+)
 
 from ._api import greedy, log_prob, sample, sequence_argmax, to_table
 from ._rollouts import Rollouts
@@ -27,10 +34,157 @@ from ._rollouts import Rollouts
 _SEARCH_METHOD = "scan"
 
 
-@jax.tree_util.register_dataclass
+# --------------------------------------------------------------------------------------------------
+# Validated construction, shared by every policy kind (and the oracle).
+#
+# A policy is checked once, when it is constructed (the constructor, its ``from_*`` class methods
+# and ``dataclasses.replace``): shapes and dtypes always, values (NaN, +inf, normalization,
+# finiteness) when the arrays are concrete. JAX rebuilds pytrees when they cross ``jit``,
+# ``vmap`` or ``tree_map``; those rebuilds skip the checks (see :func:`validated_pytree`), so
+# compiled outputs and hot paths never re-scan a table, and tracers, ``ShapeDtypeStruct`` or
+# ``None`` leaves (in_axes specs) are fine there.
+
+
+# Every class registered by validated_pytree: constructing one (dataclasses.replace included)
+# runs its checks.
+VALIDATED_CLASSES: set[type] = set()
+
+
+def revalidate(obj: Any) -> Any:
+    """``obj`` rebuilt through its constructor (its checks run again) when its class was
+    registered by :func:`validated_pytree`; other objects are returned as they are. For
+    constructors of composite objects (the oracle), whose parts may come from a
+    ``jax.tree_util`` rebuild that skipped the checks."""
+    if type(obj) in VALIDATED_CLASSES:
+        return dataclasses.replace(obj)
+    return obj
+
+
+def validated_pytree(data_fields: tuple[str, ...], meta_fields: tuple[str, ...] = ()):
+    """Registers a frozen dataclass as a pytree whose unflattening skips ``__init__``.
+
+    ``jax.tree_util.register_dataclass`` rebuilds an instance with its constructor, so a
+    validating ``__post_init__`` would run on every jit output (a re-scan of the table) and on
+    tracers, abstract values or the placeholders of ``tree_map``. Here a rebuilt instance gets
+    its fields set directly: the checks run exactly when user code constructs the object.
+    Keys are attribute names, as for a registered dataclass.
+    """
+
+    def register(cls):
+        VALIDATED_CLASSES.add(cls)
+
+        def flatten_with_keys(obj):
+            children = tuple((jax.tree_util.GetAttrKey(f), getattr(obj, f)) for f in data_fields)
+            return children, tuple(getattr(obj, f) for f in meta_fields)
+
+        def flatten(obj):
+            children = tuple(getattr(obj, f) for f in data_fields)
+            return children, tuple(getattr(obj, f) for f in meta_fields)
+
+        def unflatten(meta, children):
+            return unchecked(
+                cls,
+                **dict(zip(data_fields, children, strict=True)),
+                **dict(zip(meta_fields, meta, strict=True)),
+            )
+
+        jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
+        return cls
+
+    return register
+
+
+def unchecked(cls, **fields):
+    """An instance of the frozen dataclass ``cls`` with ``fields`` set as given, without
+    ``__post_init__`` (for values that were just validated or computed from validated ones)."""
+    obj = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+def is_abstract(x: Any) -> bool:
+    """True for a value that has a shape and dtype but no entries (tracers, abstract arrays)."""
+    return isinstance(x, (jax.core.Tracer, jax.ShapeDtypeStruct, jax.core.ShapedArray))
+
+
+def _abstract_or_array(x: Any, name: str):
+    if is_abstract(x):
+        return x
+    return as_array(x, name)
+
+
+def check_field_shape(arr: Any, name: str, ndim: int, layout: str) -> None:
+    """``arr`` has ``ndim`` non-empty axes (``layout`` names them, e.g. ``"[X, Y]"``)."""
+    shape = tuple(arr.shape)
+    if len(shape) != ndim:
+        raise ValueError(f"{name} must have shape {layout}, got shape {shape}")
+    if 0 in shape:
+        raise ValueError(f"{name} must have non-empty axes {layout}, got shape {shape}")
+
+
+def check_table_field(logp: Any, name: str, ndim: int, layout: str) -> Any:
+    """A policy's log-probability table: float, ``ndim`` non-empty axes and, when concrete,
+    rows normalized along the last axis with no NaN or ``+inf`` (:func:`theory` conventions).
+
+    Returns the table as a jax array (abstract values are returned as they are).
+    """
+    arr = _abstract_or_array(logp, name)
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        raise TypeError(
+            f"{name} must be a floating-point array of log-probabilities {layout}, got {arr.dtype}"
+        )
+    check_field_shape(arr, name, ndim, layout)
+    if is_abstract(arr):
+        return arr
+    return check_logp(arr, name, min_ndim=ndim)
+
+
+def check_finite_field(values: Any, name: str, ndims: tuple[int, ...], layout: str) -> Any:
+    """A policy's real parameter array (features, theta): ``ndims`` axes, finite when concrete.
+
+    Integer arrays are taken as floats; booleans and other dtypes are refused.
+    """
+    arr = _abstract_or_array(values, name)
+    if jnp.issubdtype(arr.dtype, jnp.integer) and not is_abstract(arr):
+        arr = arr.astype(jnp.result_type(float))
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        raise TypeError(f"{name} must be a real floating-point array {layout}, got {arr.dtype}")
+    if len(arr.shape) not in ndims:
+        raise ValueError(f"{name} must have shape {layout}, got shape {tuple(arr.shape)}")
+    if not is_abstract(arr) and not np.isfinite(np.asarray(arr)).all():
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    return arr
+
+
+def set_field(obj: Any, name: str, value: Any) -> None:
+    """Sets a field of a frozen dataclass from its ``__post_init__``."""
+    object.__setattr__(obj, name, value)
+
+
+# Bytes per response of a sampled Rollouts (tokens, lengths, logp_base, per-token log-probs,
+# entropies and KL(uniform || p), and the uniforms drawn): what sample() budgets against memory.
+ROLLOUT_BYTES_PER_ENTRY = 48
+
+
+def check_rollout_size(P: int, n: int, T: int, name: str = "n") -> None:
+    """Refuses, before drawing, Rollouts of ``[P, n, T]`` too large to allocate (names ``n``)."""
+    check_allocation(
+        P * n * T,
+        f"the [P, N, T] = [{P}, {n:.3g}, {T}] rollouts",
+        name,
+        ROLLOUT_BYTES_PER_ENTRY,
+    )
+
+
+@validated_pytree(("logp",))
 @dataclasses.dataclass(frozen=True)
 class TabularPolicy:
     """pi(y | x) given by a normalized ``[X, Y]`` log-probability table.
+
+    The constructor validates (when ``logp`` is concrete: float, ``[X, Y]``, no NaN or ``+inf``,
+    every row summing to 1 within :func:`theory._validation.normalization_atol`); so do
+    :meth:`from_logits` (which normalizes), :meth:`from_table` and :meth:`from_probs`.
 
     Attributes:
       logp: ``[X, Y]`` log-probabilities, rows normalized, ``-inf`` for zero mass.
@@ -38,27 +192,29 @@ class TabularPolicy:
 
     logp: jax.Array
 
+    def __post_init__(self):
+        set_field(self, "logp", check_table_field(self.logp, "logp", 2, "[X, Y]"))
+
     @classmethod
     def from_logits(cls, logits) -> TabularPolicy:
         """Normalizes arbitrary ``[X, Y]`` logits (``-inf`` allowed) into a policy."""
         logits = check_logits(logits, "logits", ndim=2)
-        return cls(logits - jax.scipy.special.logsumexp(logits, axis=-1, keepdims=True))
+        check_field_shape(logits, "logits", 2, "[X, Y]")
+        return unchecked(
+            cls, logp=logits - jax.scipy.special.logsumexp(logits, axis=-1, keepdims=True)
+        )
 
     @classmethod
     def from_table(cls, logp) -> TabularPolicy:
         """Builds a policy from an already normalized ``[X, Y]`` log-probability table."""
-        logp = check_logp(logp, "logp", min_ndim=2)
-        if logp.ndim != 2:
-            raise ValueError(f"logp must have shape [X, Y], got {logp.shape}")
         return cls(logp)
 
     @classmethod
     def from_probs(cls, probs) -> TabularPolicy:
         """Builds a policy from an ``[X, Y]`` probability table (rows summing to 1)."""
         arr = as_array(probs, "probs")
-        if arr.ndim != 2:
-            raise ValueError(f"probs must have shape [X, Y], got {arr.shape}")
-        return cls(check_probs(arr, "probs", min_ndim=2))
+        check_field_shape(arr, "probs", 2, "[X, Y]")
+        return unchecked(cls, logp=check_probs(arr, "probs", min_ndim=2))
 
     @property
     def num_prompts(self) -> int:
@@ -97,15 +253,29 @@ def _check_log_weights(a: np.ndarray, name: str, expected: str) -> None:
         raise ValueError(f"{name} has a row that is all -inf (no mass); each row needs mass")
 
 
-def check_ids(x: Any, size: int, name: str, what: str) -> jax.Array:
+def check_ids(x: Any, size: int, name: str, what: str, *, ndim: int | None = None) -> jax.Array:
     """Checks integer ``what`` ids in ``[0, size)`` (values only when concrete).
 
     JAX indexing clamps an out-of-range index and wraps a negative one, which would silently
-    read another prompt's, response's or token's entry.
+    read another prompt's, response's or token's entry. Every policy kind checks its prompt,
+    response and token ids with this. Traced ids (inside ``jit``) are checked for dtype and
+    shape only.
+
+    Args:
+      x: the ids.
+      size: ids must lie in ``[0, size)``.
+      name: the argument's name, for messages.
+      what: ``"prompt"``, ``"response"`` or ``"token"``.
+      ndim: the number of axes ``x`` must have (``None``: any).
     """
     x = as_array(x, name)
     if not jnp.issubdtype(x.dtype, jnp.integer):
         raise TypeError(f"{name} must hold integer {what} ids, got dtype {x.dtype}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(
+            f"{name} must be a {ndim}-d array of {what} ids ([P] for P prompts), got shape "
+            f"{x.shape}"
+        )
     if is_concrete(x) and x.size:
         a = np.asarray(x)
         if a.min() < 0 or a.max() >= size:
@@ -115,9 +285,20 @@ def check_ids(x: Any, size: int, name: str, what: str) -> jax.Array:
     return x
 
 
-def check_prompts(x: Any, num_prompts: int, name: str = "x") -> jax.Array:
+def check_prompts(
+    x: Any, num_prompts: int, name: str = "x", *, ndim: int | None = None
+) -> jax.Array:
     """Checks int prompt ids in ``[0, X)`` (values only when concrete)."""
-    return check_ids(x, num_prompts, name, "prompt")
+    return check_ids(x, num_prompts, name, "prompt", ndim=ndim)
+
+
+def check_sample_args(x: Any, n: Any, num_prompts: int, T: int) -> tuple[jax.Array, int]:
+    """The checks of every ``sample(key, policy, x, n)``: ``x [P]`` prompt ids in ``[0, X)``,
+    ``n >= 1`` an int, and ``[P, n, T]`` Rollouts small enough to allocate (before drawing)."""
+    n = check_count(n, "n")
+    x = check_prompts(x, num_prompts, ndim=1)
+    check_rollout_size(x.shape[0], n, T)
+    return x, n
 
 
 def row_stats(logp: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -209,8 +390,11 @@ def sample_indices(key: jax.Array, logp: jax.Array, n: int) -> jax.Array:
     to a few steps per draw (same draws).
 
     Raises:
-      ValueError: (concrete ``logp`` only) NaN, ``+inf``, or no entry with mass.
+      ValueError: (concrete ``logp`` only) NaN, ``+inf``, or no entry with mass; ``n`` not an
+        int >= 1 or too many draws to allocate.
     """
+    n = check_count(n, "n")
+    check_allocation(n, f"{n:.3g} draws", "n", 16)
     if is_concrete(logp):
         logp = as_array(logp, "logp")
         if logp.ndim != 1:
@@ -262,9 +446,8 @@ def _of_rows(f, logp: jax.Array, x: jax.Array):
 
 @sample.register(TabularPolicy)
 def _sample_tabular(key: jax.Array, policy: TabularPolicy, x: jax.Array, n: int) -> Rollouts:
-    n = check_count(n, "n")
-    x = check_prompts(x, policy.logp.shape[0])
-    check_table_values(policy.logp, "policy.logp")
+    x, n = check_sample_args(x, n, policy.logp.shape[0], 1)
+    # The table was validated when the policy was constructed: no re-scan here.
     return _sample_rows(key, policy.logp, x, n)
 
 

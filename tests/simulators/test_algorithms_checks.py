@@ -317,7 +317,7 @@ def pol():
                 jax.random.key(0), sim.TabularPolicy(p.logp.at[1].set(jnp.nan)), jnp.array([0]), 2
             ),
             ValueError,
-            r"policy.logp contains NaN",
+            r"\blogp contains NaN",
         ),
         (
             lambda p: sim.make_oracle(sim.TabularPolicy(p.logp.at[1].set(jnp.nan))),

@@ -331,10 +331,12 @@ def test_drawing_rows_per_table_row_or_per_prompt_gives_the_same_draws(num_promp
     with the same keys, and the row statistics agree to rounding."""
     X, Y, n = 8, 50, 30
     logp = jnp.log(jax.random.dirichlet(jax.random.key(0), jnp.full(Y, 0.3), (X,)))
-    logp = logp.at[2, 40:].set(-jnp.inf)  # a row with trailing zero mass
+    # a row with trailing zero mass (renormalized: policies refuse unnormalized rows)
+    policy = sim.TabularPolicy.from_logits(logp.at[2, 40:].set(-jnp.inf))
+    logp = policy.logp
     x = jax.random.randint(jax.random.key(1), (num_prompts,), 0, X)
     key = jax.random.key(2)
-    got = sim.sample(key, sim.TabularPolicy(logp), x, n)
+    got = sim.sample(key, policy, x, n)
     keys = jax.random.split(key, num_prompts)
     want = jax.vmap(sim.sample_indices, in_axes=(0, 0, None))(keys, logp[x], n)
     np.testing.assert_array_equal(np.asarray(got.tokens[..., 0]), np.asarray(want))
