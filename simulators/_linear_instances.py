@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import theory
-from theory._validation import check_count, check_positive
+from theory._validation import check_allocation, check_count, check_positive, check_scalar
 
 from ._classes import LinearSoftmaxClass
 from ._linear_softmax import LinearSoftmaxPolicy, linear_softmax_logp
@@ -59,6 +59,7 @@ class LinearInstance:
 
     def model_class(self, beta: float, *, slack: float = 1.5, **kw: Any) -> LinearSoftmaxClass:
         """``Pi_{phi,B}`` with ``B = slack (1 + 1/beta) ||theta*||``: ``pi*_beta`` is realizable."""
+        check_scalar(beta, "beta")
         check_positive(beta, "beta")
         radius = slack * (1 + 1 / beta) * float(jnp.linalg.norm(self.theta_star))
         return LinearSoftmaxClass(self.features, radius, **kw)
@@ -95,6 +96,11 @@ def random_spherical_code(
     """
     d = check_count(d, "d")
     num_points = check_count(num_points, "num_points")
+    num_candidates = check_count(num_candidates, "num_candidates")
+    check_allocation(
+        num_candidates * d, f"{num_candidates:.3g} candidates in R^{d}", "num_candidates, d", 24
+    )
+    check_allocation(num_points * d, f"{num_points:.3g} code points in R^{d}", "num_points, d", 8)
     if not -1 < max_inner < 1:
         raise ValueError(f"max_inner must lie in (-1, 1), got {max_inner}")
     z = np.array(jax.random.normal(key, (num_candidates, d)), dtype=np.float64)
@@ -185,6 +191,12 @@ def hidden_direction_instance(
         raise ValueError(f"need d >= hidden_dim + 2, got d = {d}, hidden_dim = {hidden_dim}")
     num_bulk = check_count(num_bulk, "num_bulk")
     num_hidden = check_count(num_hidden, "num_hidden", minimum=2)
+    check_allocation(
+        (num_bulk + num_hidden) * d,
+        f"the [Y, d] = [{num_bulk + num_hidden:.3g}, {d}] features",
+        "num_bulk, num_hidden, d",
+        48,
+    )
     if not (0 < bulk_level < hidden_level < 1):
         raise ValueError("need 0 < bulk_level < hidden_level < 1")
     if hidden_level**2 + hidden_radius**2 > 1 + 1e-12:

@@ -35,6 +35,7 @@ import pandas as pd
 
 import theory
 from theory._validation import (
+    check_allocation,
     check_count,
     check_logp,
     check_mu,
@@ -69,19 +70,41 @@ def _as_budgets(budgets: Any) -> tuple[dict[str, np.ndarray] | None, int]:
     if budgets is None:
         return None, 1
     if isinstance(budgets, Mapping):
-        cols = {k: np.asarray(v) for k, v in budgets.items()}
+        if not budgets:
+            raise ValueError("budgets must set at least one config field, got an empty dict")
+        cols = {}
+        for k, v in budgets.items():
+            try:
+                cols[k] = np.asarray(v)
+            except (TypeError, ValueError) as err:
+                raise TypeError(f"budgets[{k!r}] must be a [B] array of numbers") from err
     else:
         budgets = list(budgets)
         if not budgets or not all(isinstance(b, Mapping) for b in budgets):
             raise TypeError("budgets must be a dict of [B] arrays or a non-empty list of dicts")
         keys = set(budgets[0])
-        if any(set(b) != keys for b in budgets):
-            raise ValueError("every budget must set the same config fields")
+        if not keys:
+            raise ValueError("budgets[0] must set at least one config field, got {}")
+        for i, b in enumerate(budgets):
+            if set(b) != keys:
+                raise ValueError(
+                    f"every budget must set the same config fields: budgets[{i}] sets "
+                    f"{sorted(b)}, budgets[0] sets {sorted(keys)}"
+                )
         cols = {k: np.asarray([b[k] for b in budgets]) for k in budgets[0]}
-    sizes = {v.shape for v in cols.values()}
-    if len(sizes) != 1 or len(next(iter(sizes))) != 1:
-        raise ValueError(f"budget fields must be 1-d arrays of one length, got shapes {sizes}")
-    return cols, int(next(iter(sizes))[0])
+    for k, v in cols.items():
+        if v.ndim != 1:
+            raise ValueError(f"budgets[{k!r}] must be a 1-d [B] array, got shape {v.shape}")
+        if v.size == 0:
+            raise ValueError(f"budgets[{k!r}] is empty: each budget field needs B >= 1 values")
+        if v.dtype == object or not (
+            np.issubdtype(v.dtype, np.integer) or np.issubdtype(v.dtype, np.floating)
+        ):
+            raise TypeError(f"budgets[{k!r}] must hold int or float values, got dtype {v.dtype}")
+    lengths = {k: v.shape[0] for k, v in cols.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"budget fields must have one length B, got lengths {lengths}")
+    return cols, int(next(iter(lengths.values())))
 
 
 def _replace(config: Any, fields: Mapping[str, Any]) -> Any:
@@ -256,7 +279,9 @@ def sweep(
     if not settings:
         raise ValueError("configs must contain at least one setting")
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        seeds = np.arange(check_count(seeds, "seeds"))
+        count = check_count(seeds, "seeds")
+        check_allocation(count, f"{count:.3g} seeds", "seeds", 16)
+        seeds = np.arange(count)
     seeds = np.asarray(seeds)
     if seeds.ndim != 1 or seeds.size == 0 or not np.issubdtype(seeds.dtype, np.integer):
         raise ValueError("seeds must be an int count or a non-empty sequence of int seeds")
@@ -382,6 +407,16 @@ def _check_sft_scalars(config: TabularSFTConfig) -> None:
         raise ValueError(f"config.method must be one of {_METHODS}, got {config.method!r}")
     n = check_count(config.n, "config.n")
     N = check_count(config.N, "config.N")
+    # What one run allocates: n prompts, and n x N responses on the per-sample path.
+    per_run = n if config.method == "exact_law" else n * N
+    check_allocation(per_run, f"a run's {per_run:.3g} draws", "config.n, config.N", 48)
+    # The query count n_used N_used is formed in the default integer dtype.
+    int_max = int(np.iinfo(jnp.dtype(jnp.result_type(int))).max)
+    if n * N > int_max:
+        raise ValueError(
+            f"config.n * config.N = {n * N:.3g} queries exceed the default integer range "
+            f"({int_max:.3g}; enable jax_enable_x64 for int64 counts)"
+        )
     _check_used(config.n_used, n, "config.n_used", "config.n")
     _check_used(config.N_used, N, "config.N_used", "config.N")
     check_scalar(config.delta, "config.delta")
