@@ -10,9 +10,11 @@ What is checked when:
 * **Traced scalar parameters** (``n``, ``gamma``, ``beta``, ``delta``, ``eps``, ``p``, ``alpha``
   and the like, inside ``jax.jit`` / ``jax.vmap`` / ``jax.grad``): their shape and dtype at trace
   time, their value at run time inside the compiled program (:func:`runtime_check`, with
-  ``equinox.error_if``): a bad value makes the call raise ``jax.errors.JaxRuntimeError`` (a
-  ``RuntimeError``) whose message names the argument, instead of returning NaN. This costs one
-  predicate and a never-taken branch per parameter.
+  ``equinox.error_if``): a bad value makes the call raise a ``RuntimeError``
+  (``jax.errors.JaxRuntimeError`` under ``jit``, equinox's ``EquinoxRuntimeError`` under an
+  eager ``vmap``) whose message names the argument, instead of returning NaN. This costs one
+  predicate and a never-taken branch per parameter (no difference measurable above the noise
+  of a shared 2-core machine on ``kl_tilt``, ``sharpening_error``, ``bon_law`` or ``coverage``).
 * **Traced tables** (``logp[X, Y]``, ``mu``, rewards): shape and dtype only, at trace time; their
   values (normalization, NaN) are not scanned inside the program, where that would be a second
   pass over the table. Validate tables where they are concrete: policies, oracles and configs
@@ -164,7 +166,7 @@ def runtime_check(
         values, ``jax.numpy`` for traced ones), true where ``v`` is invalid (NaN must count as
         invalid: write the valid range and negate it, comparisons with NaN are false).
       message: the error, naming the argument and the expected form; ``{}`` is filled with the
-        value when it is concrete (with ``shown``, when given) or with "a traced value".
+        value when it is concrete (with ``shown``, when given) or with "an invalid traced value".
       shown: what to print for a concrete value (default ``value`` itself).
 
     Returns:
@@ -172,8 +174,9 @@ def runtime_check(
       must use the returned value, or the compiled program drops the check.
 
     Raises:
-      ValueError: a concrete invalid value. A traced one raises ``jax.errors.JaxRuntimeError``
-        with ``message`` when the compiled program runs.
+      ValueError: a concrete invalid value. A traced one raises a ``RuntimeError`` with
+        ``message`` when the program runs.
+      TypeError: a concrete value that is not a number (booleans included).
     """
     if is_concrete(value):
         if isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_:
@@ -185,7 +188,7 @@ def runtime_check(
         if np.any(bad(v, np)):
             raise ValueError(message.format(value if shown is None else shown))
         return value
-    return eqx.error_if(value, jnp.any(bad(value, jnp)), message.format("a traced value"))
+    return eqx.error_if(value, jnp.any(bad(value, jnp)), message.format("an invalid traced value"))
 
 
 def check_open_unit(value: Any, name: str) -> Any:
