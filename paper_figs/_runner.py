@@ -399,6 +399,9 @@ class WorkerRunner:
                         slot.process.join(timeout=5.0)
                         code = slot.process.exitcode
                         fail(slot, f"its worker process died (exit code {code})", killed=False)
+                    except Exception as err:  # a value this process cannot unpickle
+                        error = f"its result could not be read here: {error_text(err)}"
+                        finish(slot, UnitResult(slot.unit, error=error))
                     else:
                         seconds = time.monotonic() - slot.started
                         if kind == "ok":
