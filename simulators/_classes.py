@@ -41,6 +41,7 @@ from theory._validation import (
     is_concrete,
 )
 
+from ._linalg import eigh, lstsq
 from ._linear_softmax import LinearSoftmaxPolicy, linear_softmax_logp
 from ._markov import MarkovPolicy
 from ._tabular import TabularPolicy, check_ids
@@ -639,7 +640,7 @@ def _ball_least_squares(A: jax.Array, b: jax.Array, w: jax.Array, radius) -> jax
     Aw = A * w[:, None]
     H = A.T @ Aw
     g = Aw.T @ b
-    lam, Q = jnp.linalg.eigh(H)
+    lam, Q = eigh(H)
     c = Q.T @ g
     tol = jnp.max(jnp.abs(lam)) * H.shape[0] * 1e3 * jnp.finfo(H.dtype).eps
     pos = lam > tol
@@ -794,7 +795,7 @@ def _(model_class: LinearSoftmaxClass, logp_target: Any, atol: float = 1e-6):
     phi = jnp.where(
         support[..., None], phi - jnp.sum(phi, axis=1, keepdims=True) / cnt[..., None], 0.0
     )
-    theta, *_ = jnp.linalg.lstsq(phi.reshape(-1, d), z.reshape(-1))
+    theta = lstsq(phi.reshape(-1, d), z.reshape(-1))
     resid = jnp.max(jnp.abs(phi.reshape(-1, d) @ theta - z.reshape(-1)))
     norm_ok = jnp.linalg.norm(theta) <= model_class.radius * (1 + 1e-9) + atol
     ok = same_support & (resid <= atol) & norm_ok
