@@ -410,19 +410,25 @@ def _gpu_models(torch, tiny_gpt2, device="cuda"):
         notes.append(f"built-in SmolLM2 not measured: {type(err).__name__}: {err}")
     for folder in filter(None, os.environ.get("SHARPEN_BENCH_HF_MODELS", "").split(os.pathsep)):
         name = os.path.basename(os.path.normpath(folder))
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(
+            folder, local_files_only=True, trust_remote_code=False
+        )
         has_weights = any(f.endswith((".safetensors", ".bin")) for f in os.listdir(folder))
         if has_weights:
             model = AutoModelForCausalLM.from_pretrained(
-                folder, local_files_only=True, dtype=torch.bfloat16
+                folder, local_files_only=True, dtype=torch.bfloat16, trust_remote_code=False
             )
         else:
-            config = AutoConfig.from_pretrained(folder, local_files_only=True)
+            config = AutoConfig.from_pretrained(
+                folder, local_files_only=True, trust_remote_code=False
+            )
             # initialised on the device itself (a 1.7B model takes tens of seconds on the CPU)
             on = [torch.cuda.current_device()] if device.startswith("cuda") else []
             with torch.random.fork_rng(devices=on), torch.device(device):
                 torch.manual_seed(0)
-                model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+                model = AutoModelForCausalLM.from_config(
+                    config, dtype=torch.bfloat16, trust_remote_code=False
+                )
         model = model.to(device)
         size = sum(p.numel() for p in model.parameters()) / 1e6
         label = f"{name} ({size:.0f}M parameters, {'' if has_weights else 'random weights, '}bf16)"

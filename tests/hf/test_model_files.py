@@ -127,15 +127,22 @@ def test_a_file_that_is_not_gguf_says_so(small_gguf):
 
 
 def test_every_loader_call_passes_trust_remote_code_false():
-    # Every from_pretrained call in the adapter names trust_remote_code=False explicitly (left
-    # unset, transformers asks "y/N" on standard input and runs the folder's code on "y").
+    # Every from_pretrained / from_config call in the adapter, the benchmarks and the notebooks
+    # names trust_remote_code=False explicitly (left unset, transformers asks "y/N" on standard
+    # input and runs the folder's code on "y").
     calls = 0
-    for path in HF.glob("*.py"):
+    root = HF.parents[1]
+    paths = [
+        *HF.glob("*.py"),
+        *(root / "benchmarks").glob("*.py"),
+        *(root / "notebooks").glob("*.py"),
+    ]
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "from_pretrained"
+                and node.func.attr in ("from_pretrained", "from_config")
                 # HFPolicy.from_pretrained is the toolkit's own loader, checked inside
                 and not (
                     isinstance(node.func.value, ast.Name)
@@ -147,7 +154,7 @@ def test_every_loader_call_passes_trust_remote_code_false():
                 assert "trust_remote_code" in kw, f"{path.name}:{node.lineno}"
                 assert isinstance(kw["trust_remote_code"], ast.Constant), path.name
                 assert kw["trust_remote_code"].value is False, f"{path.name}:{node.lineno}"
-    assert calls >= 2  # the tokenizer and the model
+    assert calls >= 6  # the adapter's tokenizer and model, the adapter benchmark's four
 
 
 def test_a_folder_asking_for_custom_code_is_refused_and_its_code_never_runs(
