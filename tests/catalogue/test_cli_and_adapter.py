@@ -66,17 +66,6 @@ def copy(model_folder, tmp_path):
     return shutil.copytree(model_folder, tmp_path / "copy")
 
 
-@pytest.fixture
-def never_load(monkeypatch):
-    from simulators.hf import _cli, _cli_train
-
-    def never(*args, **kwargs):
-        raise AssertionError("the model was loaded before the arguments were checked")
-
-    monkeypatch.setattr(_cli, "load_policy", never)
-    monkeypatch.setattr(_cli_train, "load_policy", never)
-
-
 def refused(capsys, argv, *fragments):
     """Runs the command; it must fail with one line holding every fragment."""
     assert main(argv) == 2

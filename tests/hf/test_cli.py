@@ -147,18 +147,6 @@ SFT = ["sft", "--model", "tiny-gpt2", "--task", "arithmetic", "--prompts", "2", 
        "--quiet"]  # fmt: skip
 
 
-@pytest.fixture
-def never_load(monkeypatch):
-    """Makes loading the model fail the test: arguments must be refused before it."""
-    from simulators.hf import _cli, _cli_train
-
-    def never(*args, **kwargs):
-        raise AssertionError("the model was loaded before the arguments were checked")
-
-    monkeypatch.setattr(_cli, "load_policy", never)
-    monkeypatch.setattr(_cli_train, "load_policy", never)
-
-
 def one_line_error(capsys, *fragments):
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
