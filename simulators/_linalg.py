@@ -51,7 +51,7 @@ def _lstsq_host(a, b):
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-1])
     a = np.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
     b = np.broadcast_to(b, batch + b.shape[-1:]).reshape((-1,) + b.shape[-1:])
-    x = np.stack([np.linalg.lstsq(ai, bi, rcond=None)[0] for ai, bi in zip(a, b)])
+    x = np.stack([np.linalg.lstsq(ai, bi, rcond=None)[0] for ai, bi in zip(a, b, strict=True)])
     return x.reshape(batch + x.shape[-1:]).astype(a.dtype, copy=False)
 
 
