@@ -59,12 +59,15 @@ from ._rates import xpo_num_rounds as xpo_num_rounds
 from ._rates import xpo_sample_complexity as xpo_sample_complexity
 from ._rates import xpo_sample_complexity_informal as xpo_sample_complexity_informal
 from ._sample_complexity import BudgetInterval as BudgetInterval
+from ._sample_complexity import ProductBudget as ProductBudget
 from ._sample_complexity import SlopeFit as SlopeFit
 from ._sample_complexity import fit_loglog_slope as fit_loglog_slope
 from ._sample_complexity import fit_scaling as fit_scaling
 from ._sample_complexity import minimal_budget as minimal_budget
 from ._sample_complexity import minimal_budget_bisect as minimal_budget_bisect
 from ._sample_complexity import minimal_budget_ci as minimal_budget_ci
+from ._sample_complexity import minimal_product_budget as minimal_product_budget
+from ._sample_complexity import minimal_product_budget_ci as minimal_product_budget_ci
 from ._sample_complexity import scaling_slope as scaling_slope
 from ._sample_complexity import success_grid as success_grid
 from ._toys import AnswerToy as AnswerToy
@@ -87,6 +90,7 @@ __all__: list[str] = [
     "AdaptiveFrontier",
     "AnswerToy",
     "BudgetInterval",
+    "ProductBudget",
     "FailureBound",
     "HardInstanceThresholds",
     "LemmaH3Constant",
@@ -141,6 +145,8 @@ __all__: list[str] = [
     "minimal_budget",
     "minimal_budget_bisect",
     "minimal_budget_ci",
+    "minimal_product_budget",
+    "minimal_product_budget_ci",
     "mle_hellinger_bound",
     "moment_lower_bound_sample_complexity",
     "nonadaptive_bayes_error",

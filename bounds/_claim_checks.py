@@ -26,6 +26,7 @@ import numpy as np
 
 import simulators as sim
 import theory
+from simulators.experiments import AdaptiveSFTConfig, DPOConfig, run_adaptive_sft, run_dpo
 
 from ._claims import Outcome, claim
 from ._rates import linear_softmax_beta
@@ -693,24 +694,12 @@ def _cube(df, setting, metric: str, fields: tuple[str, ...]) -> np.ndarray:
 
 
 def _least_nN(errors: np.ndarray, n_grid, N_grid, eps: float, rho: float) -> tuple[float, int, int]:
-    """The least ``m = n N`` at which SFT-Sharpening is (eps, delta)-sharpened in >= 1 - rho of
-    the seeds.
+    """The measured sample complexity ``(m, n, N)`` of SFT-Sharpening
+    (:func:`bounds.minimal_product_budget`) from ``errors[i, j, s]``, the exact sharpening error
+    with ``n_grid[i]`` prompts, ``N_grid[j]`` responses and seed ``s``."""
+    from ._sample_complexity import minimal_product_budget
 
-    ``errors[i, j, s]`` is the sharpening error with ``n_grid[i]`` prompts and ``N_grid[j]``
-    responses. For each n the least N is :func:`bounds.minimal_budget` over the N grid (the least N
-    from which on every larger N succeeds); the sample complexity is the least ``n N`` over n.
-
-    Returns:
-      ``(m, n, N)``; ``(inf, 0, 0)`` when no budget of the grid succeeds.
-    """
-    from ._sample_complexity import minimal_budget
-
-    best = (math.inf, 0, 0)
-    for i, n in enumerate(n_grid):
-        N_min = minimal_budget(theory.error_at_most(errors[i], eps), np.asarray(N_grid, float), rho)
-        if n * N_min < best[0]:
-            best = (float(n * N_min), int(n), int(N_min))
-    return best
+    return tuple(minimal_product_budget(theory.error_at_most(errors, eps), n_grid, N_grid, rho))
 
 
 def _log_grid(lo: float, hi: float, num: int) -> np.ndarray:
@@ -890,49 +879,6 @@ def _c3(quick: bool) -> Outcome:
 
 # -------------------------------------------------------------------------------------------------
 # C5. Adaptive sampling: Lemma I.1 and Theorem D.1's 1/eps.
-
-
-def _static_field(**kw):
-    return dataclasses.field(metadata=dict(static=True), **kw)
-
-
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class AdaptiveSFTConfig:
-    """Adaptive SFT-Sharpening on a tabular instance (for :func:`simulators.sweep`).
-
-    Attributes:
-      logp_base: ``[X, Y]`` base table; mu: ``[X]``; mu_stop: Eq. 10's stopping parameter;
-      delta: the sharpening error's delta; n: static, prompts drawn; cap: static, draws per
-      prompt; n_used: int leaf, prompts used (a budget).
-    """
-
-    logp_base: jax.Array
-    mu: jax.Array
-    mu_stop: jax.Array
-    delta: jax.Array
-    n: int = _static_field(default=1)
-    cap: int = _static_field(default=1)
-    n_used: object = None
-
-
-def run_adaptive_sft(key: jax.Array, config: AdaptiveSFTConfig) -> dict[str, jax.Array]:
-    """One adaptive SFT-Sharpening run: exact ``sharpening_error``, realized ``queries``,
-    ``cap_hit``."""
-    X, Y = config.logp_base.shape
-    oracle = sim.SampleEvaluateOracle(sim.TabularPolicy(config.logp_base), config.mu)
-    res = sim.adaptive_sft_sharpening(
-        key,
-        oracle,
-        sim.TabularClass(X, Y),
-        config.n,
-        cap=config.cap,
-        mu_stop=config.mu_stop,
-        n_used=config.n_used,
-        on_cap="flag",
-    )
-    err = theory.sharpening_error(res.policy.logp, config.logp_base, config.mu, config.delta)
-    return {"sharpening_error": err, "queries": res.queries, "cap_hit": res.diagnostics["cap_hit"]}
 
 
 def _stopping_cap(logp: jax.Array, mu_stop: float) -> int:
@@ -1135,42 +1081,6 @@ def _c5(quick: bool) -> Outcome:
 
 # -------------------------------------------------------------------------------------------------
 # C8. The squared loss of Eq. 8 against the margin; SFT is margin-free.
-
-
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class DPOConfig:
-    """DPO-style RLHF-Sharpening (Eq. 8) on a tabular instance (for :func:`simulators.sweep`).
-
-    Attributes:
-      logp_base: ``[X, Y]``; mu: ``[X]``; beta: the KL weight; delta: the sharpening error's
-      delta; n: static, triples drawn; n_used: int leaf, triples used (a budget).
-    """
-
-    logp_base: jax.Array
-    mu: jax.Array
-    beta: jax.Array
-    delta: jax.Array
-    n: int = _static_field(default=1)
-    n_used: object = None
-
-
-def run_dpo(key: jax.Array, config: DPOConfig) -> dict[str, jax.Array]:
-    """One run of :func:`simulators.dpo_sharpening` with the tabular class; exact
-    ``sharpening_error`` and ``queries`` (``2 n_used``)."""
-    X, Y = config.logp_base.shape
-    oracle = sim.SampleEvaluateOracle(sim.TabularPolicy(config.logp_base), config.mu)
-    res = sim.dpo_sharpening(
-        key,
-        oracle,
-        sim.TabularClass(X, Y),
-        config.n,
-        config.beta,
-        n_used=config.n_used,
-        realizability="skip",
-    )
-    err = theory.sharpening_error(res.policy.logp, config.logp_base, config.mu, config.delta)
-    return {"sharpening_error": err, "queries": res.queries}
 
 
 @claim(

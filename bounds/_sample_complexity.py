@@ -3,7 +3,16 @@
 A sample complexity in the paper is the least budget ``m`` at which an algorithm returns an
 (eps, delta)-sharpened model (Definition 3.1) with probability at least ``1 - rho``. Here it is
 estimated from a grid of success indicators (budget x seed), e.g. a sweep's DataFrame, or by
-bisection on a callable, with a bootstrap confidence interval over seeds; scaling exponents are
+bisection on a callable, with a bootstrap confidence interval over seeds.
+
+**The measured sample complexity** (one definition, used by every claim and figure): the least
+budget of the grid from which on *every* larger budget of the grid also succeeds with frequency
+``>= 1 - rho`` (:func:`minimal_budget`, ``monotone=True``; a lucky small budget followed by
+failures does not count). For a two-parameter budget ``m = n N`` (SFT-Sharpening, Theorem 4.1:
+``n`` prompts, ``N`` responses each) it is the least ``n N`` over ``n`` of the monotone least
+``N`` at that ``n`` (:func:`minimal_product_budget`). Both have percentile-bootstrap intervals
+resampling seeds (:func:`minimal_budget_ci`, :func:`minimal_product_budget_ci`). Scaling
+exponents are scaling exponents are
 fitted on log-log axes with standard errors (DESIGN.md: rates are tested by a fitted log-log slope
 within a band around the theorem's exponent).
 """
@@ -24,12 +33,15 @@ from theory._validation import check_count, check_open_unit
 
 __all__ = [
     "BudgetInterval",
+    "ProductBudget",
     "SlopeFit",
     "fit_loglog_slope",
     "fit_scaling",
     "minimal_budget",
     "minimal_budget_bisect",
     "minimal_budget_ci",
+    "minimal_product_budget",
+    "minimal_product_budget_ci",
     "scaling_slope",
     "success_grid",
 ]
@@ -204,14 +216,110 @@ def minimal_budget_ci(
     """
     s, b = _check_grid(success, budgets)
     check_open_unit(rho, "rho")
+    samples, low, high = _bootstrap(
+        key, s.shape[1], num_bootstrap, level, lambda i: _minimal_budget(s[:, i], b, rho, monotone)
+    )
+    return BudgetInterval(_minimal_budget(s, b, rho, monotone), low, high, samples)
+
+
+class ProductBudget(NamedTuple):
+    """The measured sample complexity of a two-parameter budget ``m = n N``.
+
+    Attributes:
+      m: the least ``n N`` (``inf`` when no budget of the grid qualifies).
+      n, N: the grid values attaining it (``0, 0`` when none does).
+    """
+
+    m: float
+    n: int
+    N: int
+
+
+def _check_product_grid(success: Any, n_grid: Any, N_grid: Any):
+    s = np.asarray(success)
+    if s.ndim != 3:
+        raise ValueError(
+            f"success must be an [n, N, S] (prompts x responses x seed) array, got shape {s.shape}"
+        )
+    n = np.asarray(n_grid, dtype=np.float64)
+    if n.ndim != 1 or n.shape[0] != s.shape[0]:
+        raise ValueError(
+            f"n_grid must be a [n] vector matching success's first axis ({s.shape[0]}), "
+            f"got shape {n.shape}"
+        )
+    if not np.all(np.isfinite(n)) or np.any(n <= 0):
+        raise ValueError("n_grid must hold finite positive numbers of prompts")
+    checked = [_check_grid(s[i], N_grid) for i in range(s.shape[0])]
+    return np.stack([c[0] for c in checked]), n, checked[0][1]
+
+
+def _minimal_product_budget(s, n, N, rho: float, monotone: bool) -> ProductBudget:
+    best = ProductBudget(math.inf, 0, 0)
+    for i in range(s.shape[0]):
+        m = n[i] * _minimal_budget(s[i], N, rho, monotone)
+        if m < best.m:
+            best = ProductBudget(float(m), int(n[i]), int(m / n[i]))
+    return best
+
+
+def minimal_product_budget(
+    success: Any, n_grid: Any, N_grid: Any, rho: float, *, monotone: bool = True
+) -> ProductBudget:
+    """The measured sample complexity ``m = n N`` of SFT-Sharpening (Theorem 4.1).
+
+    For each ``n`` of the grid the least ``N`` is :func:`minimal_budget` over the ``N`` grid (by
+    default the least ``N`` from which on every larger ``N`` succeeds with frequency ``>= 1 -
+    rho``); the sample complexity is the least ``n N`` over ``n`` (ties: the smaller ``n``).
+
+    Args:
+      success: ``[n, N, S]`` bool, the run with ``n_grid[i]`` prompts, ``N_grid[j]`` responses
+        and seed ``s`` was (eps, delta)-sharpened.
+      n_grid: ``[n]`` numbers of prompts (positive).
+      N_grid: ``[N]`` strictly increasing numbers of responses per prompt.
+      rho, monotone: as in :func:`minimal_budget`.
+    """
+    s, n, N = _check_product_grid(success, n_grid, N_grid)
+    check_open_unit(rho, "rho")
+    return _minimal_product_budget(s, n, N, rho, monotone)
+
+
+def _bootstrap(
+    key, S: int, num_bootstrap: int, level: float, estimate
+) -> tuple[np.ndarray, float, float]:
+    """Percentile bootstrap over seeds: ``estimate(index)`` on ``num_bootstrap`` resamples of the
+    ``S`` seeds drawn with replacement (the same seeds at every budget)."""
     check_open_unit(level, "level")
     num_bootstrap = check_count(num_bootstrap, "num_bootstrap")
-    S = s.shape[1]
     idx = np.asarray(jax.random.randint(key, (num_bootstrap, S), 0, S))
-    samples = np.array([_minimal_budget(s[:, i], b, rho, monotone) for i in idx])
+    samples = np.array([estimate(i) for i in idx])
     alpha = 1.0 - level
     low, high = np.quantile(samples, [alpha / 2, 1.0 - alpha / 2], method="inverted_cdf")
-    return BudgetInterval(_minimal_budget(s, b, rho, monotone), float(low), float(high), samples)
+    return samples, float(low), float(high)
+
+
+def minimal_product_budget_ci(
+    key: jax.Array,
+    success: Any,
+    n_grid: Any,
+    N_grid: Any,
+    rho: float,
+    *,
+    num_bootstrap: int = 1000,
+    level: float = 0.95,
+    monotone: bool = True,
+) -> BudgetInterval:
+    """:func:`minimal_product_budget`'s ``m`` with a percentile-bootstrap interval over seeds
+    (as :func:`minimal_budget_ci`)."""
+    s, n, N = _check_product_grid(success, n_grid, N_grid)
+    check_open_unit(rho, "rho")
+    samples, low, high = _bootstrap(
+        key,
+        s.shape[2],
+        num_bootstrap,
+        level,
+        lambda i: _minimal_product_budget(s[:, :, i], n, N, rho, monotone).m,
+    )
+    return BudgetInterval(_minimal_product_budget(s, n, N, rho, monotone).m, low, high, samples)
 
 
 def minimal_budget_bisect(

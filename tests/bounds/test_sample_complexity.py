@@ -160,3 +160,56 @@ def test_success_grid_thresholds_a_metric():
     assert bounds.minimal_budget(ok, b, 0.1) == 8.0
     with pytest.raises(ValueError, match="at_most"):
         bounds.success_grid(df, budget="N_used", metric="sharpening_error")
+
+
+# --------------------------------------------------------------------------------------------
+# The measured sample complexity of a two-parameter budget m = n N (Theorem 4.1).
+
+
+def _product_grid(rates, S=20):
+    """success[i, j, s] with exactly the success frequencies rates[i][j]."""
+    return np.stack([_grid(r, S) for r in rates])
+
+
+def test_minimal_product_budget_is_the_least_monotone_n_times_N():
+    n_grid, N_grid = np.array([2, 4, 8]), BUDGETS
+    rates = [
+        [0.0, 0.0, 0.0, 0.0, 0.5],  # never reaches 0.9: inf
+        [0.95, 0.5, 0.9, 0.95, 1.0],  # lucky N = 10, then a failure: the monotone N is 40
+        [0.0, 0.9, 1.0, 1.0, 1.0],  # N = 20
+    ]
+    succ = _product_grid(rates)
+    # Brute force: for each n the monotone least N, then the least n N.
+    expect = min(
+        (n * bounds.minimal_budget(succ[i], N_grid, 0.1), n) for i, n in enumerate(n_grid)
+    )
+    got = bounds.minimal_product_budget(succ, n_grid, N_grid, 0.1)
+    assert got == (expect[0], expect[1], expect[0] / expect[1]) == (160.0, 4, 40)
+    assert isinstance(got, bounds.ProductBudget)
+    # The non-monotone rule takes the lucky cell: the two definitions differ on this grid.
+    assert bounds.minimal_product_budget(succ, n_grid, N_grid, 0.1, monotone=False) == (40.0, 4, 10)
+    assert bounds.minimal_product_budget(succ[:1], n_grid[:1], N_grid, 0.1) == (math.inf, 0, 0)
+
+
+def test_minimal_product_budget_ci_brackets_its_estimate():
+    rates = [[0.2, 0.6, 0.9, 1.0, 1.0], [0.6, 0.9, 1.0, 1.0, 1.0]]
+    succ = _product_grid(rates, S=40)
+    ci = bounds.minimal_product_budget_ci(
+        jax.random.PRNGKey(0), succ, [1, 2], BUDGETS, 0.2, num_bootstrap=200
+    )
+    assert ci.budget == bounds.minimal_product_budget(succ, [1, 2], BUDGETS, 0.2).m
+    assert ci.low <= ci.budget <= ci.high and ci.samples.shape == (200,)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((np.ones((2, 5)), [1, 2], BUDGETS), r"\[n, N, S\]"),
+        ((np.ones((2, 5, 3), bool), [1, 2, 3], BUDGETS), "n_grid"),
+        ((np.ones((2, 5, 3), bool), [1, 0], BUDGETS), "positive"),
+        ((np.ones((2, 5, 3), bool), [1, 2], BUDGETS[::-1]), "increasing"),
+    ],
+)
+def test_minimal_product_budget_refuses_bad_grids(args, match):
+    with pytest.raises(ValueError, match=match):
+        bounds.minimal_product_budget(*args, rho=0.1)

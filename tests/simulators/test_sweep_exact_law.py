@@ -14,7 +14,7 @@ import pytest
 
 import simulators as sim
 import theory
-from simulators._sweep import _count_mle_metrics, _exact_law_stats
+from simulators.experiments.tabular import _count_mle_metrics, _exact_law_stats
 
 Z = 5.0  # Monte Carlo tolerance in standard errors
 # A delta with no exact ties pi_hat(y*) = 1 - delta for visit counts <= 12: the per-sample path

@@ -1,0 +1,29 @@
+"""The experiment layer: every experiment is a frozen config plus ``run(key, config) -> metrics``.
+
+A config is a ``jax.tree_util.register_dataclass`` dataclass (array leaves, static sizes, integer
+budget leaves); ``run`` is a pure function returning a dict of scalars. :func:`simulators.sweep`
+runs any such pair over settings, seeds and budgets in one compiled call per group of settings
+and returns a tidy DataFrame. Claims (``bounds.claims``), figures (``paper_figs``), benchmarks and
+notebooks call these; a researcher's own experiment is the same two objects in their own file.
+
+Families: :mod:`simulators.experiments.tabular` (SFT-Sharpening, adaptive SFT-Sharpening and the
+squared loss of Eq. 8 on tabular instances).
+"""
+
+from .tabular import AdaptiveSFTConfig as AdaptiveSFTConfig
+from .tabular import DPOConfig as DPOConfig
+from .tabular import TabularSFTConfig as TabularSFTConfig
+from .tabular import run_adaptive_sft as run_adaptive_sft
+from .tabular import run_dpo as run_dpo
+from .tabular import run_tabular_sft as run_tabular_sft
+from .tabular import tabular_sft_exact_law as tabular_sft_exact_law
+
+__all__ = [
+    "AdaptiveSFTConfig",
+    "DPOConfig",
+    "TabularSFTConfig",
+    "run_adaptive_sft",
+    "run_dpo",
+    "run_tabular_sft",
+    "tabular_sft_exact_law",
+]
