@@ -7,14 +7,17 @@ can be varied one at a time. (eps, delta)-sharpening needs every hard prompt sha
 Delta/d exceeds eps when d < 16), which makes the instance a worst case for SFT-Sharpening's
 coverage (the Markov step of Theorem 4.1's proof is tight on it).
 
-* :func:`fixed_success`: SFT-Sharpening (``simulators.sft_sharpening`` through the
-  sample-and-evaluate oracle, the unrestricted tabular class) on a grid of budgets (n prompts x N
-  responses), every budget reusing one draw of n_max x N_max samples per seed, evaluated exactly
-  (``theory.sharpening_error``). The measured sample complexity is the least m = nN of the grid
-  whose success frequency over seeds is at least 1 - rho.
-* :func:`adaptive_success`: adaptive SFT-Sharpening (``simulators.adaptive_sft_sharpening``, the
-  stopping rule of Eq. 10 with mu = ln(2/delta)) for each n of a grid, every n the prefix of one
-  draw of n_max prompts per seed; its cost is the realized m.
+Every run goes through the experiment layer (:mod:`simulators.experiments`, run by
+``simulators.sweep`` with seeds ``seed * num_seeds + 0 .. num_seeds - 1``, every budget of a seed
+reusing one draw of the largest sample) and is evaluated exactly (``theory.sharpening_error``).
+
+* :func:`fixed_success`: SFT-Sharpening (``run_tabular_sft``: through the sample-and-evaluate
+  oracle, the unrestricted tabular class) on a grid of budgets (n prompts x N responses). The
+  measured sample complexity is ``bounds.minimal_product_budget``: the least m = nN over n of the
+  least N from which on every larger N of the grid succeeds in at least 1 - rho of the seeds.
+* :func:`adaptive_success`: adaptive SFT-Sharpening (``run_adaptive_sft``, the stopping rule of
+  Eq. 10 with mu = ln(2/delta)) for each n of a grid; its cost is the realized m.
+* :func:`dpo_success`: the squared loss of Eq. 8 (``run_dpo``) for each n of a grid (m = 2n).
 
 Tables are padded with zero-mass responses to a common width, so every instance of a figure shares
 one compiled program.
@@ -23,7 +26,6 @@ one compiled program.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +34,7 @@ import numpy as np
 import bounds
 import simulators
 import theory
+from simulators import experiments
 
 # Responses of every padded table (M + 1 <= Y_PAD).
 Y_PAD = 512
@@ -69,82 +72,36 @@ def hard_sft_instance(C: float, eps: float, d: int) -> HardInstance:
     )
 
 
-@functools.partial(jax.jit, static_argnames=("n_max", "N_max"))
-def _fixed_errors(keys, logp, mu, delta, n_used, N_used, *, n_max, N_max):
-    """Exact sharpening error ``[S, B]`` of SFT-Sharpening per seed and budget (n_used, N_used)."""
-    X, Y = logp.shape
-    oracle = simulators.SampleEvaluateOracle(simulators.TabularPolicy(logp), mu)
-    model_class = simulators.TabularClass(X, Y)
+def _seeds(num_seeds: int, seed: int) -> np.ndarray:
+    """The sweep seeds of a figure setting: ``num_seeds`` consecutive seeds after ``seed``'s."""
+    return seed * num_seeds + np.arange(num_seeds)
 
-    def one(key, n_u, N_u):
-        res = simulators.sft_sharpening(
-            key, oracle, model_class, n_max, N_max, n_used=n_u, N_used=N_u, realizability="skip"
-        )
-        return theory.sharpening_error(res.policy.logp, logp, mu, delta)
 
-    # The same key for every budget: the n_max x N_max draw is shared (computed once per seed).
-    per_seed = lambda key: jax.vmap(one, in_axes=(None, 0, 0))(key, n_used, N_used)
-    return jax.vmap(per_seed)(keys)
+def _per_seed(df, metric: str, S: int, B: int) -> np.ndarray:
+    """``[B, S]`` values of one metric of a one-setting sweep frame (budgets in grid order)."""
+    rows = df[df["metric"] == metric].sort_values(["budget", "seed"])
+    return rows["value"].to_numpy().reshape(B, S)
 
 
 def fixed_success(
     logp, mu, eps: float, delta: float, n_grid, N_grid, num_seeds: int, seed: int
 ) -> np.ndarray:
-    """Success frequency ``[len(n_grid), len(N_grid)]`` of SFT-Sharpening over ``num_seeds`` seeds:
-    the fraction of runs with sharpening error ``P_x[pi_hat(y*|x) <= 1 - delta] <= eps``."""
+    """Success ``[len(n_grid), len(N_grid), num_seeds]`` of SFT-Sharpening: whether the run's
+    sharpening error ``P_x[pi_hat(y*|x) <= 1 - delta]`` is at most ``eps``."""
     n_grid, N_grid = np.asarray(n_grid), np.asarray(N_grid)
     nn, NN = np.meshgrid(n_grid, N_grid, indexing="ij")
-    keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
-    err = _fixed_errors(
-        keys,
-        logp,
-        mu,
-        jnp.asarray(delta, dtype=logp.dtype),
-        jnp.asarray(nn.ravel()),
-        jnp.asarray(NN.ravel()),
-        n_max=int(n_grid.max()),
-        N_max=int(N_grid.max()),
+    config = experiments.TabularSFTConfig(
+        logp, mu, n=int(n_grid.max()), N=int(N_grid.max()), delta=jnp.asarray(delta, logp.dtype)
     )
-    ok = theory.error_at_most(np.asarray(err), eps)  # [S, B]
-    return ok.mean(axis=0).reshape(nn.shape)
-
-
-def least_budget(freq: np.ndarray, n_grid, N_grid, rho: float) -> tuple[float, int, int]:
-    """The least ``m = n N`` on the grid with success frequency ``>= 1 - rho``: ``(m, n, N)``.
-
-    ``(inf, 0, 0)`` when no budget of the grid succeeds.
-    """
-    nn, NN = np.meshgrid(np.asarray(n_grid), np.asarray(N_grid), indexing="ij")
-    m = np.where(freq >= 1.0 - rho, nn * NN, np.inf)
-    i = np.unravel_index(np.argmin(m), m.shape)
-    if not np.isfinite(m[i]):
-        return float("inf"), 0, 0
-    return float(m[i]), int(nn[i]), int(NN[i])
-
-
-@functools.partial(jax.jit, static_argnames=("n_max", "cap"))
-def _adaptive_runs(keys, logp, mu, delta, n_used, *, n_max, cap):
-    """Adaptive SFT-Sharpening per seed and number of prompts ``n_used``: ``[S, B]`` exact
-    sharpening error, queries ``m`` and whether a used prompt hit the cap.
-
-    Each seed draws ``n_max`` prompts with ``cap`` responses each once; the run with ``n`` prompts
-    is its first ``n`` prompts (``simulators.adaptive_sft_sharpening``'s ``n_used``: the very run
-    with ``n`` prompts and the same key), so every ``n`` shares one compiled program.
-    """
-    X, Y = logp.shape
-    oracle = simulators.SampleEvaluateOracle(simulators.TabularPolicy(logp), mu)
-    model_class = simulators.TabularClass(X, Y)
-    mu_stop = jnp.log(2.0 / delta)  # Theorem D.1's stopping parameter
-
-    def one(key, n_u):
-        res = simulators.adaptive_sft_sharpening(
-            key, oracle, model_class, n_max, cap=cap, mu_stop=mu_stop, n_used=n_u, on_cap="flag"
-        )
-        err = theory.sharpening_error(res.policy.logp, logp, mu, delta)
-        return err, res.queries, res.diagnostics["cap_hit"]
-
-    # The same key for every n_used: the n_max x cap draw is shared (computed once per seed).
-    return jax.vmap(lambda k: jax.vmap(one, in_axes=(None, 0))(k, n_used))(keys)
+    df = simulators.sweep(
+        experiments.run_tabular_sft,
+        config,
+        _seeds(num_seeds, seed),
+        {"n_used": nn.ravel(), "N_used": NN.ravel()},
+        progress=False,
+    )
+    err = _per_seed(df, "sharpening_error", num_seeds, nn.size)
+    return theory.error_at_most(err, eps).reshape(*nn.shape, num_seeds)
 
 
 def adaptive_cap(M: int, delta: float) -> int:
@@ -161,58 +118,51 @@ def adaptive_success(
     seed: int,
     cap: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Adaptive SFT-Sharpening with each ``n`` of ``n_grid`` prompts: success frequency and mean
-    queries E[m] over ``num_seeds`` runs, ``[len(n_grid)]`` each.
+    """Adaptive SFT-Sharpening with each ``n`` of ``n_grid`` prompts: success ``[len(n_grid),
+    num_seeds]`` and mean queries E[m] ``[len(n_grid)]``.
 
     The per-prompt cap defaults to :func:`adaptive_cap`, so truncation is negligible; runs that
     still hit it count as failures. (Pass a common cap to share one compiled program.)
     """
     cap = adaptive_cap(inst.M, delta) if cap is None else cap
     n_grid = np.asarray(n_grid)
-    keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
-    err, m, cap_hit = _adaptive_runs(
-        keys,
+    config = experiments.AdaptiveSFTConfig(
         inst.logp,
         inst.mu,
-        jnp.asarray(delta, dtype=inst.logp.dtype),
-        jnp.asarray(n_grid),
-        n_max=int(n_grid.max()),
+        mu_stop=jnp.log(2.0 / jnp.asarray(delta, inst.logp.dtype)),  # Theorem D.1's parameter
+        delta=jnp.asarray(delta, inst.logp.dtype),
+        n=int(n_grid.max()),
         cap=cap,
     )
-    ok = theory.error_at_most(np.asarray(err), eps) & ~np.asarray(cap_hit)
-    return ok.mean(axis=0), np.asarray(m, dtype=np.float64).mean(axis=0)
-
-
-@functools.partial(jax.jit, static_argnames=("n_max",))
-def _dpo_errors(keys, logp, mu, beta, delta, n_used, *, n_max):
-    """Exact sharpening error ``[S, B]`` of the squared-loss learner (Eq. 8) per seed and n_used."""
-    X, Y = logp.shape
-    oracle = simulators.SampleEvaluateOracle(simulators.TabularPolicy(logp), mu)
-    model_class = simulators.TabularClass(X, Y)
-
-    def one(key, n_u):
-        res = simulators.dpo_sharpening(
-            key, oracle, model_class, n_max, beta, n_used=n_u, realizability="skip"
-        )
-        return theory.sharpening_error(res.policy.logp, logp, mu, delta)
-
-    return jax.vmap(lambda k: jax.vmap(one, in_axes=(None, 0))(k, n_used))(keys)
+    df = simulators.sweep(
+        experiments.run_adaptive_sft,
+        config,
+        _seeds(num_seeds, seed),
+        {"n_used": n_grid},
+        progress=False,
+    )
+    B = len(n_grid)
+    err = _per_seed(df, "sharpening_error", num_seeds, B)
+    cap_hit = _per_seed(df, "cap_hit", num_seeds, B) > 0
+    m = _per_seed(df, "queries", num_seeds, B)
+    return theory.error_at_most(err, eps) & ~cap_hit, m.mean(axis=1)
 
 
 def dpo_success(
     logp, mu, eps: float, delta: float, beta: float, n_grid, num_seeds: int, seed: int
 ) -> np.ndarray:
-    """Success frequency ``[len(n_grid)]`` of RLHF-Sharpening by the squared loss (Eq. 8, tabular
-    class, ``m = 2n``): the fraction of runs with sharpening error ``<= eps``."""
+    """Success ``[len(n_grid), num_seeds]`` of RLHF-Sharpening by the squared loss (Eq. 8,
+    tabular class, ``m = 2n``): whether the run's sharpening error is at most ``eps``."""
     n_grid = np.asarray(n_grid)
-    keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
-    err = _dpo_errors(
-        keys,
+    config = experiments.DPOConfig(
         logp,
         mu,
-        jnp.asarray(beta, dtype=logp.dtype),
-        jnp.asarray(delta, dtype=logp.dtype),
-        jnp.asarray(n_grid),
-        n_max=int(n_grid.max()),
+        beta=jnp.asarray(beta, logp.dtype),
+        delta=jnp.asarray(delta, logp.dtype),
+        n=int(n_grid.max()),
     )
-    return theory.error_at_most(np.asarray(err), eps).mean(axis=0)
+    df = simulators.sweep(
+        experiments.run_dpo, config, _seeds(num_seeds, seed), {"n_used": n_grid}, progress=False
+    )
+    err = _per_seed(df, "sharpening_error", num_seeds, len(n_grid))
+    return theory.error_at_most(err, eps)

@@ -2,7 +2,8 @@
 
 Each setting is one hard instance (:mod:`paper_figs._measure`) and one target (eps, delta):
 SFT-Sharpening is run on a grid of budgets (n prompts x N responses per prompt, one shared draw per
-seed) and the measured sample complexity is the least m = nN whose runs are (eps, delta)-sharpened
+seed) and the measured sample complexity is ``bounds.minimal_product_budget``: the least m = nN,
+over n, of the least N from which on every larger N of the grid the runs are (eps, delta)-sharpened
 with frequency at least 1 - rho. The sweep varies C (hence C_cov = 1 + 8C), eps and delta one at a
 time around (C, eps, delta) = (2, 0.05, 0.2).
 """
@@ -14,6 +15,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+import bounds
 from paper_figs import _measure as measure
 
 # Budget grids shared by every setting (one compiled program): n = 2..256, N = 1..512.
@@ -60,7 +62,7 @@ def run(setting: Setting) -> pd.DataFrame:
     """One row: the measured ``m`` (least successful n N; inf if none), its ``n`` and ``N``, and the
     instance's ``c_cov``, ``log_card`` and ``M``."""
     inst = measure.hard_sft_instance(setting.C, setting.eps, setting.d)
-    freq = measure.fixed_success(
+    success = measure.fixed_success(
         inst.logp,
         inst.mu,
         setting.eps,
@@ -70,7 +72,7 @@ def run(setting: Setting) -> pd.DataFrame:
         setting.num_seeds,
         setting.seed,
     )
-    m, n, N = measure.least_budget(freq, n_GRID, N_GRID, setting.rho)
+    m, n, N = bounds.minimal_product_budget(success, n_GRID, N_GRID, setting.rho)
     return pd.DataFrame(
         [
             {

@@ -7,12 +7,27 @@ import pytest
 from paper_figs import _measure, _toy_tasks
 
 
-def test_least_budget_picks_the_cheapest_successful_cell():
-    n_grid, N_grid = [2, 4, 8], [1, 3, 9]
-    freq = np.array([[0.0, 0.5, 0.9], [0.2, 0.8, 1.0], [0.7, 0.76, 1.0]])
-    # Cells with freq >= 0.75: (2,9)=18, (4,3)=12, (4,9)=36, (8,3)=24, (8,9)=72 -> (4, 3).
-    assert _measure.least_budget(freq, n_grid, N_grid, 0.25) == (12.0, 4, 3)
-    assert _measure.least_budget(np.zeros((3, 3)), n_grid, N_grid, 0.25) == (float("inf"), 0, 0)
+def test_fixed_success_is_the_per_seed_runs_of_sft_sharpening():
+    """The figures' SFT grid (through ``simulators.sweep`` and ``run_tabular_sft``) is, cell by
+    cell, the run of ``simulators.sft_sharpening`` with the sweep seed's key and that budget."""
+    import bounds
+    import simulators
+    import theory
+
+    logp, mu = bounds.hard_instance(np.array([1, 2]), 6, 0.3)
+    eps, delta, n_grid, N_grid, S = 0.1, 0.2, [2, 5], [1, 4], 3
+    ok = _measure.fixed_success(logp, mu, eps, delta, n_grid, N_grid, S, seed=2)
+    assert ok.shape == (2, 2, S) and ok.dtype == bool
+    oracle = simulators.SampleEvaluateOracle(simulators.TabularPolicy(logp), mu)
+    model_class = simulators.TabularClass(*logp.shape)
+    for s_i, s in enumerate(_measure._seeds(S, 2)):
+        for i, n in enumerate(n_grid):
+            for j, N in enumerate(N_grid):
+                res = simulators.sft_sharpening(
+                    jax.random.key(int(s)), oracle, model_class, 5, 4, n_used=n, N_used=N
+                )
+                err = theory.sharpening_error(res.policy.logp, logp, mu, delta)
+                assert bool(ok[i, j, s_i]) == bool(theory.error_at_most(err, eps))
 
 
 def test_task_answers_read_tabular_indices_as_digits():
@@ -60,29 +75,30 @@ def test_majority_accuracy_at_one_sample_is_the_correct_mass():
 
 
 def test_adaptive_success_every_n_is_a_separate_run():
-    """One compiled draw of n_max prompts serves every n: exactly the runs of
-    ``simulators.adaptive_sft_sharpening`` with n prompts and the same key. A cap of 6 draws
-    truncates the runs that draw a hard prompt (the stopping rule needs 7 or more there)."""
+    """Every n of the grid is exactly the run of ``simulators.adaptive_sft_sharpening`` with n
+    prompts and the sweep seed's key. A cap of 6 draws truncates the runs that draw a hard prompt
+    (the stopping rule needs 7 or more there): those count as failures."""
     import bounds
     import simulators
     import theory
 
     logp, mu = bounds.hard_instance(np.array([1, 2]), 6, 0.3)
-    delta, cap, n_grid = 0.2, 6, np.array([2, 5])
-    keys = jax.random.split(jax.random.PRNGKey(3), 4)
-    err, m, cap_hit = _measure._adaptive_runs(
-        keys, logp, mu, jax.numpy.asarray(delta), jax.numpy.asarray(n_grid), n_max=5, cap=cap
-    )
-    assert 0 < np.asarray(cap_hit).sum() < cap_hit.size  # both kinds of runs occur
+    inst = _measure.HardInstance(logp, mu, M=6, Delta=0.3, c_cov=0, c_bar_cov=0, log_card=0)
+    eps, delta, cap, n_grid, S = 0.1, 0.2, 6, [2, 5], 4
+    ok, mean_m = _measure.adaptive_success(inst, eps, delta, n_grid, S, seed=3, cap=cap)
+    assert ok.shape == (2, S) and mean_m.shape == (2,)
     oracle = simulators.SampleEvaluateOracle(simulators.TabularPolicy(logp), mu)
     model_class = simulators.TabularClass(*logp.shape)
-    for s, key in enumerate(keys):
+    hits, queries = [], np.zeros((2, S))
+    for s_i, s in enumerate(_measure._seeds(S, 3)):
         for b, n in enumerate(n_grid):
             res = simulators.adaptive_sft_sharpening(
-                key, oracle, model_class, int(n), cap=cap, delta=delta, on_cap="flag"
+                jax.random.key(int(s)), oracle, model_class, n, cap=cap, delta=delta, on_cap="flag"
             )
-            assert float(err[s, b]) == float(
-                theory.sharpening_error(res.policy.logp, logp, mu, delta)
-            )
-            assert int(m[s, b]) == int(res.queries)
-            assert bool(cap_hit[s, b]) == bool(res.diagnostics["cap_hit"])
+            hit = bool(res.diagnostics["cap_hit"])
+            err = theory.sharpening_error(res.policy.logp, logp, mu, delta)
+            assert bool(ok[b, s_i]) == (bool(theory.error_at_most(err, eps)) and not hit)
+            hits.append(hit)
+            queries[b, s_i] = int(res.queries)
+    assert 0 < sum(hits) < len(hits)  # both kinds of runs occur
+    np.testing.assert_array_equal(mean_m, queries.mean(axis=1))
