@@ -7,11 +7,23 @@ A figure lives in ``paper_figs/fig_<name>/`` (DESIGN.md house style items 8-9):
 * ``analysis.py``: ``plot_*(df, ax=None) -> Axes``, which never save or show;
 * ``make.py``: ``CAPTION`` (what to see), ``plot(df)`` and ``make(out_dir, *, quick=False,
   store=None)``, which runs or loads the sweep, plots, and saves PNG and PDF.
+
+Figures are discovered, not listed: every ``paper_figs/fig_*`` folder with a ``sweep.py`` and a
+``make.py`` is a figure. Its ``sweep.py`` declares ``REPORT_ORDER`` (its place in the report;
+figures without one come last, by name) and ``QUICK_CPU_SECONDS`` (the measured cost of its QUICK
+sweep: ``sharpen reproduce`` hands the longest to the workers first, and above
+:data:`SLOW_QUICK_SECONDS` its smoke test is marked slow). The declarations are read from the
+source (no import), so listing the figures costs nothing. A figure outside the library is the
+same folder in any importable package, named by its dotted module path (``"my_pkg.fig_mine"``):
+:func:`load_figure`, :func:`figure_data` and ``reproduce(figures=...)`` accept it.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.util
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,21 +36,55 @@ import pandas as pd
 
 from ._store import ResultStore, collect, source_version
 
-# Every figure of the reproduction, in the order of the report.
-FIGURES: tuple[str, ...] = (
-    "fig_bon",
-    "fig_self_rewards",
-    "fig_heatmap",
-    "fig_loglik_by_correctness",
-    "fig_greedy",
-    "fig_tilt",
-    "fig_sft_sample_complexity",
-    "fig_adaptive",
-    "fig_lower_bound",
-    "fig_margin",
-    "fig_separation",
-    "fig_nonclosure",
-)
+# A QUICK sweep that takes longer than this (CPU seconds on 2 cores) runs only with the slow tests.
+SLOW_QUICK_SECONDS = 5.0
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _declared(sweep_file: Path, name: str, default: Any) -> Any:
+    """A module-level ``NAME = <literal>`` of a sweep file, read without importing it."""
+    tree = ast.parse(sweep_file.read_text(), filename=str(sweep_file))
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            try:
+                return ast.literal_eval(node.value)
+            except ValueError as err:
+                raise ValueError(f"{sweep_file}: {name} must be a literal") from err
+    return default
+
+
+def _folder(name: str) -> Path:
+    """The folder of figure ``name`` (a library figure ``fig_x`` or a dotted package path)."""
+    if "." not in name:
+        return _PACKAGE / name
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"figure {name!r}: no importable package of that name")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def figure_cost(name: str) -> float:
+    """The declared ``QUICK_CPU_SECONDS`` of a figure (``inf`` when it declares none)."""
+    return float(_declared(_folder(name) / "sweep.py", "QUICK_CPU_SECONDS", math.inf))
+
+
+def discover_figures() -> tuple[str, ...]:
+    """The library's figures: every ``paper_figs/fig_*`` folder with ``sweep.py`` and ``make.py``,
+    in their declared ``REPORT_ORDER`` (then by name)."""
+    found = []
+    for folder in sorted(_PACKAGE.glob("fig_*")):
+        if (folder / "sweep.py").is_file() and (folder / "make.py").is_file():
+            order = _declared(folder / "sweep.py", "REPORT_ORDER", math.inf)
+            found.append((order, folder.name))
+    return tuple(name for _, name in sorted(found))
+
+
+# Every figure of the reproduction, in the order of the report (discovered).
+FIGURES: tuple[str, ...] = discover_figures()
 
 
 @dataclass(frozen=True)
@@ -63,12 +109,27 @@ class FigureSpec:
         return self.make.CAPTION
 
 
+def _module_base(name: str) -> str:
+    return name if "." in name else f"paper_figs.{name}"
+
+
 def load_figure(name: str) -> FigureSpec:
-    """Imports ``paper_figs.<name>``'s ``sweep`` and ``make`` modules."""
-    if name not in FIGURES:
-        raise ValueError(f"figure must be one of {FIGURES}, got {name!r}")
-    sweep = importlib.import_module(f"paper_figs.{name}.sweep")
-    make = importlib.import_module(f"paper_figs.{name}.make")
+    """Imports a figure's ``sweep`` and ``make`` modules: a library figure by its folder name
+    (one of :data:`FIGURES`) or a figure outside the library by its dotted package path."""
+    if "." not in name and name not in FIGURES:
+        raise ValueError(
+            f"figure must be one of {FIGURES} or the dotted path of a figure package, got {name!r}"
+        )
+    base = _module_base(name)
+    try:
+        sweep = importlib.import_module(f"{base}.sweep")
+        make = importlib.import_module(f"{base}.make")
+    except ModuleNotFoundError as err:
+        if "." in name and err.name in (name, f"{base}.sweep", f"{base}.make"):
+            raise ValueError(
+                f"figure {name!r}: expected an importable package with sweep.py and make.py ({err})"
+            ) from err
+        raise
     return FigureSpec(name, sweep, make)
 
 
@@ -87,12 +148,15 @@ def sweep_version(sweep: ModuleType) -> str:
 
 
 def figure_name(module: ModuleType) -> str:
-    """``fig_x`` for a module ``paper_figs.fig_x.<anything>``."""
+    """The figure a module belongs to: ``fig_x`` for ``paper_figs.fig_x.<module>``, the dotted
+    package path for a figure outside the library (``my_pkg.fig_mine`` for
+    ``my_pkg.fig_mine.sweep``)."""
     parts = module.__name__.split(".")
-    names = [p for p in parts if p.startswith("fig_")]
-    if not names:
-        raise ValueError(f"{module.__name__} is not inside a paper_figs.fig_* folder")
-    return names[0]
+    if len(parts) >= 3 and parts[0] == "paper_figs" and parts[1].startswith("fig_"):
+        return parts[1]
+    if len(parts) >= 2 and parts[0] != "paper_figs":
+        return ".".join(parts[:-1])
+    raise ValueError(f"{module.__name__} is not a module of a figure package")
 
 
 def figure_data(

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._figlib import FIGURES, FigureSpec, load_figure, sweep_version
+from ._figlib import FIGURES, FigureSpec, figure_cost, load_figure, sweep_version
 from ._report import ClaimsOutcome, FigureOutcome, write_report
 from ._runner import Limits, Unit, UnitResult, error_text, make_runner
 from ._store import (
@@ -62,7 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", default="results", metavar="DIR", help="output folder (default: results)"
     )
     parser.add_argument(
-        "--only", nargs="+", metavar="FIG", choices=FIGURES, help="make only these figures"
+        "--only",
+        nargs="+",
+        metavar="FIG",
+        type=_figure_argument,
+        help=f"make only these figures ({', '.join(FIGURES)}, or a figure package's dotted path)",
     )
     parser.add_argument("--no-claims", action="store_true", help="skip the claims")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -130,28 +134,27 @@ def configure_jax(x64: bool, cache_dir: str | None) -> None:
     init_worker(x64, cache_dir)
 
 
-# The figures in the order the workers take them: longest first (CPU seconds of the quick run on
-# 2 cores, most of it compiling), so that they finish together. Only the order matters; figures
-# not listed go last.
-_LONGEST_FIRST = (
-    "fig_separation",
-    "fig_self_rewards",
-    "fig_heatmap",
-    "fig_bon",
-    "fig_sft_sample_complexity",
-    "fig_margin",
-    "fig_adaptive",
-    "fig_greedy",
-    "fig_tilt",
-    "fig_loglik_by_correctness",
-    "fig_nonclosure",
-    "fig_lower_bound",
-)
+def _figure_argument(name: str) -> str:
+    """``--only``'s check: a library figure, or a dotted path (checked when it is imported)."""
+    if "." not in name and name not in FIGURES:
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {name!r} (choose from {', '.join(FIGURES)}, or give a figure "
+            "package's dotted path)"
+        )
+    return name
 
 
 def _schedule(names: Sequence[str]) -> list[str]:
-    rank = {name: i for i, name in enumerate(_LONGEST_FIRST)}
-    return sorted(names, key=lambda n: rank.get(n, len(rank)))
+    """The figures in the order the workers take them: longest first (each figure's declared
+    ``QUICK_CPU_SECONDS``, most of it compiling), so that they finish together."""
+
+    def cost(name: str) -> float:
+        try:
+            return figure_cost(name)
+        except (OSError, SyntaxError, ValueError):
+            return 0.0  # a figure that cannot be read fails when it is loaded, not here
+
+    return sorted(names, key=lambda n: -cost(n))
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,7 +298,8 @@ def reproduce(
     Args:
       out_dir: output folder (created).
       quick: each figure's ``QUICK`` settings and the claims' quick mode.
-      figures: names among :data:`paper_figs._figlib.FIGURES` (default: all).
+      figures: names among :data:`paper_figs._figlib.FIGURES`, or dotted paths of figure
+        packages outside the library (default: all of the library's).
       claims: run the claims.
       progress: show a progress bar over settings.
       command: the command line, for the report.

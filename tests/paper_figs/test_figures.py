@@ -9,20 +9,18 @@ import pytest
 
 matplotlib.use("Agg")
 
-from paper_figs._figlib import FIGURES, figure_data, load_figure  # noqa: E402
+from paper_figs._figlib import (  # noqa: E402
+    FIGURES,
+    SLOW_QUICK_SECONDS,
+    figure_cost,
+    figure_data,
+    load_figure,
+)
 from paper_figs._store import ResultStore, setting_id  # noqa: E402
 
-# QUICK sweeps that take more than a few seconds on 2 cores run only with the slow tests.
-SLOW = {
-    "fig_adaptive",
-    "fig_bon",
-    "fig_heatmap",
-    "fig_loglik_by_correctness",
-    "fig_margin",
-    "fig_self_rewards",
-    "fig_separation",
-    "fig_sft_sample_complexity",
-}
+# QUICK sweeps that take more than a few seconds on 2 cores (each figure declares its cost in its
+# sweep.py) run only with the slow tests.
+SLOW = {name for name in FIGURES if figure_cost(name) > SLOW_QUICK_SECONDS}
 
 
 @pytest.mark.parametrize("name", FIGURES)
