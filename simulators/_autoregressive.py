@@ -46,6 +46,7 @@ from theory._validation import (
 )
 
 from ._api import greedy, log_prob, sample, sequence_argmax, to_table
+from ._dirichlet import dirichlet_logp
 from ._rollouts import Rollouts
 from ._tabular import (
     TabularPolicy,
@@ -220,7 +221,6 @@ def random_autoregressive(
     V = check_count(V, "V", minimum=2)
     H = check_count(H, "H")
     eos = _check_eos(eos, V)
-    from ._instances import dirichlet_logp  # local import: _instances imports this module
 
     # The size is checked in log space first: V^H itself is not formed for an absurd H.
     if H * math.log2(V) > 64:

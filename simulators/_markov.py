@@ -29,6 +29,7 @@ from ._autoregressive import (
     enumerate_sequences,
     table_from_enumeration,
 )
+from ._dirichlet import dirichlet_logp
 from ._rollouts import Rollouts
 from ._tabular import (
     check_logits,
@@ -141,7 +142,6 @@ def random_markov(
 
     Small ``concentration`` gives peaked rows (a sharper sequence distribution).
     """
-    from ._instances import dirichlet_logp
 
     num_prompts = check_count(num_prompts, "num_prompts")
     V = check_count(V, "V")
