@@ -41,7 +41,7 @@ from scipy import stats
 from simulators._oracle import draw, make_oracle
 from simulators._rollouts import Rollouts, check_rollouts
 from simulators._tabular import TabularPolicy, sample_indices
-from theory._validation import (
+from theory.checks import (
     check_at_least,
     check_count,
     check_gamma,

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from theory._validation import (
+from theory.checks import (
     check_at_least,
     check_gamma,
     check_nonnegative,

@@ -27,9 +27,8 @@ import jax
 import numpy as np
 from scipy import stats
 
-from theory._logmath import tie_tolerance
-from theory._sharpening import error_at_most
-from theory._validation import check_count, check_open_unit
+from theory import error_at_most
+from theory.checks import check_count, check_open_unit, tie_tolerance
 
 __all__ = [
     "BudgetInterval",

@@ -80,11 +80,11 @@ from ._rewards import self_certainty as self_certainty
 from ._rollouts import Rollouts as Rollouts
 from ._rollouts import check_rollouts as check_rollouts
 from ._sweep import sweep as sweep
+from ._tabular import TabularPolicy as TabularPolicy
+from ._tabular import sample_indices as sample_indices
 from .experiments import TabularSFTConfig as TabularSFTConfig
 from .experiments import run_tabular_sft as run_tabular_sft
 from .experiments import tabular_sft_exact_law as tabular_sft_exact_law
-from ._tabular import TabularPolicy as TabularPolicy
-from ._tabular import sample_indices as sample_indices
 
 __all__ = [
     "AdaptiveDraw",

@@ -13,7 +13,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from theory._validation import check_allocation, check_positive
+from theory.checks import check_allocation, check_positive
 
 # Gamma variates are drawn in fixed-size chunks by one compiled function, so building instances of
 # many shapes compiles the (slow to compile) rejection sampler once per dtype, not once per shape.

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import check_allocation, check_count, check_positive
+from theory.checks import check_allocation, check_count, check_positive
 
 from ._autoregressive import AutoregressivePolicy, random_autoregressive
 from ._dirichlet import dirichlet_logp

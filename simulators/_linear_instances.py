@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import theory
-from theory._validation import check_allocation, check_count, check_positive, check_scalar
+from theory.checks import check_allocation, check_count, check_positive, check_scalar
 
 from ._classes import LinearSoftmaxClass
 from ._linear_softmax import LinearSoftmaxPolicy, linear_softmax_logp

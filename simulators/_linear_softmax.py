@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import (
+from theory.checks import (
     MAX_TABLE_ENTRIES,
     as_array,
     check_allocation,

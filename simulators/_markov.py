@@ -17,7 +17,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from theory._validation import as_array, check_allocation, check_count, check_probs
+from theory.checks import as_array, check_allocation, check_count, check_probs
 
 from ._api import greedy, log_prob, sample, sequence_argmax, to_table
 from ._autoregressive import (

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import as_array, check_allocation, check_count
+from theory.checks import as_array, check_allocation, check_count
 
 from ._api import greedy, log_prob, sample, sequence_argmax, to_table
 from ._autoregressive import (

@@ -21,7 +21,7 @@ import jax
 import numpy as np
 import pandas as pd
 
-from theory._validation import check_count
+from theory.checks import check_count
 
 from ._best_of_n import best_of_n
 from ._rewards import (

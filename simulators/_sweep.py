@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from theory._validation import check_allocation, check_count
+from theory.checks import check_allocation, check_count
 
 
 def _signature(config: Any):

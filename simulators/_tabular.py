@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import (
+from theory.checks import (
     as_array,
     check_allocation,
     check_count,

@@ -146,6 +146,7 @@ def run(setting: Setting) -> pd.DataFrame:
     df["max_loglik"] = float(mu_np @ np.asarray(jnp.max(logp, axis=-1), dtype=float))
     return df
 
+
 # Found by paper_figs' discovery (no list to edit): the figure's place in the report, and the CPU
 # seconds of its QUICK sweep on 2 cores (measured), which schedules the longest first and makes
 # its smoke test slow above paper_figs.SLOW_QUICK_SECONDS.

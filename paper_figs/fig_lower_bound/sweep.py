@@ -129,6 +129,7 @@ def run(setting: Setting) -> pd.DataFrame:
     df.insert(3, "d", setting.d)
     return df
 
+
 # Found by paper_figs' discovery (no list to edit): the figure's place in the report, and the CPU
 # seconds of its QUICK sweep on 2 cores (measured), which schedules the longest first and makes
 # its smoke test slow above paper_figs.SLOW_QUICK_SECONDS.

@@ -184,6 +184,7 @@ def run(setting: Setting) -> pd.DataFrame:
     ]
     return pd.DataFrame(rows)
 
+
 # Found by paper_figs' discovery (no list to edit): the figure's place in the report, and the CPU
 # seconds of its QUICK sweep on 2 cores (measured), which schedules the longest first and makes
 # its smoke test slow above paper_figs.SLOW_QUICK_SECONDS.

@@ -91,6 +91,7 @@ def run(setting: Setting) -> pd.DataFrame:
         ]
     )
 
+
 # Found by paper_figs' discovery (no list to edit): the figure's place in the report, and the CPU
 # seconds of its QUICK sweep on 2 cores (measured), which schedules the longest first and makes
 # its smoke test slow above paper_figs.SLOW_QUICK_SECONDS.

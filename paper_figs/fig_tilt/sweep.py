@@ -137,6 +137,7 @@ def run(setting: Setting) -> pd.DataFrame:
     df.insert(4, "seed", setting.seed)
     return df
 
+
 # Found by paper_figs' discovery (no list to edit): the figure's place in the report, and the CPU
 # seconds of its QUICK sweep on 2 cores (measured), which schedules the longest first and makes
 # its smoke test slow above paper_figs.SLOW_QUICK_SECONDS.

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import theory
-from theory._validation import (
+from theory.checks import (
     check_allocation,
     check_count,
     check_logp,
