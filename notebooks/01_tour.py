@@ -97,7 +97,7 @@ print("sequence argmax:", simulators.sequence_argmax(ar, x)[0])
 # Monte Carlo best-of-N (points) sits on the exact law (lines), and saturates around `N ~ C_cov`.
 
 # %%
-from paper_figs._figlib import figure_data
+from paper_figs import figure_data
 from paper_figs.fig_bon import analysis as bon_analysis
 from paper_figs.fig_bon import sweep as bon_sweep
 

@@ -25,7 +25,7 @@ import os
 
 import jax
 
-from paper_figs._figlib import figure_data, new_figure
+from paper_figs import figure_data, new_figure
 
 jax.config.update("jax_enable_x64", True)
 # SHARPEN_QUICK=1 (the test suite's smoke run) runs one setting per figure; unset, the notebook

@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 import bounds
-from paper_figs._figlib import figure_data, new_figure
+from paper_figs import figure_data, new_figure
 
 jax.config.update("jax_enable_x64", True)
 

@@ -28,9 +28,9 @@
 import os
 
 import jax
+from simulators.hf._plots import plot_loglik_hist, plot_metric_vs_n
 
-from simulators import Rollouts
-from simulators._protocol import aggregate_subsamples, run_protocol
+from simulators import Rollouts, aggregate_subsamples, run_protocol
 from simulators.hf import arithmetic as arithmetic_task
 from simulators.hf import (
     decode,
@@ -40,7 +40,6 @@ from simulators.hf import (
     task_prompts,
     tiny_gpt2,
 )
-from simulators.hf._plots import plot_loglik_hist, plot_metric_vs_n
 
 # SHARPEN_QUICK=1 (the test suite's smoke run) uses fewer prompts and samples.
 QUICK = os.environ.get("SHARPEN_QUICK") == "1"
