@@ -63,7 +63,7 @@ def _bench_model(label, policy, prompts, n, T, reps, torch):
     import dataclasses
 
     from simulators import sample
-    from simulators.hf._policy import encode_prompts, score_tokens
+    from simulators.hf import encode_prompts, score_tokens
 
     B = len(prompts) * n
     # One micro-batch of every sequence, as the raw side takes them; the logits memory budget is
@@ -284,8 +284,7 @@ def _prompts(label: str, P: int) -> list[str]:
 def run(quick: bool = False) -> H.Section:
     import torch
 
-    from simulators.hf import HFPolicy
-    from simulators.hf._policy import tiny_gpt2
+    from simulators.hf import HFPolicy, tiny_gpt2
 
     reps = 1 if quick else 5
     # Repeats per model where the default is too few: a call of the small CPU GPT-2 takes ~0.2 s

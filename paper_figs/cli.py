@@ -44,8 +44,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("paper_figs._inspect", "print the exact quantities of a built-in toy instance"),
     "verify": ("paper_figs._verify", "run the paper's numerically checkable claims"),
     "reproduce": ("paper_figs._reproduce", "claims, every figure and REPORT.md (resumable)"),
-    "bon": ("simulators.hf._cli", "the paper's inference-time BoN protocol on a real model"),
-    "sft": ("simulators.hf._cli_train", "SFT/RLHF/XPO-Sharpening of a real model with LoRA"),
+    "bon": (
+        "paper_figs.real_models.bon",
+        "the paper's inference-time BoN protocol on a real model",
+    ),
+    "sft": ("paper_figs.real_models.sft", "SFT/RLHF/XPO-Sharpening of a real model with LoRA"),
 }
 
 

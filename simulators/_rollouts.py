@@ -38,6 +38,10 @@ class Rollouts:
         position, 0 on padding (for the negative-entropy self-reward).
       token_kl_uniform: optional ``[P, N, T]`` ``KL(uniform || p_t)`` at each response position,
         0 on padding (for the self-certainty reward of Zhao et al. 2025).
+      prompt_tokens: optional ``[P, L]`` int token ids of each row's prompt (``prompt_tokens[p]``
+        those of ``prompts[p]``), ``-1`` after the prompt's last token: what the transformer
+        adapter conditioned on, so that scoring the responses again never re-encodes the prompt
+        strings. Per prompt, like ``prompts``: :meth:`map_samples` leaves it as it is.
     """
 
     prompts: jax.Array
@@ -49,6 +53,7 @@ class Rollouts:
     token_logp: jax.Array | None = None
     token_entropy: jax.Array | None = None
     token_kl_uniform: jax.Array | None = None
+    prompt_tokens: jax.Array | None = None
 
     @property
     def num_prompts(self) -> int:
@@ -71,7 +76,7 @@ class Rollouts:
         fields = {
             f.name: None if getattr(self, f.name) is None else fn(getattr(self, f.name))
             for f in dataclasses.fields(self)
-            if f.name != "prompts"
+            if f.name not in ("prompts", "prompt_tokens")
         }
         return dataclasses.replace(self, **fields)
 
@@ -104,5 +109,12 @@ def check_rollouts(rollouts: Any, name: str = "rollouts") -> Rollouts:
     if rollouts.prompts.shape != (P,):
         raise ValueError(
             f"{name}.prompts must have shape [P] = ({P},), got {rollouts.prompts.shape}"
+        )
+    if rollouts.prompt_tokens is not None and (
+        rollouts.prompt_tokens.ndim != 2 or rollouts.prompt_tokens.shape[0] != P
+    ):
+        raise ValueError(
+            f"{name}.prompt_tokens must have shape [P, L] with P = {P}, got "
+            f"{rollouts.prompt_tokens.shape}"
         )
     return rollouts

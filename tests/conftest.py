@@ -9,7 +9,8 @@ jax.config.update("jax_enable_x64", True)
 @pytest.fixture
 def never_load(monkeypatch):
     """Makes loading the model fail the test: arguments must be refused before it."""
-    from simulators.hf import _cli, _cli_train
+    from paper_figs.real_models import bon as _cli
+    from paper_figs.real_models import sft as _cli_train
 
     def never(*args, **kwargs):
         raise AssertionError("the model was loaded before the arguments were checked")

@@ -14,18 +14,23 @@ import os
 # The adapter never downloads: models are local folders, GGUF files or built-ins on disk.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from ._policy import BUILTIN_MODELS as BUILTIN_MODELS  # noqa: E402
+from ._decoding import greedy_rollouts as greedy_rollouts  # noqa: E402
+from ._decoding import sample_rollouts as sample_rollouts  # noqa: E402
+from ._encoding import decode as decode  # noqa: E402
+from ._encoding import encode_prompts as encode_prompts  # noqa: E402
+from ._encoding import encode_responses as encode_responses  # noqa: E402
+from ._files import BUILTIN_MODELS as BUILTIN_MODELS  # noqa: E402
+from ._files import model_context_length as model_context_length  # noqa: E402
+from ._files import resolve_model_path as resolve_model_path  # noqa: E402
+from ._loading import resolve_device as resolve_device  # noqa: E402
+from ._loading import resolve_dtype as resolve_dtype  # noqa: E402
+from ._policy import TINY_GPT2_POSITIONS as TINY_GPT2_POSITIONS  # noqa: E402
 from ._policy import HFPolicy as HFPolicy  # noqa: E402
 from ._policy import base_model as base_model  # noqa: E402
-from ._policy import decode as decode  # noqa: E402
-from ._policy import encode_prompts as encode_prompts  # noqa: E402
-from ._policy import encode_responses as encode_responses  # noqa: E402
-from ._policy import greedy_rollouts as greedy_rollouts  # noqa: E402
-from ._policy import rescore as rescore  # noqa: E402
-from ._policy import sample_rollouts as sample_rollouts  # noqa: E402
-from ._policy import score_texts as score_texts  # noqa: E402
-from ._policy import score_tokens as score_tokens  # noqa: E402
 from ._policy import tiny_gpt2 as tiny_gpt2  # noqa: E402
+from ._scoring import rescore as rescore  # noqa: E402
+from ._scoring import score_texts as score_texts  # noqa: E402
+from ._scoring import score_tokens as score_tokens  # noqa: E402
 from ._tasks import BUILTIN_TASKS as BUILTIN_TASKS  # noqa: E402
 from ._tasks import Task as Task  # noqa: E402
 from ._tasks import answers_match as answers_match  # noqa: E402
@@ -55,6 +60,7 @@ from ._train import xpo_sharpening as xpo_sharpening  # noqa: E402
 __all__ = [
     "BUILTIN_MODELS",
     "BUILTIN_TASKS",
+    "TINY_GPT2_POSITIONS",
     "HFPolicy",
     "Task",
     "TrainConfig",
@@ -78,8 +84,12 @@ __all__ = [
     "label_rollouts",
     "load_jsonl",
     "logic",
+    "model_context_length",
     "normalize_answer",
     "rescore",
+    "resolve_device",
+    "resolve_dtype",
+    "resolve_model_path",
     "rlhf_sharpening",
     "sample_rollouts",
     "score_texts",

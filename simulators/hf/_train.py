@@ -1,8 +1,8 @@
-"""Amortized sharpening of a real language model with LoRA (THEORY.md sections 3.1, 4 and 5.3).
+"""Amortized sharpening of a real language model with LoRA (Sections 4 and 5.3, Eq. 8, Alg. 1).
 
-Three learners, each fitting LoRA adapters (``peft``) on top of a frozen base model, with a plain
-torch loop (AdamW, linear decay to 0, gradient-norm clipping; the paper's SFT recipe of section
-5.3):
+Three learners, each fitting LoRA adapters (``peft``) on top of a frozen base model with one torch
+loop, :func:`_train_loop` (AdamW, linear decay to 0, gradient-norm clipping; the paper's SFT
+recipe of section 5.3); they differ only in their per-batch loss and their data order:
 
 * :func:`sft_sharpening`: SFT-Sharpening (pseudo-code B). Sample ``N`` responses per prompt from
   ``pi_base``, keep the best-of-N under the log-likelihood self-reward, and maximize
@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -42,23 +42,17 @@ from .._best_of_n import best_of_n
 from .._classes import squared_loss_residual
 from .._rewards import log_likelihood
 from .._rollouts import Rollouts
-from ._policy import (
-    HFPolicy,
+from ._decoding import _seed_from_key, greedy_rollouts, sample_rollouts
+from ._encoding import (
     _as_texts,
     _checked_pairs,
-    _float,
-    _response_logits,
+    _prompt_rows,
     _responses_of,
-    _seed_from_key,
-    _target_logp,
     _tokens_after_eos,
-    base_model,
     decode,
-    encode_prompts,
-    greedy_rollouts,
-    rescore,
-    sample_rollouts,
 )
+from ._policy import HFPolicy, base_model
+from ._scoring import _float, _response_logits, _target_logp, rescore
 from ._tasks import Task, label_rollouts, task_prompts
 
 
@@ -174,34 +168,98 @@ def sequence_log_probs(
     return torch.where(torch.from_numpy(keep).to(picked.device), picked, 0.0).sum(-1)
 
 
-def _optimizer(policy: HFPolicy, config: TrainConfig, total_steps: int):
+class _Optimizer(NamedTuple):
+    """AdamW over the trainable (LoRA) parameters with a linear decay of the learning rate to 0
+    over ``total_steps``, and the gradient-norm bound (section 5.3's recipe)."""
+
+    params: list[torch.nn.Parameter]
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    max_grad_norm: float
+
+
+def _optimizer(policy: HFPolicy, config: TrainConfig, total_steps: int) -> _Optimizer:
     params = [p for p in policy.model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda step: max(0.0, 1.0 - step / max(1, total_steps))
     )
-    return params, opt, sched
+    return _Optimizer(params, opt, sched, config.max_grad_norm)
 
 
-def _step(loss: torch.Tensor, params, opt, sched, config: TrainConfig) -> float:
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-    opt.step()
-    sched.step()
-    return float(norm)
+def _train_loop(
+    optimizer: _Optimizer,
+    loss_fn: Callable[[list[int]], torch.Tensor],
+    order: Iterable[tuple[int, list[int]]],
+    *,
+    bar: Any = None,
+) -> list[tuple[int, int, float, float]]:
+    """The one training loop of the learners: one clipped AdamW step per batch of ``order``.
+
+    Args:
+      optimizer: the set-up of :func:`_optimizer`; its step count carries over between calls
+        (XPO calls the loop once per round, warm-started).
+      loss_fn: ``batch -> loss``, the scalar loss of a batch of example indices.
+      order: ``(tag, batch)`` pairs in the order the steps take them (the tag, an epoch or a
+        round, is recorded with the step).
+      bar: a progress bar advanced once per step, or None.
+
+    Returns:
+      one row ``(step, tag, loss, grad_norm)`` per step, ``step`` counted over every call.
+    """
+    rows = []
+    for tag, batch in order:
+        loss = loss_fn(batch)
+        optimizer.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(optimizer.params, optimizer.max_grad_norm)
+        step = optimizer.sched.last_epoch  # steps taken so far
+        optimizer.opt.step()
+        optimizer.sched.step()
+        rows.append((step, tag, loss.item(), float(norm)))
+        if bar is not None:
+            bar.update()
+    return rows
 
 
-def _flat_pairs(prompt_ids: list[list[int]], rollouts: Rollouts, n: int):
-    """Per-sample prompt ids, response ids and base log-likelihoods of ``[P, n]`` rollouts."""
-    idx = np.asarray(rollouts.prompts)
-    P = rollouts.num_prompts
-    prompts = [prompt_ids[int(idx[p])] for p in range(P) for _ in range(n)]
+def _epochs(key: jax.Array, size: int, config: TrainConfig) -> Iterator[tuple[int, list[int]]]:
+    """``(epoch, batch)`` of ``config.epochs`` passes over ``size`` examples, each in the order of
+    a permutation drawn from its own split of ``key``, in batches of ``config.batch_size``."""
+    for epoch, k_epoch in enumerate(jax.random.split(key, config.epochs)):
+        order = _permutation(k_epoch, size)
+        for s in range(0, size, config.batch_size):
+            yield epoch, order[s : s + config.batch_size]
+
+
+def _flat_pairs(rollouts: Rollouts):
+    """Per-sample prompt ids, response ids and base log-likelihoods of ``[P, N]`` rollouts of an
+    :class:`HFPolicy` (the prompt ids they carry)."""
+    N = rollouts.num_samples
+    prompts = [row for row in _prompt_rows(rollouts) for _ in range(N)]
     return prompts, _responses_of(rollouts), np.asarray(rollouts.logp_base, np.float64).ravel()
 
 
 def _permutation(key: jax.Array, n: int) -> list[int]:
     return [int(i) for i in np.asarray(jax.random.permutation(key, n))]
+
+
+def _fit_epochs(
+    trained: HFPolicy,
+    config: TrainConfig,
+    loss_fn: Callable[[list[int]], torch.Tensor],
+    key: jax.Array,
+    size: int,
+    desc: str,
+) -> pd.DataFrame:
+    """``config.epochs`` passes of :func:`_train_loop` over ``size`` examples (SFT and offline
+    RLHF); returns the history (step, epoch, loss, grad_norm)."""
+    total = -(-size // config.batch_size) * config.epochs
+    bar = tqdm(total=total, desc=desc, disable=not trained.progress)
+    rows = _train_loop(
+        _optimizer(trained, config, total), loss_fn, _epochs(key, size, config), bar=bar
+    )
+    bar.close()
+    return pd.DataFrame(rows, columns=["step", "epoch", "loss", "grad_norm"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,36 +300,18 @@ def sft_sharpening(
     k_sample, k_bon, k_lora, k_order = jax.random.split(key, 4)
     rollouts = sample_rollouts(k_sample, policy, prompts, n, max_new_tokens=max_new_tokens)
     choice = np.asarray(best_of_n(k_bon, rollouts, log_likelihood))
-    prompt_ids = encode_prompts(policy, prompts)
     P = rollouts.num_prompts
     tokens, lengths = np.asarray(rollouts.tokens), np.asarray(rollouts.lengths)
-    data_x = [prompt_ids[p] for p in range(P)]
+    data_x = _prompt_rows(rollouts)
     data_y = [tokens[p, choice[p], : lengths[p, choice[p]]].tolist() for p in range(P)]
     trained = add_lora(k_lora, policy, config)
-    steps_per_epoch = -(-P // config.batch_size)
-    params, opt, sched = _optimizer(trained, config, steps_per_epoch * config.epochs)
-    history = []
-    step = 0
-    bar = tqdm(total=steps_per_epoch * config.epochs, desc="SFT", disable=not policy.progress)
-    for epoch, k_epoch in enumerate(jax.random.split(k_order, config.epochs)):
-        order = _permutation(k_epoch, P)
-        for s in range(0, P, config.batch_size):
-            batch = order[s : s + config.batch_size]
-            logp = sequence_log_probs(
-                trained, [data_x[i] for i in batch], [data_y[i] for i in batch]
-            )
-            loss = -logp.mean()  # -(1/n) sum_i log pi(y_i^BoN | x_i)
-            norm = _step(loss, params, opt, sched, config)
-            history.append((step, epoch, loss.item(), norm))
-            step += 1
-            bar.update()
-    bar.close()
-    info = dict(
-        rollouts=rollouts,
-        choice=choice,
-        queries=P * n,
-        history=pd.DataFrame(history, columns=["step", "epoch", "loss", "grad_norm"]),
-    )
+
+    def loss_fn(batch):
+        logp = sequence_log_probs(trained, [data_x[i] for i in batch], [data_y[i] for i in batch])
+        return -logp.mean()  # -(1/n) sum_i log pi(y_i^BoN | x_i)
+
+    history = _fit_epochs(trained, config, loss_fn, k_order, P, "SFT")
+    info = dict(rollouts=rollouts, choice=choice, queries=P * n, history=history)
     return trained, info
 
 
@@ -302,34 +342,19 @@ def rlhf_sharpening(
     check_positive(beta, "beta")
     k_sample, k_lora, k_order = jax.random.split(key, 3)
     rollouts = sample_rollouts(k_sample, policy, prompts, 2, max_new_tokens=max_new_tokens)
-    prompt_ids = encode_prompts(policy, prompts)
-    xs, ys, base = _flat_pairs(prompt_ids, rollouts, 2)
+    xs, ys, base = _flat_pairs(rollouts)
     P = rollouts.num_prompts
     trained = add_lora(k_lora, policy, config)
-    steps_per_epoch = -(-P // config.batch_size)
-    params, opt, sched = _optimizer(trained, config, steps_per_epoch * config.epochs)
-    history = []
-    step = 0
-    bar = tqdm(total=steps_per_epoch * config.epochs, desc="RLHF", disable=not policy.progress)
-    for epoch, k_epoch in enumerate(jax.random.split(k_order, config.epochs)):
-        order = _permutation(k_epoch, P)
-        for s in range(0, P, config.batch_size):
-            batch = order[s : s + config.batch_size]
-            rows = [2 * p for p in batch] + [2 * p + 1 for p in batch]
-            logp = sequence_log_probs(trained, [xs[i] for i in rows], [ys[i] for i in rows])
-            b = len(batch)
-            lb = torch.tensor(base[rows], dtype=logp.dtype, device=logp.device)
-            loss = (squared_loss_residual(logp[:b], logp[b:], lb[:b], lb[b:], beta) ** 2).mean()
-            norm = _step(loss, params, opt, sched, config)
-            history.append((step, epoch, loss.item(), norm))
-            step += 1
-            bar.update()
-    bar.close()
-    info = dict(
-        rollouts=rollouts,
-        queries=2 * P,
-        history=pd.DataFrame(history, columns=["step", "epoch", "loss", "grad_norm"]),
-    )
+
+    def loss_fn(batch):
+        rows = [2 * p for p in batch] + [2 * p + 1 for p in batch]
+        logp = sequence_log_probs(trained, [xs[i] for i in rows], [ys[i] for i in rows])
+        b = len(batch)
+        lb = torch.tensor(base[rows], dtype=logp.dtype, device=logp.device)
+        return (squared_loss_residual(logp[:b], logp[b:], lb[:b], lb[b:], beta) ** 2).mean()
+
+    history = _fit_epochs(trained, config, loss_fn, k_order, P, "RLHF")
+    info = dict(rollouts=rollouts, queries=2 * P, history=history)
     return trained, info
 
 
@@ -388,11 +413,10 @@ def xpo_sharpening(
     prompts = _as_texts(prompts, "prompts")  # one string is one prompt, not its characters
     if not prompts:
         raise ValueError("prompts must contain at least one prompt")
-    prompt_ids = encode_prompts(policy, prompts)
     k_lora, k_loop = jax.random.split(key)
     trained = add_lora(k_lora, policy, config)
-    params, opt, sched = _optimizer(trained, config, rounds * steps_per_round)
-    data_x: list[list[int]] = []
+    optimizer = _optimizer(trained, config, rounds * steps_per_round)
+    data_x: list[np.ndarray] = []
     data_y: list[list[int]] = []
     data_y2: list[list[int]] = []
     base_y: list[float] = []
@@ -400,7 +424,19 @@ def xpo_sharpening(
     history, round_rows = [], []
     best_j, best_state = -np.inf, lora_state(trained)
     queries = 0
-    step = 0
+
+    def loss_fn(batch):
+        size = len(batch)
+        xs_b = [data_x[i] for i in batch]
+        logp = sequence_log_probs(
+            trained, xs_b + xs_b, [data_y[i] for i in batch] + [data_y2[i] for i in batch]
+        )
+        lb = torch.tensor(base_y, dtype=logp.dtype, device=logp.device)[batch]
+        lb2 = torch.tensor(base_y2, dtype=logp.dtype, device=logp.device)[batch]
+        residual = squared_loss_residual(logp[:size], logp[size:], lb, lb2, beta)
+        # Algorithm 1 with the plus sign: alpha log pi(y'|x) + residual^2 per pair
+        return (alpha * logp[size:] + residual**2).mean()
+
     keys = jax.random.split(k_loop, rounds + 1)
     for t in tqdm(range(rounds + 1), desc="XPO", disable=not policy.progress):
         k_x, k_y, k_y2, k_steps = jax.random.split(keys[t], 4)
@@ -421,33 +457,24 @@ def xpo_sharpening(
         with base_model(trained):
             ref = sample_rollouts(k_y2, trained, xs, 1, max_new_tokens=max_new_tokens)
         queries += prompts_per_round
-        y_on, y_ref = _responses_of(on_policy), _responses_of(ref)
-        for j, i in enumerate(pick):
-            data_x.append(prompt_ids[int(i)])
-            data_y.append(y_on[j])
-            data_y2.append(y_ref[j])
+        data_x += _prompt_rows(on_policy)  # the prompt ids the draws were sampled after
+        data_y += _responses_of(on_policy)
+        data_y2 += _responses_of(ref)
         base_y += r_y.tolist()
         base_y2 += np.asarray(ref.logp_base, np.float64)[:, 0].tolist()
-        for k_step in jax.random.split(k_steps, steps_per_round):
-            size = min(config.batch_size, len(data_x))
-            batch = _permutation(k_step, len(data_x))[:size]
-            xs_b = [data_x[i] for i in batch]
-            logp = sequence_log_probs(
-                trained, xs_b + xs_b, [data_y[i] for i in batch] + [data_y2[i] for i in batch]
-            )
-            lb = torch.tensor(base_y, dtype=logp.dtype, device=logp.device)[batch]
-            lb2 = torch.tensor(base_y2, dtype=logp.dtype, device=logp.device)[batch]
-            residual = squared_loss_residual(logp[:size], logp[size:], lb, lb2, beta)
-            # Algorithm 1 with the plus sign: alpha log pi(y'|x) + residual^2 per pair
-            loss = (alpha * logp[size:] + residual**2).mean()
-            norm = _step(loss, params, opt, sched, config)
-            history.append((t, step, loss.item(), norm))
-            step += 1
+        order = (
+            (t, _permutation(k_step, len(data_x))[: config.batch_size])
+            for k_step in jax.random.split(k_steps, steps_per_round)
+        )
+        history += _train_loop(optimizer, loss_fn, order)
     if select == "best":
         _load_lora_state(trained, best_state)
     info = dict(
         queries=queries,
-        history=pd.DataFrame(history, columns=["round", "step", "loss", "grad_norm"]),
+        history=pd.DataFrame(
+            [(t, step, loss, norm) for step, t, loss, norm in history],
+            columns=["round", "step", "loss", "grad_norm"],
+        ),
         rounds=pd.DataFrame(round_rows, columns=["round", "j_beta", "base_logp"]),
         best_j_beta=best_j if select == "best" else round_rows[-1][1],
     )

@@ -241,7 +241,7 @@ def test_25_a_path_object_and_a_trailing_slash_name_the_same_folder(model_folder
 
 
 def test_26_an_interrupted_run_leaves_no_empty_folder_and_is_not_swallowed(tmp_path, monkeypatch):
-    from simulators.hf import _cli
+    from paper_figs.real_models import bon as _cli
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -258,12 +258,12 @@ def test_27_prompts_too_long_for_the_response_limit_fail_before_sampling(
 ):
     # The exact bound needs the tokenized prompts (after loading); it still comes before any
     # sampling, and the folder made for the run goes again.
-    from simulators.hf import _policy
+    from simulators.hf import _decoding
 
     def never(*args, **kwargs):
         raise AssertionError("sampled although the prompts do not fit")
 
-    monkeypatch.setattr(_policy, "decode_tokens", never)
+    monkeypatch.setattr(_decoding, "decode_tokens", never)
     out = tmp_path / "o"
     refused(capsys, [*BON, "--out", str(out), "--max-new-tokens", "500"],
             "max_new_tokens=500 plus the longest prompt", "512 positions")  # fmt: skip
@@ -271,7 +271,7 @@ def test_27_prompts_too_long_for_the_response_limit_fail_before_sampling(
 
 
 def test_28_a_disk_error_while_writing_results_is_one_line(tmp_path, capsys, monkeypatch):
-    from simulators.hf import _plots
+    from paper_figs.real_models import plots as _plots
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "o" / "x.png"))

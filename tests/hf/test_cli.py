@@ -75,7 +75,7 @@ def test_bon_checks_arguments_before_loading_the_model(
 ):
     import torch
 
-    from simulators.hf import _cli
+    from paper_figs.real_models import bon as _cli
 
     def never(*args, **kwargs):
         raise AssertionError("the model was loaded before the arguments were checked")
@@ -89,7 +89,7 @@ def test_bon_checks_arguments_before_loading_the_model(
 def test_sft_checks_the_device_before_loading_the_model(tmp_path, monkeypatch, capsys):
     import torch
 
-    from simulators.hf import _cli_train
+    from paper_figs.real_models import sft as _cli_train
 
     def never(*args, **kwargs):
         raise AssertionError("the model was loaded before the device was checked")
@@ -113,7 +113,7 @@ def test_tiny_model_honours_device_and_dtype_and_run_json_records_them(tmp_path)
 
     import torch
 
-    from simulators.hf._cli import load_policy
+    from paper_figs.real_models.bon import load_policy
 
     args = argparse.Namespace(
         model="tiny-gpt2", seed=0, chat="auto", quiet=True, device="cpu", dtype="bf16"

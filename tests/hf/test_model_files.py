@@ -127,14 +127,15 @@ def test_a_file_that_is_not_gguf_says_so(small_gguf):
 
 
 def test_every_loader_call_passes_trust_remote_code_false():
-    # Every from_pretrained / from_config call in the adapter, the benchmarks and the notebooks
-    # names trust_remote_code=False explicitly (left unset, transformers asks "y/N" on standard
-    # input and runs the folder's code on "y").
+    # Every from_pretrained / from_config call in the adapter, its applications (sharpen bon/sft),
+    # the benchmarks and the notebooks names trust_remote_code=False explicitly (left unset,
+    # transformers asks "y/N" on standard input and runs the folder's code on "y").
     calls = 0
     root = HF.parents[1]
     paths = [
         *HF.glob("*.py"),
         *(root / "benchmarks").glob("*.py"),
+        *(root / "paper_figs" / "real_models").glob("*.py"),
         *(root / "notebooks").glob("*.py"),
     ]
     for path in paths:

@@ -19,8 +19,10 @@ from simulators.hf import (  # noqa: E402
     score_tokens,
     sequence_log_probs,
 )
-from simulators.hf import _policy as hf_policy  # noqa: E402
-from simulators.hf._policy import _logit_bytes, resolve_model_path  # noqa: E402
+from simulators.hf import _encoding as hf_encoding  # noqa: E402
+from simulators.hf import _scoring as hf_scoring  # noqa: E402
+from simulators.hf._files import resolve_model_path  # noqa: E402
+from simulators.hf._scoring import _logit_bytes  # noqa: E402
 
 PROMPTS = ["1+2=", "ab ab 12+34=", "9"]
 
@@ -128,7 +130,7 @@ def test_the_head_runs_from_the_shortest_prompts_last_position_and_the_full_head
     shortest_prompt = min(len(p) for p in prompts)
     assert widths == [max(totals) - shortest_prompt + 1]  # one micro-batch, prompt part skipped
     # a model without `logits_to_keep`: full logits, sliced afterwards
-    monkeypatch.setattr(hf_policy, "_accepts", lambda model, name: False)
+    monkeypatch.setattr(hf_scoring, "_accepts", lambda model, name: False)
     full = score_tokens(tiny, prompts, responses)
     for field in ("logp", "token_logp", "token_entropy", "token_kl_uniform"):
         np.testing.assert_allclose(kept[field], full[field], atol=1e-6, rtol=0, err_msg=field)
@@ -150,7 +152,7 @@ def test_differentiable_sequence_log_probs_equal_the_scores(tiny):
 @pytest.mark.parametrize("left", [False, True])
 def test_padding_writes_each_sequence_at_its_positions(left):
     seqs = [[5, 6, 7], [], [8], np.array([1, 2, 3, 4])]
-    ids, mask = hf_policy._pad(seqs, 9, left=left)
+    ids, mask = hf_encoding._pad(seqs, 9, left=left)
     assert ids.shape == mask.shape == (4, 4) and ids.dtype == torch.int64
     for row, seq in enumerate(seqs):
         cols = range(4 - len(seq), 4) if left else range(len(seq))
@@ -161,8 +163,8 @@ def test_padding_writes_each_sequence_at_its_positions(left):
 
 def test_the_default_memory_budget(tiny, monkeypatch):
     assert tiny.memory_budget_bytes is None
-    assert hf_policy._memory_budget(tiny) == 2**30  # on the CPU
-    assert hf_policy._memory_budget(dataclasses.replace(tiny, memory_budget_bytes=123)) == 123
+    assert hf_scoring._memory_budget(tiny) == 2**30  # on the CPU
+    assert hf_scoring._memory_budget(dataclasses.replace(tiny, memory_budget_bytes=123)) == 123
     # on CUDA: half of what torch can use on the policy's device when scoring starts (free memory
     # plus the caching allocator's unused blocks)
     asked = []
@@ -171,7 +173,7 @@ def test_the_default_memory_budget(tiny, monkeypatch):
     )
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 5 * 2**30)
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 3 * 2**30)
-    assert hf_policy._memory_budget(dataclasses.replace(tiny, device="cuda:1")) == 4 * 2**30
+    assert hf_scoring._memory_budget(dataclasses.replace(tiny, device="cuda:1")) == 4 * 2**30
     assert asked == [torch.device("cuda:1")]
     # bytes per logit: bfloat16 logits add their float32 copy, statistics their temporaries
     assert _logit_bytes(torch.bfloat16, stats=False) > _logit_bytes(torch.float32, stats=False)
@@ -477,7 +479,7 @@ def test_token_ids_must_be_lists_of_ints(tiny):
 
 
 def test_dtype_aliases_and_unavailable_devices(monkeypatch):
-    from simulators.hf._policy import resolve_device, resolve_dtype
+    from simulators.hf._loading import resolve_device, resolve_dtype
 
     for name, dtype in [("bf16", torch.bfloat16), ("fp16", torch.float16), ("fp32", torch.float32),
                         ("bfloat16", torch.bfloat16), (torch.float64, torch.float64)]:  # fmt: skip

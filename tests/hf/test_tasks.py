@@ -8,6 +8,7 @@ import pytest
 
 pytest.importorskip("torch")
 
+from paper_figs.real_models.bon import check_task  # noqa: E402
 from simulators.hf import (  # noqa: E402
     Task,
     answers_match,
@@ -24,7 +25,6 @@ from simulators.hf import (  # noqa: E402
     subset,
     task_prompts,
 )
-from simulators.hf._cli import check_task  # noqa: E402
 from simulators.hf._tasks import _evaluate  # noqa: E402
 
 

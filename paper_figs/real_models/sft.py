@@ -18,14 +18,14 @@ import json
 import os
 import time
 
-from ._cli import (
+from .bon import (
     add_device_arguments,
     check_args,
     check_memory,
     check_task,
     load_policy,
-    os_error_line,
     output_folder,
+    run_command,
 )
 
 METHODS = ("sft", "rlhf", "xpo")
@@ -111,11 +111,18 @@ def _run_sft(args: argparse.Namespace, full) -> dict:
     import torch
     from matplotlib.figure import Figure
 
-    from .._protocol import bon_expected
-    from .._rewards import log_likelihood
-    from ._policy import decode
-    from ._tasks import label_rollouts, subset, task_prompts
-    from ._train import TrainConfig, evaluate, rlhf_sharpening, sft_sharpening, xpo_sharpening
+    from simulators import bon_expected, log_likelihood
+    from simulators.hf import (
+        TrainConfig,
+        decode,
+        evaluate,
+        label_rollouts,
+        rlhf_sharpening,
+        sft_sharpening,
+        subset,
+        task_prompts,
+        xpo_sharpening,
+    )
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -260,12 +267,4 @@ def _report(result: dict) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        result = run_sft(args)
-    except OSError as err:
-        # The command line reports ValueError as one line with exit status 2.
-        raise ValueError(os_error_line(err)) from err
-    print(_report(result))
-    print(f"tables and figures written to {args.out}")
-    return 0
+    return run_command(run_sft, _report, args)

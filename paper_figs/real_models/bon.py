@@ -103,7 +103,7 @@ def check_args(
       ValueError: an argument is out of range; the message names it (``--n-max``) and says what
         is expected.
     """
-    from ._policy import resolve_device, resolve_dtype
+    from simulators.hf import resolve_device, resolve_dtype
 
     for name in counts:
         value = getattr(args, name)
@@ -146,11 +146,10 @@ def check_model(model: str) -> int | None:
     """Checks ``--model`` on disk without loading it; returns its positions when its files say.
 
     ``tiny-gpt2`` is built in memory; any other value must be a built-in name, a complete model
-    folder or a valid ``.gguf`` file (:func:`simulators.hf._files.resolve_model_path` says what
+    folder or a valid ``.gguf`` file (:func:`simulators.hf.resolve_model_path` says what
     is wrong with a path).
     """
-    from ._files import model_context_length, resolve_model_path
-    from ._policy import TINY_GPT2_POSITIONS
+    from simulators.hf import TINY_GPT2_POSITIONS, model_context_length, resolve_model_path
 
     if model == "tiny-gpt2":
         return TINY_GPT2_POSITIONS
@@ -281,7 +280,7 @@ def check_task(name: str, num_questions: int, seed: int, flag: str = "--prompts"
       ValueError: ``--task`` is neither a built-in task nor a valid JSON-lines file (the message
         names the file and line), or the file holds fewer questions than asked for.
     """
-    from ._tasks import get_task
+    from simulators.hf import get_task
 
     try:
         task = get_task(name, num_questions, seed=seed)
@@ -298,7 +297,7 @@ def load_policy(args: argparse.Namespace, **settings: Any):
     The tiny random GPT-2 (``--model tiny-gpt2``) is built on the CPU in float32 and then moved
     to ``--device`` and ``--dtype``, as a loaded model would be.
     """
-    from ._policy import HFPolicy, resolve_device, resolve_dtype, tiny_gpt2
+    from simulators.hf import HFPolicy, resolve_device, resolve_dtype, tiny_gpt2
 
     if args.chat != "auto":
         settings["chat"] = args.chat == "yes"
@@ -325,7 +324,7 @@ def run_bon(args: argparse.Namespace) -> dict[str, Any]:
     the task file); only then is ``--out`` created and the model loaded. A run that fails leaves
     no empty output folder behind (:func:`output_folder`).
     """
-    from .._protocol import default_ns
+    from simulators._protocol import default_ns
 
     check_args(args, ("n_max", "prompts", "max_new_tokens", "batch_size", "subsamples"))
     ns = default_ns(args.n_max) if args.ns is None else parse_ns(args.ns, args.n_max)
@@ -351,10 +350,10 @@ def _run_bon(args: argparse.Namespace, task, ns: list[int]) -> dict[str, Any]:
     import pandas as pd
     import torch
 
-    from .._protocol import run_protocol
-    from ._plots import save_protocol_figures
-    from ._policy import decode, greedy_rollouts, sample_rollouts
-    from ._tasks import grade, task_prompts
+    from simulators import run_protocol
+    from simulators.hf import decode, grade, greedy_rollouts, sample_rollouts, task_prompts
+
+    from .plots import save_protocol_figures
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -467,13 +466,19 @@ def os_error_line(err: OSError) -> str:
     return f"cannot access{where}: {err.strerror or err}"
 
 
-def main(args: argparse.Namespace) -> int:
+def run_command(run: Any, report: Any, args: argparse.Namespace) -> int:
+    """Runs a model command, ``run(args)``, and prints ``report`` of its result (``sharpen bon``
+    and ``sharpen sft``); a file-system error becomes the command line's one-line error."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        result = run_bon(args)
+        result = run(args)
     except OSError as err:
         # The command line reports ValueError as one line with exit status 2.
         raise ValueError(os_error_line(err)) from err
-    print(_report(result))
+    print(report(result))
     print(f"tables and figures written to {args.out}")
     return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    return run_command(run_bon, _report, args)
