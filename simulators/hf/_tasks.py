@@ -1,4 +1,4 @@
-"""Tasks with checkable answers for the inference-time protocol (THEORY.md section 5.1).
+"""Tasks with checkable answers for the inference-time protocol (the experiments of App. A.1).
 
 A :class:`Task` is questions, gold answers, a prompt template with an optional one-shot worked
 example (the paper prompts 1-shot "to fix the output format and elicit chain of thought"), and the
