@@ -174,8 +174,11 @@ __all__: list[str] = [
 ]
 
 
-from ._claims import CLAIMS as CLAIMS
-from ._claims import ClaimResult as ClaimResult
-from ._claims import run_claims as run_claims
+from .claims import CLAIMS as CLAIMS
+from .claims import Claim as Claim
+from .claims import ClaimResult as ClaimResult
+from .claims import Outcome as Outcome
+from .claims import claim as claim
+from .claims import run_claims as run_claims
 
-__all__ += ["CLAIMS", "ClaimResult", "run_claims"]
+__all__ += ["CLAIMS", "Claim", "ClaimResult", "Outcome", "claim", "run_claims"]

@@ -88,8 +88,9 @@ def _library_version() -> str:
     root = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
     for pkg in _CLAIM_CODE:
-        for path in sorted((root / pkg).glob("*.py")):
-            h.update(path.name.encode())
+        # Subpackages too: the claims themselves are in bounds/claims/.
+        for path in sorted((root / pkg).rglob("*.py")):
+            h.update(path.relative_to(root / pkg).as_posix().encode())
             h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
@@ -115,7 +116,8 @@ def _claim_ids(run_claims) -> list[str] | None:
     registry = getattr(bounds, "CLAIMS", None)
     if registry is None:
         return None
-    # The registry fills when the library's checks are imported; running no claim imports them.
+    # Importing bounds registers the library's claims (bounds.claims); running none checks that
+    # run_claims takes ids.
     run_claims(quick=True, ids=[], progress=False)
     return claim_order(registry) or None
 
@@ -200,19 +202,65 @@ def plot_unit(out: str, figure: str, version: str, quick: bool) -> dict[str, Any
     }
 
 
-def claim_unit(cid: str, quick: bool, module: str | None, path: str, key: str) -> dict[str, Any]:
-    """Runs one claim and caches its record (hashed) at ``path``."""
-    record = measure_claim(cid, quick, module)
+# The exit status of a claim's worker that ended itself at the claim's declared timeout.
+_TIMEOUT_EXIT = 124
+
+
+def claim_unit(
+    cid: str,
+    quick: bool,
+    module: str | None,
+    path: str,
+    key: str,
+    timeout_s: float | None = None,
+) -> dict[str, Any]:
+    """Runs one claim and caches its record (hashed) at ``path``.
+
+    With ``timeout_s`` (in a worker process only: it ends the process), a claim still running
+    after that many seconds ends its worker with exit status 124, which the parent reports as
+    the claim's time limit. The claims share their worker with nothing else, but the runner's
+    time limit is one for every unit; this one is the claim's own.
+    """
+    timer = None
+    if timeout_s is not None:
+        import os
+        import threading
+
+        def give_up() -> None:
+            print(f"{cid}: still running after {timeout_s:g} s, ended", file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(_TIMEOUT_EXIT)
+
+        timer = threading.Timer(timeout_s, give_up)
+        timer.daemon = True
+        timer.start()
+    try:
+        record = measure_claim(cid, quick, module)
+    finally:
+        if timer is not None:
+            timer.cancel()
     write_record(path, key, record)
     return record
+
+
+def _claim_timeout_error(r: UnitResult) -> str:
+    """A failed claim unit's error, saying so when it ran past its declared timeout."""
+    timeout = r.unit.kwargs.get("timeout_s")
+    if timeout is not None and r.error and r.error.endswith(f"(exit code {_TIMEOUT_EXIT})"):
+        return f"still running after {timeout:g} s (its declared timeout), ended"
+    return r.error
 
 
 # --------------------------------------------------------------------------------------------
 # Planning and putting the outcomes together.
 
 
-def _plan_claims(data_dir: Path, quick: bool) -> tuple[ClaimsOutcome, list[Unit], list[str]]:
-    """The claims' outcome so far (cached records loaded), the units still to run, and the ids."""
+def _plan_claims(
+    data_dir: Path, quick: bool, timeouts: bool = False
+) -> tuple[ClaimsOutcome, list[Unit], list[str]]:
+    """The claims' outcome so far (cached records loaded), the units still to run, and the ids.
+
+    With ``timeouts``, each unit ends at its claim's declared ``timeout_s`` for the mode."""
     try:
         from bounds import run_claims
     except ImportError as err:
@@ -248,13 +296,11 @@ def _plan_claims(data_dir: Path, quick: bool) -> tuple[ClaimsOutcome, list[Unit]
             continue
         claim = getattr(bounds, "CLAIMS", {}).get(cid)
         module = getattr(getattr(claim, "check", None), "__module__", None)
-        units.append(
-            Unit(
-                name=cid,
-                fn="paper_figs._reproduce:claim_unit",
-                kwargs=dict(cid=cid, quick=quick, module=module, path=str(path), key=key),
-            )
-        )
+        kwargs = dict(cid=cid, quick=quick, module=module, path=str(path), key=key)
+        declared = getattr(claim, "timeout_s", None)
+        if timeouts and declared is not None:
+            kwargs["timeout_s"] = float(declared[0 if quick else 1])
+        units.append(Unit(name=cid, fn="paper_figs._reproduce:claim_unit", kwargs=kwargs))
     return outcome, units, ids
 
 
@@ -292,6 +338,7 @@ def reproduce(
     workers: int = 2,
     limits: Limits | None = None,
     cache_dir: str | None = None,
+    claim_timeouts: bool = True,
 ) -> tuple[Path, list[FigureOutcome], ClaimsOutcome]:
     """Makes the figures and runs the claims into ``out_dir``, then writes the report.
 
@@ -308,6 +355,8 @@ def reproduce(
       limits: the watchdog's limits (default: ``--unit-timeout`` and ``--stall-timeout``'s
         defaults for this mode).
       cache_dir: JAX compilation cache folder of the workers (None: none).
+      claim_timeouts: each claim (in a worker) also ends at the ``timeout_s`` it declares for
+        the mode (``--unit-timeout`` not given); ``limits`` still bounds every unit.
 
     Returns:
       The report's path, the figures' outcomes and the claims' outcome.
@@ -390,7 +439,9 @@ def reproduce(
             total += len(settings)
 
         if claims:
-            claims_outcome, claim_units, claim_ids = _plan_claims(data, quick)
+            claims_outcome, claim_units, claim_ids = _plan_claims(
+                data, quick, timeouts=claim_timeouts and workers > 0
+            )
         else:
             claims_outcome, claim_units, claim_ids = (
                 ClaimsOutcome(skipped="not requested (`--no-claims`)."),
@@ -416,8 +467,9 @@ def reproduce(
                     if r.ok:
                         claim_records[cid] = r.value
                     else:
-                        claim_records[cid] = _claim_failure(cid, r.error, r.seconds)
-                        claims_outcome.failed.append((cid, r.error))
+                        error = _claim_timeout_error(r)
+                        claim_records[cid] = _claim_failure(cid, error, r.seconds)
+                        claims_outcome.failed.append((cid, error))
                     claims_outcome.seconds += r.seconds
                     return
                 o = outcomes[kw["figure"]]
@@ -499,6 +551,7 @@ def main(args: argparse.Namespace) -> int:
         workers=0 if args.in_process else 1 if args.serial else 2,
         limits=limits,
         cache_dir=cache_dir,
+        claim_timeouts=args.unit_timeout is None,
     )
     failed = [o for o in outcomes if o.error is not None]
     for o in failed:

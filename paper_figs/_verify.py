@@ -1,20 +1,23 @@
 """``sharpen verify [--quick] [--json PATH]``: run every numerically checkable claim.
 
-The claims are THEORY.md section 6's fourteen checks, each an executable comparison of a measurement
-against the theorem it cites (``bounds.CLAIMS``). The JSON output is a list of objects with keys
+The claims are the paper's fourteen numerically checkable claims, each an executable comparison of
+a measurement against the theorem it cites (``bounds.CLAIMS``, registered by :mod:`bounds.claims`).
+The JSON output is a list of objects with keys
 ``id``, ``title``, ``reference``, ``holds``, ``measured``, ``predicted``, ``seconds``; a claim that
 could not be measured (it raised, made no progress, or ran past its limit) has ``holds: false``,
 ``measured: "not measured"`` and one more key, ``error``, saying why.
 
 Each claim runs as one unit in a worker process under the watchdog of
 :mod:`paper_figs._runner`, so a claim that hangs is killed and reported by name while the others
-run; ``--in-process`` runs them here instead, without the watchdog. The ``--json`` path is checked
-before any claim runs.
+run; ``--in-process`` runs them here instead, without the watchdog. A claim's time limit is the
+``timeout_s`` it declares (quick or full), unless ``--unit-timeout`` sets one for every unit. The
+``--json`` path is checked before any claim runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import math
 import sys
@@ -51,8 +54,8 @@ def add_watchdog_arguments(parser: argparse.ArgumentParser) -> None:
         type=seconds_arg,
         metavar="SECONDS",
         help="wall-clock limit of one claim or figure setting; past it, it is killed and "
-        f"reported failed (default {UNIT_SECONDS_QUICK:g} with --quick, else "
-        f"{UNIT_SECONDS_FULL:g}; 0: none)",
+        "reported failed (default: the timeout each claim declares, and for a figure setting "
+        f"{UNIT_SECONDS_QUICK:g} with --quick, else {UNIT_SECONDS_FULL:g}; 0: none)",
     )
     parser.add_argument(
         "--stall-timeout",
@@ -107,12 +110,9 @@ def init_worker(x64: bool, cache_dir: str | None = None, preload: Sequence[str] 
 
 
 def registered_claims() -> dict[str, Any]:
-    """``bounds.CLAIMS`` with the library's checks registered (importing them fills it)."""
-    from bounds import CLAIMS, run_claims
+    """``bounds.CLAIMS``, which importing :mod:`bounds.claims` fills with the library's claims."""
+    from bounds.claims import CLAIMS
 
-    # Running no claim imports the library's checks (once): a registry that already holds a
-    # claim from outside the library may still lack them.
-    run_claims(quick=True, ids=[], progress=False)
     return CLAIMS
 
 
@@ -147,7 +147,8 @@ def measure_claim(cid: str, quick: bool, module: str | None = None) -> dict[str,
 
 def list_claims(modules: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The registered claims (the library's, and those ``modules`` register), in order, as
-    ``{"id", "title", "reference", "module"}`` (a unit's function, run in the worker)."""
+    ``{"id", "title", "reference", "module", "timeout_s"}`` (a unit's function, run in the
+    worker; ``timeout_s`` is the claim's declared ``[quick, full]`` seconds)."""
     claims = registered_claims()
     for module in modules:
         importlib.import_module(module)
@@ -157,6 +158,7 @@ def list_claims(modules: Sequence[str] = ()) -> list[dict[str, Any]]:
             "title": claims[cid].title,
             "reference": claims[cid].reference,
             "module": getattr(claims[cid].check, "__module__", None),
+            "timeout_s": [float(t) for t in claims[cid].timeout_s],
         }
         for cid in claim_order(claims)
     ]
@@ -165,12 +167,14 @@ def list_claims(modules: Sequence[str] = ()) -> list[dict[str, Any]]:
 def _outside_claim_modules() -> list[str]:
     """Modules of claims registered in this process from outside the library (a worker imports
     them to know those claims); none when the registry was never imported here."""
-    registry = sys.modules.get("bounds._claims")
+    registry = sys.modules.get("bounds.claims._registry")
     if registry is None:
         return []
     modules = {getattr(c.check, "__module__", None) for c in registry.CLAIMS.values()}
     # `__main__` is re-run in a spawned worker as `__mp_main__`: its claims register there.
-    return sorted(m for m in modules if m and m not in ("bounds._claim_checks", "__main__"))
+    return sorted(
+        m for m in modules if m and m != "__main__" and not m.startswith("bounds.claims.")
+    )
 
 
 def not_measured(claim: dict[str, Any], error: str, seconds: float) -> dict[str, Any]:
@@ -215,6 +219,7 @@ def verify(
     workers: int = 1,
     limits: Limits | None = None,
     progress: bool = True,
+    claim_timeouts: bool = True,
 ) -> list[dict[str, Any]]:
     """Runs the claims, each as a unit under the watchdog, and returns their records.
 
@@ -227,6 +232,8 @@ def verify(
       workers: worker processes (0: in this process, without the watchdog).
       limits: the watchdog's limits.
       progress: a progress bar over the claims.
+      claim_timeouts: each claim's time limit is the ``timeout_s`` it declares for the mode
+        (instead of ``limits.unit_seconds``, which then bounds only the listing).
 
     Returns:
       One record per id, in order, in the ``sharpen verify --json`` format; a claim that could
@@ -244,7 +251,7 @@ def verify(
         workers,
         limits,
         init="paper_figs._verify:init_worker",
-        init_kwargs={"x64": bool(jax.config.jax_enable_x64), "preload": ["bounds._claim_checks"]},
+        init_kwargs={"x64": bool(jax.config.jax_enable_x64), "preload": ["bounds.claims"]},
     )
     try:
         (listing,) = runner.run(
@@ -289,8 +296,14 @@ def verify(
                     bar.write(f"{cid}: not measured: {r.error}", file=sys.stderr)
                 bar.update(1)
 
-            # One group: the claims run in order on one worker, sharing its compiled programs.
-            runner.run([units], on_result=on_result, on_start=on_start)
+            # The claims run in order on one worker (kept between runs), sharing its compiled
+            # programs; one run each, so that each runs under its own time limit.
+            base = limits or Limits()
+            for unit in units:
+                if claim_timeouts and hasattr(runner, "limits"):
+                    timeout = claims[unit.kwargs["cid"]]["timeout_s"][0 if quick else 1]
+                    runner.limits = dataclasses.replace(base, unit_seconds=timeout)
+                runner.run([[unit]], on_result=on_result, on_start=on_start, keep_workers=True)
     finally:
         runner.close()
     return [done[cid] for cid in wanted]
@@ -306,6 +319,7 @@ def main(args: argparse.Namespace) -> int:
             workers=0 if args.in_process else 1,
             limits=watchdog_limits(args),
             progress=True,
+            claim_timeouts=args.unit_timeout is None,
         )
     except RuntimeError as err:
         print(f"sharpen verify: error: {err}", file=sys.stderr)

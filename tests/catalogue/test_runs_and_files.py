@@ -76,14 +76,27 @@ def write_same_settings(root, seed):
 '''
 
 _HANGING_CLAIM = """
+import dataclasses
 import time
 
-from bounds._claims import Outcome, claim
+from bounds.claims import Outcome, claim
 
 
-@claim("C99", "a check that never finishes (test)", "none")
-def _c99(quick):
-    time.sleep(10**6)
+@dataclasses.dataclass(frozen=True)
+class Never:
+    seconds: float = 10**6
+
+
+@claim(
+    "C99",
+    "a check that never finishes (test)",
+    "none",
+    quick=Never(),
+    full=Never(),
+    timeout_s=(10**6, 10**6),
+)
+def _c99(settings):
+    time.sleep(settings.seconds)
     return Outcome(True, "never", "never")
 """
 
