@@ -38,9 +38,14 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from simulators._oracle import draw, make_oracle
-from simulators._rollouts import Rollouts, check_rollouts
-from simulators._tabular import TabularPolicy, sample_indices
+from simulators import (
+    Rollouts,
+    TabularPolicy,
+    check_rollouts,
+    draw,
+    make_oracle,
+    sample_indices,
+)
 from theory.checks import (
     check_at_least,
     check_count,

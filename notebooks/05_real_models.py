@@ -28,8 +28,8 @@
 import os
 
 import jax
-from simulators.hf._plots import plot_loglik_hist, plot_metric_vs_n
 
+from paper_figs.real_models.plots import plot_loglik_hist, plot_metric_vs_n
 from simulators import Rollouts, aggregate_subsamples, run_protocol
 from simulators.hf import arithmetic as arithmetic_task
 from simulators.hf import (

@@ -82,7 +82,7 @@ def family_policy(key: jax.Array, family: str, num_prompts: int, *, sharpness: f
         trans = scale * jax.random.normal(k1, (num_prompts, V, V))
         return simulators.MarkovPolicy.from_logits(init, trans, H)
     if family == "autoregressive":
-        from simulators._autoregressive import num_prefixes
+        from simulators import num_prefixes
 
         logits = scale * jax.random.normal(key, (num_prompts, num_prefixes(V, H), V))
         return simulators.AutoregressivePolicy.from_logits(logits)
@@ -187,7 +187,7 @@ def length_bias_policy(key: jax.Array, num_prompts: int, *, misleading: float = 
       ``(policy, answers [Y], correct_answer [X])``.
     """
     import simulators
-    from simulators._autoregressive import num_prefixes
+    from simulators import num_prefixes
 
     k = jax.random.split(key, 4)
     X = num_prompts
@@ -275,6 +275,6 @@ def majority_accuracies(
 
 def lift_percent(accuracy, greedy_accuracy):
     """``(acc - acc_greedy) / acc_greedy * 100`` (section 5.1), via ``simulators``' protocol."""
-    from simulators._protocol import lift_percent as lift
+    from simulators import lift_percent as lift
 
     return lift(accuracy, greedy_accuracy)

@@ -16,6 +16,8 @@ from ._api import to_table as to_table
 from ._autoregressive import AutoregressivePolicy as AutoregressivePolicy
 from ._autoregressive import autoregressive_argmax as autoregressive_argmax
 from ._autoregressive import enumerate_responses as enumerate_responses
+from ._autoregressive import num_prefixes as num_prefixes
+from ._autoregressive import num_responses as num_responses
 from ._autoregressive import random_autoregressive as random_autoregressive
 from ._best_of_n import best_of_n as best_of_n
 from ._classes import FiniteClass as FiniteClass
@@ -64,6 +66,7 @@ from ._protocol import bon_curve as bon_curve
 from ._protocol import bon_expected as bon_expected
 from ._protocol import bon_subset_weights as bon_subset_weights
 from ._protocol import coverage_plugin as coverage_plugin
+from ._protocol import default_ns as default_ns
 from ._protocol import lift_percent as lift_percent
 from ._protocol import likelihood_by_correctness as likelihood_by_correctness
 from ._protocol import pass_at_k as pass_at_k
@@ -116,6 +119,7 @@ __all__ = [
     "contains",
     "coverage_plugin",
     "coverage_tabular",
+    "default_ns",
     "dirichlet_tabular",
     "dpo_sharpening",
     "draw",
@@ -144,6 +148,8 @@ __all__ = [
     "multilayer_softmax_logp",
     "negative_entropy",
     "negative_log_likelihood",
+    "num_prefixes",
+    "num_responses",
     "pass_at_k",
     "prefix_best_of_n",
     "protocol_summary",

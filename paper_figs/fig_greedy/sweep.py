@@ -66,9 +66,9 @@ def run(setting: Setting) -> pd.DataFrame:
         greedy,
         greedy_counterexample,
         log_prob,
+        num_prefixes,
         sequence_argmax,
     )
-    from simulators._autoregressive import num_prefixes
 
     if setting.instance == "counterexample":
         policy, _ = greedy_counterexample()

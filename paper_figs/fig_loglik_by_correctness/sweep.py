@@ -60,7 +60,7 @@ def run(setting: Setting) -> pd.DataFrame:
     """One row per sample (``prompt, logp, length, correct``) plus the task's ``auc`` and
     ``auc_within_prompt`` (``simulators`` protocol's ``likelihood_by_correctness``)."""
     import simulators
-    from simulators._protocol import likelihood_by_correctness, sample_table
+    from simulators import likelihood_by_correctness, sample_table
 
     key = jax.random.PRNGKey(setting.seed)
     k_task, k_draw = jax.random.split(key)

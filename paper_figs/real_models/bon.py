@@ -324,7 +324,7 @@ def run_bon(args: argparse.Namespace) -> dict[str, Any]:
     the task file); only then is ``--out`` created and the model loaded. A run that fails leaves
     no empty output folder behind (:func:`output_folder`).
     """
-    from simulators._protocol import default_ns
+    from simulators import default_ns
 
     check_args(args, ("n_max", "prompts", "max_new_tokens", "batch_size", "subsamples"))
     ns = default_ns(args.n_max) if args.ns is None else parse_ns(args.ns, args.n_max)
