@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from theory._validation import check_count
+from theory.checks import check_count
 
 from .._api import greedy, sample
 from .._rollouts import Rollouts

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from theory._validation import check_count
+from theory.checks import check_count
 
 from ._loading import load_model_and_tokenizer, resolve_device, resolve_dtype
 

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._validation import check_count
+from theory.checks import check_count
 
 from .._rollouts import Rollouts, check_rollouts
 

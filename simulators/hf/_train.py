@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from theory._validation import check_count, check_nonnegative, check_positive
+from theory.checks import check_count, check_nonnegative, check_positive
 
 from .._best_of_n import best_of_n
 from .._classes import squared_loss_residual
