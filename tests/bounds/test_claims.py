@@ -259,3 +259,68 @@ def test_pad_linear_is_the_same_model():
     assert beta == pytest.approx(
         bounds.linear_softmax_beta(inst.gamma_margin, inst.num_responses, 0.1)
     ) and radius >= (1 + 1 / beta)
+
+
+_SPINNING_CLAIM = """
+import dataclasses
+
+from bounds.claims import Outcome, claim
+
+
+@dataclasses.dataclass(frozen=True)
+class Spin:
+    pass
+
+
+@claim("X3", "a check that never ends (test)", "none", quick=Spin(), full=Spin(), timeout_s=(3, 3))
+def _x3(settings):
+    while True:  # uses CPU time: only a time limit ends it
+        pass
+"""
+
+
+def test_verify_ends_a_claim_at_its_declared_timeout(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    from paper_figs._runner import Limits
+    from paper_figs._verify import verify
+
+    (tmp_path / "sharpen_spinning_claim.py").write_text(_SPINNING_CLAIM)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        importlib.import_module("sharpen_spinning_claim")
+        # The listing gets the runner's own limit (60 s); the claim its declared 3 s.
+        limits = Limits(unit_seconds=60.0)
+        (record,) = verify(["X3"], quick=True, workers=1, limits=limits, progress=False)
+    finally:
+        CLAIMS.pop("X3", None)
+        sys.modules.pop("sharpen_spinning_claim", None)
+    assert record["measured"] == "not measured"
+    assert "still running after 3 s" in record["error"]
+
+
+def test_reproduce_ends_a_claim_at_its_declared_timeout(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    from paper_figs import _reproduce as reproduce_mod
+    from paper_figs._runner import Limits
+
+    (tmp_path / "sharpen_spinning_claim.py").write_text(_SPINNING_CLAIM)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(reproduce_mod, "_claim_ids", lambda run: ["X3"])
+    try:
+        importlib.import_module("sharpen_spinning_claim")
+        _, _, claims = reproduce_mod.reproduce(
+            tmp_path / "out",
+            quick=True,
+            figures=[],
+            progress=False,
+            workers=1,
+            limits=Limits(unit_seconds=60.0),
+        )
+    finally:
+        CLAIMS.pop("X3", None)
+        sys.modules.pop("sharpen_spinning_claim", None)
+    assert claims.failed == [("X3", "still running after 3 s (its declared timeout), ended")]
