@@ -75,7 +75,7 @@ def _c7(s: C7Settings) -> Outcome:
         worst_tv = max(
             worst_tv, float(0.5 * jnp.abs(jnp.exp(numeric) - jnp.exp(closed)).sum(-1).max())
         )
-    # Lemma 4.1 on many random instances, and the margin bound (THEORY.md 6.7).
+    # Lemma 4.1 on many random instances, and its margin bound on the mass of the argmax.
     violations = 0
     checked = 0
     margin_bound_ok = True
