@@ -51,6 +51,8 @@ def page(tmp_path_factory):
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with path.open("a") as f:
                     f.write(block[target.end() :])
+                # A file that grew is imported afresh by the next block that imports it.
+                sys.modules.pop(".".join(pathlib.Path(target.group(1)).with_suffix("").parts), None)
                 importlib.invalidate_caches()
             else:
                 exec(compile(block, "EXTENDING.md", "exec"), namespace)  # noqa: S102
@@ -58,6 +60,9 @@ def page(tmp_path_factory):
         yield namespace
     finally:
         sys.path.remove(str(project))
+        import bounds
+
+        bounds.CLAIMS.pop("SC1", None)
         for name in [m for m in sys.modules if m.split(".")[0] in ("my_extensions", "my_figs")]:
             del sys.modules[name]
 
@@ -80,11 +85,10 @@ def test_the_algorithm_runs_through_sweep_and_sharpens(page):
 def test_the_algorithm_matches_a_direct_run(page):
     """The sweep's cell is exactly the function called by hand with the sweep seed's key."""
     import jax
+    from my_extensions import mode_sft
 
     import simulators
     import theory
-
-    from my_extensions import mode_sft
 
     policy, mu = page["policy"], page["mu"]
     oracle = simulators.SampleEvaluateOracle(policy, mu)
@@ -96,6 +100,17 @@ def test_the_algorithm_matches_a_direct_run(page):
     cell = df[(df.metric == "sharpening_error") & (df.seed == 3) & (df.n_used == 16)]["value"]
     assert float(err) == float(cell.iloc[0])
     assert int(res.queries) == 16 * 32
+
+
+def test_the_claim_runs_through_the_claims_runner_and_holds(page):
+    import bounds
+
+    r = page["claim_result"]
+    assert r.id == "SC1" and r.holds, (r.measured, r.predicted)
+    assert abs(r.details["q"] - 0.68256) < 1e-12  # P[Bin(5, 0.6) >= 3], by hand
+    assert bounds.CLAIMS["SC1"].timeout_s == (60, 300)
+    # The full settings are the registered ones (a run there is the slow suite's business).
+    assert bounds.CLAIMS["SC1"].full.num_seeds == 256
 
 
 def test_the_figure_is_discovered_stored_and_reported(page):
