@@ -70,15 +70,12 @@ from ._sample_complexity import minimal_product_budget as minimal_product_budget
 from ._sample_complexity import minimal_product_budget_ci as minimal_product_budget_ci
 from ._sample_complexity import scaling_slope as scaling_slope
 from ._sample_complexity import success_grid as success_grid
-from ._toys import AnswerToy as AnswerToy
 from ._toys import MaxCutReport as MaxCutReport
 from ._toys import NonClosureReport as NonClosureReport
 from ._toys import bon_accuracy as bon_accuracy
 from ._toys import brute_force_max_cut as brute_force_max_cut
 from ._toys import cut_value as cut_value
-from ._toys import length_bias_toy as length_bias_toy
 from ._toys import majority_accuracy as majority_accuracy
-from ._toys import majority_vs_likelihood_toy as majority_vs_likelihood_toy
 from ._toys import maxcut_policy as maxcut_policy
 from ._toys import maxcut_report as maxcut_report
 from ._toys import nonclosure_policy as nonclosure_policy
@@ -88,7 +85,6 @@ from ._toys import sequence_log_probs as sequence_log_probs
 
 __all__: list[str] = [
     "AdaptiveFrontier",
-    "AnswerToy",
     "BudgetInterval",
     "ProductBudget",
     "FailureBound",
@@ -129,7 +125,6 @@ __all__: list[str] = [
     "kl_tilt_loss_concentrability_bound",
     "kl_tilt_margin_bound",
     "lemma_h3_constant",
-    "length_bias_toy",
     "linear_softmax_alpha",
     "linear_softmax_beta",
     "linear_softmax_log_net_size",
@@ -139,7 +134,6 @@ __all__: list[str] = [
     "linear_softmax_theta_norm_bound",
     "lower_bound_sample_complexity",
     "majority_accuracy",
-    "majority_vs_likelihood_toy",
     "maxcut_policy",
     "maxcut_report",
     "minimal_budget",

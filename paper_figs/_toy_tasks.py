@@ -10,7 +10,7 @@ policy with an answer extracted from each response and a ground-truth answer per
   ``g``. ``noise = 0`` makes the base model's own most likely answer correct; large ``noise`` makes
   the truth unrelated to likelihood (a "weak" base model, like Llama3.2-3B in section 5.2).
 
-A task is turned into a ``bounds.AnswerToy`` (an answer-bearing tabular policy), so best-of-N
+A task is turned into a ``simulators.AnswerToy`` (an answer-bearing tabular policy), so best-of-N
 accuracies under the log-likelihood and length-normalized self-rewards are exact
 (``bounds.bon_accuracy``), and greedy decoding is the policy's own token-wise greedy
 (``simulators.greedy``), which differs from the sequence argmax for sequence models.
@@ -44,7 +44,7 @@ class TaskData:
     """An answer-bearing toy task.
 
     Attributes:
-      toy: ``bounds.AnswerToy`` (probabilities, lengths, answers, correctness per response).
+      toy: ``simulators.AnswerToy`` (probabilities, lengths, answers, correctness per response).
       greedy_index: ``[X]`` index of the token-wise greedy response of each prompt.
       greedy_correct: ``[X]`` bool, whether greedy decoding is correct.
       label: a short description.
@@ -132,13 +132,12 @@ def tilted_truth(key: jax.Array, logp: np.ndarray, answers: np.ndarray, noise: f
 
 def make_task(policy, answers: np.ndarray, correct_answer: np.ndarray, label: str) -> TaskData:
     """Packs ``policy`` with per-response ``answers [Y]`` and ``correct_answer [X]`` as a task."""
-    import bounds
     import simulators
 
     logp = np.asarray(simulators.to_table(policy), dtype=np.float64)
     tokens, lengths = (np.asarray(a) for a in simulators.enumerate_responses(policy))
     X, Y = logp.shape
-    toy = bounds.AnswerToy.create(
+    toy = simulators.AnswerToy.create(
         np.exp(logp),
         np.broadcast_to(lengths, (X, Y)).astype(np.int64),
         np.broadcast_to(answers, (X, Y)).astype(np.int64),

@@ -8,6 +8,9 @@ from ._algorithms import dpo_sharpening as dpo_sharpening
 from ._algorithms import prefix_best_of_n as prefix_best_of_n
 from ._algorithms import sft_sharpening as sft_sharpening
 from ._algorithms import xpo_sharpening as xpo_sharpening
+from ._answer_toy import AnswerToy as AnswerToy
+from ._answer_toy import length_bias_toy as length_bias_toy
+from ._answer_toy import majority_vs_likelihood_toy as majority_vs_likelihood_toy
 from ._api import greedy as greedy
 from ._api import log_prob as log_prob
 from ._api import sample as sample
@@ -91,6 +94,7 @@ from .experiments import tabular_sft_exact_law as tabular_sft_exact_law
 
 __all__ = [
     "AdaptiveDraw",
+    "AnswerToy",
     "AutoregressivePolicy",
     "BUILTIN_INSTANCES",
     "FiniteClass",
@@ -131,6 +135,7 @@ __all__ = [
     "greedy",
     "greedy_counterexample",
     "hidden_direction_instance",
+    "length_bias_toy",
     "length_normalized_log_likelihood",
     "lift_percent",
     "likelihood_by_correctness",
@@ -141,6 +146,7 @@ __all__ = [
     "log_likelihood",
     "log_prob",
     "majority_vote",
+    "majority_vs_likelihood_toy",
     "make_oracle",
     "make_pair_data",
     "markov_viterbi",

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import theory
-from theory._validation import (
+from theory.checks import (
     check_count,
     check_nonnegative,
     check_open_unit,

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from theory._validation import (
+from theory.checks import (
     as_array,
     check_logp,
     check_nonnegative,

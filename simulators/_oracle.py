@@ -22,8 +22,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._logmath import tie_tolerance
-from theory._validation import as_array, check_count, check_mu, check_positive, is_concrete
+from theory.checks import (
+    as_array,
+    check_count,
+    check_mu,
+    check_positive,
+    is_concrete,
+    tie_tolerance,
+)
 
 from ._api import log_prob, sample
 from ._rollouts import Rollouts

@@ -74,7 +74,9 @@ def _majority_prefixes(rollouts, keys, ns):
     timeout_s=(60.0, 300.0),
 )
 def _c12(s: MajoritySettings) -> Outcome:
-    from .._toys import bon_accuracy, length_bias_toy
+    from simulators import length_bias_toy
+
+    from .._toys import bon_accuracy
 
     toy = length_bias_toy()
     ns = s.ns
@@ -114,7 +116,9 @@ def _c12(s: MajoritySettings) -> Outcome:
     timeout_s=(60.0, 600.0),
 )
 def _c13(s: MajoritySettings) -> Outcome:
-    from .._toys import bon_accuracy, majority_vs_likelihood_toy
+    from simulators import majority_vs_likelihood_toy
+
+    from .._toys import bon_accuracy
 
     toy = majority_vs_likelihood_toy()
     ns = s.ns

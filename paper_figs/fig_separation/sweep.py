@@ -96,7 +96,6 @@ def _xpo_mass(keys, oracle, model_class, beta, alpha, logp_base, *, T):
     """``[S, T]`` pi^(t+1)(y*) of XPO's iterates per seed (round t uses 2t queries)."""
     import simulators
     import theory
-    from simulators._classes import class_table
 
     def one(key):
         res = simulators.xpo_sharpening(
@@ -110,7 +109,11 @@ def _xpo_mass(keys, oracle, model_class, beta, alpha, logp_base, *, T):
             realizability="skip",
             return_history=True,
         )
-        tables = jax.vmap(lambda p: class_table(model_class, p))(res.diagnostics["history"])
+        tables = jax.vmap(  # the linear-softmax class's table of each iterate's theta
+            lambda theta: simulators.linear_softmax_logp(
+                model_class.features, theta, model_class.logp0
+            )
+        )(res.diagnostics["history"])
         return jnp.exp(theory.log_mass_on_argmax(tables, logp_base))[:, 0]
 
     return jax.vmap(one)(keys)

@@ -208,7 +208,7 @@ def _exact_majority_accuracy(toy, N):
 
 
 def test_majority_prefixes_match_exact_enumeration():
-    toy = bounds.majority_vs_likelihood_toy(num_correct_paths=3, num_other_paths=2)
+    toy = sim.majority_vs_likelihood_toy(num_correct_paths=3, num_other_paths=2)
     ns = (1, 2, 3, 4)
     per_draw = self_reward_claims.majority_accuracy_prefixes(jax.random.key(6), toy, ns, 10_000)
     for i, N in enumerate(ns):

@@ -180,9 +180,7 @@ def test_minimal_product_budget_is_the_least_monotone_n_times_N():
     ]
     succ = _product_grid(rates)
     # Brute force: for each n the monotone least N, then the least n N.
-    expect = min(
-        (n * bounds.minimal_budget(succ[i], N_grid, 0.1), n) for i, n in enumerate(n_grid)
-    )
+    expect = min((n * bounds.minimal_budget(succ[i], N_grid, 0.1), n) for i, n in enumerate(n_grid))
     got = bounds.minimal_product_budget(succ, n_grid, N_grid, 0.1)
     assert got == (expect[0], expect[1], expect[0] / expect[1]) == (160.0, 4, 40)
     assert isinstance(got, bounds.ProductBudget)

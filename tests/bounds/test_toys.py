@@ -115,7 +115,7 @@ NS = np.array([1, 2, 4, 8, 16, 32, 64])
 
 
 def test_length_bias_exact_curves():
-    toy = bounds.length_bias_toy()
+    toy = simulators.length_bias_toy()
     s = np.array([0.2, 0.25, 0.3, 0.35])
     rest = 1 - s - 0.5
     ll = bounds.bon_accuracy(toy, NS)
@@ -130,7 +130,7 @@ def test_length_bias_exact_curves():
 
 
 def test_majority_vs_likelihood_exact_curve():
-    toy = bounds.majority_vs_likelihood_toy()
+    toy = simulators.majority_vs_likelihood_toy()
     ll = bounds.bon_accuracy(toy, NS)
     np.testing.assert_allclose(ll, 0.7**NS - 0.2**NS, rtol=1e-10, atol=1e-15)
     assert np.all(np.diff(ll) < 0)
@@ -144,9 +144,9 @@ MAJORITY_N, MAJORITY_DRAWS = 25, 800
 @pytest.mark.parametrize(
     "make",
     [
-        bounds.length_bias_toy,
+        simulators.length_bias_toy,
         # Same [X, Y] = [4, 21] shapes as the length-bias toy, so sampling compiles once.
-        lambda: bounds.majority_vs_likelihood_toy(4, num_correct_paths=10, num_other_paths=10),
+        lambda: simulators.majority_vs_likelihood_toy(4, num_correct_paths=10, num_other_paths=10),
     ],
 )
 def test_majority_vote_improves_with_N(make):
@@ -162,7 +162,7 @@ def test_majority_vote_improves_with_N(make):
 
 
 def test_answer_toy_rollouts():
-    toy = bounds.length_bias_toy()
+    toy = simulators.length_bias_toy()
     # The shapes of the majority test above, so that sampling is compiled once.
     x = jnp.repeat(jnp.arange(toy.num_prompts), MAJORITY_DRAWS)
     r = simulators.sample(jax.random.key(0), toy, x, MAJORITY_N)
@@ -190,11 +190,11 @@ def test_answer_toy_rollouts():
         (lambda: bounds.maxcut_policy(np.array([[0, 2], [2, 0]])), "0/1"),
         (lambda: bounds.nonclosure_policy(2), "n"),
         (lambda: bounds.nonclosure_table(5, np.zeros(3)), "theta"),
-        (lambda: bounds.length_bias_toy(short_mass=0.6), "short_mass"),
-        (lambda: bounds.majority_vs_likelihood_toy(top_wrong_mass=1.2), "top_wrong_mass"),
-        (lambda: bounds.bon_accuracy(bounds.length_bias_toy(), 4, "majority"), "reward"),
+        (lambda: simulators.length_bias_toy(short_mass=0.6), "short_mass"),
+        (lambda: simulators.majority_vs_likelihood_toy(top_wrong_mass=1.2), "top_wrong_mass"),
+        (lambda: bounds.bon_accuracy(simulators.length_bias_toy(), 4, "majority"), "reward"),
         (
-            lambda: bounds.AnswerToy.create(
+            lambda: simulators.AnswerToy.create(
                 np.full((1, 2), 0.5), np.ones((1, 2), int), np.zeros((1, 3), int), [0]
             ),
             "answers",
