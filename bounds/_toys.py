@@ -24,9 +24,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from simulators import (
+    REWARDS,
     AnswerToy,
     MultiLayerSoftmaxPolicy,
+    Rollouts,
     best_of_n,
+    get_reward,
+    log_likelihood,
     majority_vote,
     sample,
     sequence_argmax,
@@ -442,31 +446,51 @@ def nonclosure_report(
     )
 
 
-_REWARDS = ("log_likelihood", "length_normalized")
+def _response_rollouts(toy: AnswerToy) -> Rollouts:
+    """Every response of every prompt as one rollout (``N = Y``): what a per-draw self-reward
+    scores to give the per-response reward table ``r[x, y]``."""
+    X = toy.num_prompts
+    return Rollouts(
+        prompts=jnp.arange(X),
+        tokens=toy.tokens,
+        lengths=toy.lengths,
+        logp_base=toy.logp,
+        answers=toy.answers,
+    )
 
 
 def bon_accuracy(
-    toy: AnswerToy, N: Any, reward: str = "log_likelihood", mu: Any = None
+    toy: AnswerToy, N: Any, reward: Any = "log_likelihood", mu: Any = None
 ) -> np.ndarray:
     """Exact best-of-N accuracy ``E_{x~mu} P[BoN_N(x) correct]`` on an :class:`AnswerToy`.
 
-    Uses the exact law :func:`theory.bon_law` (ties broken uniformly) with the per-response reward
-    ``log pi_base(y|x)`` (Eq. 2) or ``log pi_base(y|x) / |y|`` (App. A.2).
+    Uses the exact law :func:`theory.bon_law` (ties broken uniformly) with a per-draw self-reward
+    of the registry (``simulators.REWARDS``), e.g. ``log pi_base(y|x)`` (Eq. 2) or
+    ``log pi_base(y|x) / |y|`` (App. A.2), scored on every response of the toy.
 
     Args:
       toy: the instance.
       N: int or ``[K]`` ints >= 1.
-      reward: ``"log_likelihood"`` or ``"length_normalized"``.
+      reward: a per-draw self-reward: a registered name (``"log_likelihood"``,
+        ``"length_normalized"``, a researcher's own), its function or a ``SelfReward``. Majority
+        vote is not per-draw (a response's score depends on the other samples): use
+        :func:`majority_accuracy`.
       mu: ``[X]`` prompt weights (default uniform).
 
     Returns:
       float64 array of ``N``'s shape.
     """
-    if reward not in _REWARDS:
-        raise ValueError(f"reward must be one of {_REWARDS}, got {reward!r}")
+    r_self = get_reward(reward)
+    if not r_self.per_draw:
+        per_draw = sorted(name for name, r in REWARDS.items() if r.per_draw)
+        raise ValueError(
+            f"reward must be a per-draw self-reward (one of {per_draw} or one you registered), "
+            f"got {r_self.name!r}; for majority vote use majority_accuracy"
+        )
     X = toy.num_prompts
     w = np.full(X, 1.0 / X) if mu is None else np.exp(np.asarray(check_probs(mu, "mu")))
-    r = None if reward == "log_likelihood" else toy.logp / toy.lengths.astype(toy.logp.dtype)
+    # log-likelihood is bon_law's own default reward (no table needed).
+    r = None if r_self.fn is log_likelihood else jnp.asarray(r_self(_response_rollouts(toy)))
     Ns = np.asarray(N)
     out = []
     for k in Ns.ravel():

@@ -78,10 +78,15 @@ from ._protocol import run_protocol as run_protocol
 from ._protocol import sample_table as sample_table
 from ._protocol import subsample_indices as subsample_indices
 from ._protocol import take_per_prompt as take_per_prompt
+from ._rewards import REWARDS as REWARDS
+from ._rewards import SelfReward as SelfReward
+from ._rewards import get_reward as get_reward
+from ._rewards import is_per_draw as is_per_draw
 from ._rewards import length_normalized_log_likelihood as length_normalized_log_likelihood
 from ._rewards import log_likelihood as log_likelihood
 from ._rewards import majority_vote as majority_vote
 from ._rewards import negative_entropy as negative_entropy
+from ._rewards import register_reward as register_reward
 from ._rewards import self_certainty as self_certainty
 from ._rollouts import Rollouts as Rollouts
 from ._rollouts import check_rollouts as check_rollouts
@@ -106,9 +111,11 @@ __all__ = [
     "MarkovPolicy",
     "MultiLayerSoftmaxPolicy",
     "PairData",
+    "REWARDS",
     "Result",
     "Rollouts",
     "SampleEvaluateOracle",
+    "SelfReward",
     "TabularClass",
     "TabularPolicy",
     "TabularSFTConfig",
@@ -132,11 +139,13 @@ __all__ = [
     "enumerate_responses",
     "evaluate",
     "fit_squared_loss",
+    "get_reward",
     "greedy",
     "greedy_counterexample",
     "hidden_direction_instance",
     "length_bias_toy",
     "length_normalized_log_likelihood",
+    "is_per_draw",
     "lift_percent",
     "likelihood_by_correctness",
     "likelihood_stopping_rule",
@@ -164,6 +173,7 @@ __all__ = [
     "random_markov",
     "random_multilayer_softmax",
     "random_spherical_code",
+    "register_reward",
     "run_protocol",
     "run_tabular_sft",
     "sample",

@@ -67,8 +67,7 @@ from ._oracle import (
     evaluate,
     likelihood_stopping_rule,
 )
-from ._protocol import _PER_DRAW_REWARDS
-from ._rewards import log_likelihood
+from ._rewards import is_per_draw, log_likelihood
 from ._rollouts import Rollouts
 from ._tabular import draw_rows
 
@@ -331,7 +330,7 @@ def sft_sharpening(
     N = check_count(N, "N")
     n_used = _check_used(n_used, n, "n_used", "n")
     N_used = _check_used(N_used, N, "N_used", "N")
-    per_draw = reward in _PER_DRAW_REWARDS
+    per_draw = is_per_draw(reward)
     if not per_draw and not isinstance(N_used, int):
         # A reward that compares a draw with the other draws of its prompt (majority vote,
         # self-consistency) must see only the N_used paid-for draws, which needs a static N_used.

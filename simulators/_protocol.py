@@ -24,24 +24,11 @@ import pandas as pd
 from theory.checks import check_count
 
 from ._best_of_n import best_of_n
-from ._rewards import (
-    length_normalized_log_likelihood,
-    log_likelihood,
-    majority_vote,
-    negative_entropy,
-    self_certainty,
-)
+from ._rewards import REWARDS, is_per_draw
 from ._rollouts import Rollouts, check_rollouts
 
 Reward = Callable[[Rollouts], jax.Array]
 
-# Self-rewards whose score of a draw does not depend on the other draws of the prompt.
-_PER_DRAW_REWARDS = (
-    log_likelihood,
-    length_normalized_log_likelihood,
-    self_certainty,
-    negative_entropy,
-)
 
 # One compiled program per shape (instead of one compilation per primitive): best-of-N on
 # precomputed scores, and on a self-reward function (static, hashed by identity).
@@ -57,22 +44,17 @@ def _require(rollouts: Rollouts, field: str, what: str) -> np.ndarray:
 
 
 def default_rewards(rollouts: Rollouts) -> dict[str, Reward]:
-    """The self-rewards applicable to ``rollouts`` (section 1.2 and App. A.2).
-
-    Always log-likelihood (Eq. 2) and length-normalized log-likelihood; majority vote when
-    ``answers`` are present; self-certainty and negative entropy when the per-token statistics are.
+    """The registered self-rewards applicable to ``rollouts`` (section 1.2 and App. A.2), in
+    registration order: every reward of ``simulators.REWARDS`` whose optional fields (``needs``)
+    are present. The built-ins: log-likelihood (Eq. 2) and length-normalized log-likelihood
+    always; majority vote when ``answers`` are present; self-certainty and negative entropy when
+    the per-token statistics are.
     """
-    rewards: dict[str, Reward] = {
-        "log_likelihood": log_likelihood,
-        "length_normalized": length_normalized_log_likelihood,
+    return {
+        name: r.fn
+        for name, r in REWARDS.items()
+        if all(getattr(rollouts, f) is not None for f in r.needs)
     }
-    if rollouts.answers is not None:
-        rewards["majority"] = majority_vote
-    if rollouts.token_kl_uniform is not None:
-        rewards["self_certainty"] = self_certainty
-    if rollouts.token_entropy is not None:
-        rewards["negative_entropy"] = negative_entropy
-    return rewards
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,7 +329,7 @@ def bon_curve(
     per_draw = {
         name: np.tile(np.asarray(rewards[name](rollouts)), (S, 1))
         for name in names
-        if rewards[name] in _PER_DRAW_REWARDS
+        if is_per_draw(rewards[name])
     }
     rows = []
     for n, key_n in zip(ns, jax.random.split(key, len(ns)), strict=True):
@@ -389,15 +371,16 @@ def bon_expected(
     """The exact expectation over random ``N``-subsets of what :func:`bon_curve` estimates.
 
     Uses :func:`bon_subset_weights` for rewards whose scores do not depend on which other draws
-    are in the subset (log-likelihood, length-normalized, self-certainty, negative entropy);
-    majority vote does depend on them and is skipped.
+    are in the subset (the per-draw rewards of the registry: log-likelihood, length-normalized,
+    self-certainty, negative entropy); the others (majority vote, any unregistered callable)
+    depend on them and are skipped.
 
     Returns:
       Tidy DataFrame with columns ``reward, N, metric, value`` (metrics as in :func:`bon_curve`).
     """
     rollouts = check_rollouts(rollouts)
     rewards = default_rewards(rollouts) if rewards is None else dict(rewards)
-    rewards = {k: v for k, v in rewards.items() if v is not majority_vote}
+    rewards = {k: v for k, v in rewards.items() if is_per_draw(v)}
     acc_greedy, logp_greedy = _greedy_stats(greedy)
     logp = np.asarray(rollouts.logp_base, np.float64)
     lengths = np.asarray(rollouts.lengths, np.float64)

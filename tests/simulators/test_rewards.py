@@ -121,3 +121,129 @@ def test_best_of_n_jit_vmap_invariance():
     eager = sim.best_of_n(key, r, sim.majority_vote)
     jitted = jax.jit(lambda k, rr: sim.best_of_n(k, rr, sim.majority_vote))(key, r)
     np.testing.assert_array_equal(eager, jitted)
+
+
+# --------------------------------------------------------------------------------------------
+# The registry: a self-reward is one function plus its registration.
+
+
+@pytest.fixture
+def shortest_first():
+    """A researcher's per-draw reward, registered here and removed afterwards: prefers shorter
+    responses, then likelier ones."""
+    import simulators
+
+    def shortest_first(rollouts):
+        return rollouts.logp_base - 10.0 * rollouts.lengths
+
+    simulators.register_reward("shortest_first", per_draw=True)(shortest_first)
+    yield shortest_first
+    del simulators.REWARDS["shortest_first"]
+
+
+def test_builtin_rewards_are_registered_with_their_properties():
+    import simulators
+
+    r = simulators.REWARDS
+    assert list(r)[:5] == [
+        "log_likelihood",
+        "length_normalized",
+        "majority",
+        "self_certainty",
+        "negative_entropy",
+    ]
+    assert r["majority"].fn is simulators.majority_vote and not r["majority"].per_draw
+    assert r["majority"].needs == ("answers",)
+    assert all(r[n].per_draw for n in ("log_likelihood", "length_normalized", "self_certainty"))
+    assert simulators.get_reward(simulators.log_likelihood) is r["log_likelihood"]
+
+
+def test_a_registered_reward_runs_through_the_algorithms_by_name_and_by_function(shortest_first):
+    """Per-draw, so sft_sharpening accepts a traced N_used with it; and bon_accuracy gives the
+    exact best-of-N accuracy under it (checked against the exact law of its reward table)."""
+    import bounds
+    import simulators
+    import theory
+
+    assert simulators.get_reward("shortest_first").fn is shortest_first
+    assert simulators.is_per_draw(shortest_first)
+    toy = simulators.length_bias_toy()
+    N = np.array([1, 4, 16])
+    got = bounds.bon_accuracy(toy, N, "shortest_first")
+    assert np.array_equal(got, bounds.bon_accuracy(toy, N, shortest_first))
+    # Brute force: the exact best-of-N law under the table r[x, y] = logp - 10 |y|.
+    r = np.asarray(toy.logp) - 10.0 * np.asarray(toy.lengths)
+    for k, acc in zip(N, got, strict=True):
+        law = np.exp(np.asarray(theory.bon_law(toy.logp, int(k), jnp.asarray(r))))
+        assert acc == pytest.approx(float(np.mean((law * np.asarray(toy.correct)).sum(1))))
+    oracle = simulators.SampleEvaluateOracle(
+        simulators.TabularPolicy(toy.logp), np.full(toy.num_prompts, 1 / toy.num_prompts)
+    )
+    res = jax.jit(
+        lambda k, Nu: (
+            simulators.sft_sharpening(
+                k,
+                oracle,
+                simulators.TabularClass(*toy.logp.shape),
+                8,
+                4,
+                reward=shortest_first,
+                N_used=Nu,
+                realizability="skip",
+            ).queries
+        )
+    )(jax.random.key(0), jnp.asarray(2))
+    assert int(res) == 8 * 2
+
+
+def test_an_unregistered_callable_is_not_per_draw():
+    import simulators
+
+    def mine(rollouts):
+        return rollouts.logp_base
+
+    assert not simulators.is_per_draw(mine)
+    toy = simulators.length_bias_toy()
+    oracle = simulators.SampleEvaluateOracle(
+        simulators.TabularPolicy(toy.logp), np.full(toy.num_prompts, 1 / toy.num_prompts)
+    )
+    with pytest.raises(ValueError, match="N_used must be a static int"):
+        jax.jit(
+            lambda Nu: (
+                simulators.sft_sharpening(
+                    jax.random.key(0),
+                    oracle,
+                    simulators.TabularClass(*toy.logp.shape),
+                    8,
+                    4,
+                    reward=mine,
+                    N_used=Nu,
+                    realizability="skip",
+                ).queries
+            )
+        )(jnp.asarray(2))
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (
+            lambda s: s.register_reward("log_likelihood", per_draw=True)(lambda r: r.logp_base),
+            "registered already",
+        ),
+        (
+            lambda s: s.register_reward("again", per_draw=True)(s.log_likelihood),
+            "registered already",
+        ),
+        (lambda s: s.register_reward("x", per_draw="yes"), "per_draw"),
+        (lambda s: s.register_reward("x", per_draw=True, needs=("nope",)), "Rollouts fields"),
+        (lambda s: s.get_reward("nope"), "one of"),
+    ],
+)
+def test_registry_refuses_bad_registrations(call, match):
+    import simulators
+
+    before = dict(simulators.REWARDS)
+    with pytest.raises(ValueError, match=match):
+        call(simulators)
+    assert simulators.REWARDS == before
