@@ -63,7 +63,11 @@ def page(tmp_path_factory):
         import bounds
 
         bounds.CLAIMS.pop("SC1", None)
-        for name in [m for m in sys.modules if m.split(".")[0] in ("my_extensions", "my_figs")]:
+        import simulators
+
+        simulators.REWARDS.pop("answer_length_penalized", None)
+        mine = ("my_extensions", "my_rewards", "my_claims", "my_figs")
+        for name in [m for m in sys.modules if m.split(".")[0] in mine]:
             del sys.modules[name]
 
 
@@ -100,6 +104,20 @@ def test_the_algorithm_matches_a_direct_run(page):
     cell = df[(df.metric == "sharpening_error") & (df.seed == 3) & (df.n_used == 16)]["value"]
     assert float(err) == float(cell.iloc[0])
     assert int(res.queries) == 16 * 32
+
+
+def test_the_self_reward_is_registered_and_scores_exactly(page):
+    """Penalizing length favours the short (wrong) answers even more than the likelihood does:
+    its exact best-of-N accuracy is at most the log-likelihood's at every N, and both fall with N
+    while the length-normalized one rises (App. A.2's length bias)."""
+    import simulators
+
+    acc = page["accuracy"]
+    r = simulators.get_reward("answer_length_penalized")
+    assert r.per_draw and r.fn.__module__ == "my_rewards"
+    assert np.all(acc["answer_length_penalized"] <= acc["log_likelihood"] + 1e-12)
+    assert acc["log_likelihood"][-1] < acc["log_likelihood"][0]
+    assert acc["length_normalized"][-1] > acc["length_normalized"][0]
 
 
 def test_the_claim_runs_through_the_claims_runner_and_holds(page):
