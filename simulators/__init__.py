@@ -23,9 +23,11 @@ from ._autoregressive import num_prefixes as num_prefixes
 from ._autoregressive import num_responses as num_responses
 from ._autoregressive import random_autoregressive as random_autoregressive
 from ._best_of_n import best_of_n as best_of_n
+from ._classes import ColumnIndexedClass as ColumnIndexedClass
 from ._classes import FiniteClass as FiniteClass
 from ._classes import LinearSoftmaxClass as LinearSoftmaxClass
 from ._classes import MarkovClass as MarkovClass
+from ._classes import ModelClass as ModelClass
 from ._classes import PairData as PairData
 from ._classes import TabularClass as TabularClass
 from ._classes import contains as contains
@@ -35,6 +37,7 @@ from ._classes import log_class_size as log_class_size
 from ._classes import make_pair_data as make_pair_data
 from ._classes import mle as mle
 from ._classes import negative_log_likelihood as negative_log_likelihood
+from ._classes import response_columns as response_columns
 from ._classes import squared_loss as squared_loss
 from ._classes import squared_loss_residual as squared_loss_residual
 from ._classes import xpo_objective as xpo_objective
@@ -102,6 +105,7 @@ __all__ = [
     "AnswerToy",
     "AutoregressivePolicy",
     "BUILTIN_INSTANCES",
+    "ColumnIndexedClass",
     "FiniteClass",
     "LikelihoodStoppingRule",
     "LinearInstance",
@@ -109,6 +113,7 @@ __all__ = [
     "LinearSoftmaxPolicy",
     "MarkovClass",
     "MarkovPolicy",
+    "ModelClass",
     "MultiLayerSoftmaxPolicy",
     "PairData",
     "REWARDS",
@@ -174,6 +179,7 @@ __all__ = [
     "random_multilayer_softmax",
     "random_spherical_code",
     "register_reward",
+    "response_columns",
     "run_protocol",
     "run_tabular_sft",
     "sample",

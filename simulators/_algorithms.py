@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -42,13 +41,9 @@ from theory.checks import (
 )
 
 from ._api import to_table
-from ._autoregressive import enumerate_responses
 from ._best_of_n import argmax_random_tie, reward_scores
 from ._classes import (
-    FiniteClass,
-    LinearSoftmaxClass,
-    MarkovClass,
-    TabularClass,
+    _enumerated_tokens,
     check_class_matches,
     check_model_class,
     check_realizable,
@@ -176,65 +171,15 @@ def _chosen_responses(rollouts: Rollouts, index: jax.Array) -> jax.Array:
     return jnp.take_along_axis(rollouts.tokens, index[:, None, None], axis=1)[:, 0]
 
 
-def _enumerated_tokens(policy: Any) -> np.ndarray:
-    """``[Y, T]`` tokens of every response of ``policy`` in :func:`simulators.to_table`'s column
-    order (static: read from the policy's shapes, not its values)."""
-    try:
-        # Enumeration depends only on static shapes: evaluate it now, even inside jit.
-        with jax.ensure_compile_time_eval():
-            tokens, _ = enumerate_responses(policy)
-            tokens = np.asarray(tokens)
-    except TypeError as err:
-        raise TypeError(
-            f"a tabular-type model class (TabularClass, FiniteClass, LinearSoftmaxClass) indexes "
-            f"responses by the columns of to_table(pi_base), but {type(policy).__name__} has "
-            "multi-token responses and no enumerate_responses implementation to map them to "
-            "columns; use a MarkovClass or a base policy that enumerates its responses"
-        ) from err
-    return tokens
-
-
-def _response_index(policy: Any, tokens: jax.Array) -> jax.Array:
-    """Column of ``to_table(policy)`` of each response ``tokens [..., T]`` (int32 ``[...]``).
-
-    Token sequences (``eos``-padded for policies with an end-of-sequence token) are enumerated in
-    lexicographic order, first token most significant (``simulators._autoregressive``), so the
-    column is found by a binary search over the enumeration's base-``V`` codes; for enumerations
-    not in that order (or codes beyond int32) every response is compared with every column.
-    """
-    table = _enumerated_tokens(policy)
-    Y, T = table.shape
-    if tokens.shape[-1] != T:
-        raise ValueError(
-            f"responses have {tokens.shape[-1]} tokens but {type(policy).__name__} enumerates "
-            f"responses of {T} tokens"
-        )
-    tokens = tokens.astype(jnp.int32)
-    V = int(table.max()) + 1 if table.size else 1
-    V = max(V, int(getattr(policy, "V", V)))
-    if V**T < 2**31:
-        weights = V ** np.arange(T - 1, -1, -1, dtype=np.int64)
-        codes = table.astype(np.int64) @ weights
-        if np.all(np.diff(codes) > 0):
-            code = tokens @ jnp.asarray(weights, jnp.int32)
-            return jnp.searchsorted(jnp.asarray(codes, jnp.int32), code).astype(jnp.int32)
-    match = jnp.all(tokens[..., None, :] == jnp.asarray(table, jnp.int32), axis=-1)
-    return jnp.argmax(match, axis=-1).astype(jnp.int32)
-
-
 def _class_responses(model_class: Any, tokens: jax.Array, policy: Any) -> jax.Array:
-    """Responses ``tokens [P, T]`` in the class's encoding.
+    """Responses ``tokens [P, T]`` in the class's encoding (:meth:`ModelClass.responses`).
 
-    Markov classes take the ``[P, T]`` tokens. Every other class indexes responses by the
+    Markov classes take the ``[P, T]`` tokens. The tabular-type classes index responses by the
     columns of ``to_table(pi_base)``: a single-token response is its own index, and a
     multi-token response (an autoregressive ``pi_base``) is mapped to its column in
-    ``to_table``'s enumeration order.
+    ``to_table``'s enumeration order (:func:`simulators.response_columns`).
     """
-    if isinstance(model_class, MarkovClass):
-        return tokens
-    if tokens.shape[-1] == 1:
-        return tokens[..., 0]
-    return _response_index(policy, tokens)
+    return model_class.responses(tokens, policy)
 
 
 def _response_tokens(policy: Any, index: jax.Array, T: int) -> jax.Array:
@@ -256,14 +201,13 @@ def _realizability(model_class, oracle, target_fn: Callable[[jax.Array], jax.Arr
     """Realizability flag for the target ``target_fn(logp_base)`` (see the module docstring)."""
     if mode not in ("error", "flag", "skip"):
         raise ValueError(f"realizability must be 'error', 'flag' or 'skip', got {mode!r}")
-    if mode == "skip" or isinstance(model_class, MarkovClass):
+    if mode == "skip":
         return None
-    if isinstance(model_class, TabularClass):
-        return True  # the unrestricted class contains every table
+    # The class answers (ModelClass.contains); without pi_base's exact table the target is None,
+    # and a class may still answer (the unrestricted TabularClass contains every table).
     table = _base_table(oracle)
-    if table is None or not is_concrete(table):
-        return None
-    return check_realizable(model_class, target_fn(table), what, mode)
+    target = target_fn(table) if table is not None and is_concrete(table) else None
+    return check_realizable(model_class, target, what, mode)
 
 
 def _diag_flag(flag):
@@ -578,23 +522,6 @@ def _dpo_core(key, oracle, model_class, beta, n_used, *, n, reward):
 # Algorithm 1: reward-based XPO
 
 
-def _init_params(model_class: Any, dtype) -> Any:
-    """Parameters of a placeholder first iterate (overwritten before any use)."""
-    if isinstance(model_class, TabularClass):
-        X, Y = model_class.num_prompts, model_class.num_responses
-        return jnp.full((X, Y), -math.log(Y), dtype=dtype)
-    if isinstance(model_class, FiniteClass):
-        if model_class.per_prompt:
-            return jnp.zeros(model_class.num_prompts, dtype=jnp.int32)
-        return jnp.zeros((), dtype=jnp.int32)
-    if isinstance(model_class, LinearSoftmaxClass):
-        return jnp.zeros(model_class.dim, dtype=model_class.features.dtype)
-    raise TypeError(
-        f"xpo_sharpening needs a TabularClass, FiniteClass or LinearSoftmaxClass, got "
-        f"{type(model_class).__name__}"
-    )
-
-
 def _sample_from_params(key, model_class, params, x):
     """One response ``y ~ pi_params(.|x)`` per prompt (the learner's own model: no query)."""
     return draw_rows(key, class_table(model_class, params), x, 1)[:, 0]
@@ -679,19 +606,7 @@ def xpo_sharpening(
         raise ValueError(f"selection must be 'validation', 'exact' or 'last', got {selection!r}")
     num_candidates = min(check_count(num_candidates, "num_candidates"), T)
     num_validation = check_count(num_validation, "num_validation")
-    if isinstance(model_class, TabularClass) and not is_concrete(alpha):
-        raise TypeError(
-            "alpha must be a concrete value (not traced under jit/vmap) for XPO with a "
-            "TabularClass: the tabular fit exists only for alpha = 0 (alpha > 0 is unbounded "
-            "below), which can be checked only on a concrete alpha; pass alpha as a Python "
-            "number or concrete array, or sweep alpha with a LinearSoftmaxClass or FiniteClass"
-        )
-    if isinstance(model_class, TabularClass) and float(np.max(np.asarray(alpha))) > 0:
-        raise ValueError(
-            "XPO with alpha > 0 is unbounded below on the unrestricted TabularClass (the optimism "
-            "term can put all mass on unobserved responses); use a bounded class such as "
-            "LinearSoftmaxClass or a FiniteClass, or alpha = 0"
-        )
+    model_class.check_xpo(alpha)  # e.g. TabularClass: alpha = 0 only (alpha > 0 is unbounded)
     flag = None
     if is_concrete(beta):
         flag = _realizability(
@@ -750,7 +665,7 @@ def _xpo_core(
     y_first = _class_responses(model_class, base.tokens[:, 1], oracle.policy)
     lb_base = base.logp_base[:, 0]
     dtype = lb_base.dtype
-    params0 = _init_params(model_class, dtype)
+    params0 = model_class.init_params(dtype)  # overwritten before any use
     empty = make_pair_data(
         x_all,
         jnp.zeros_like(y_base),

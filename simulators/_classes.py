@@ -1,4 +1,4 @@
-"""Model classes Pi and their exact (or convex) fitting oracles (THEORY.md sections 1.4, 3.1, 3.4).
+"""Model classes Pi and their exact (or convex) fitting oracles (Sec. 3.1, Sec. 4, App. J).
 
 The paper's algorithms assume an ERM oracle over a user-chosen class Pi: maximum likelihood for
 SFT-Sharpening, the squared loss of Eq. 8 for DPO-style RLHF-Sharpening, and XPO's optimistic
@@ -19,14 +19,19 @@ Fits take the data as arrays (prompts, responses, observed base log-likelihoods)
 per-example ``weights`` (0/1 masks let a sweep reuse one draw for several budgets); they never see
 ``pi_base`` itself. Data and losses are functions of log-probabilities only (``squared_loss``,
 ``xpo_objective``, ``negative_log_likelihood``), so the same losses serve toy and real models.
+
+A class is any object implementing the :class:`ModelClass` protocol (its docstring says what each
+method must satisfy): the algorithms and the public functions (:func:`mle`,
+:func:`fit_squared_loss`, :func:`contains`, :func:`log_class_size`) call its methods only, so a
+fifth class lives in the researcher's own file. :class:`ColumnIndexedClass` supplies the methods
+shared by classes whose members are ``[X, Y]`` tables over ``to_table(pi_base)``'s columns.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +46,7 @@ from theory.checks import (
     is_concrete,
 )
 
+from ._autoregressive import enumerate_responses
 from ._linalg import eigh, lstsq
 from ._linear_softmax import LinearSoftmaxPolicy, linear_softmax_logp
 from ._markov import MarkovPolicy
@@ -184,6 +190,196 @@ def _pair_loss(logp_table: jax.Array, data: PairData, beta, alpha) -> jax.Array:
 
 
 # ----------------------------------------------------------------------------------------------
+# The protocol
+
+
+@runtime_checkable
+class ModelClass(Protocol):
+    """What the sharpening algorithms need of a model class Pi (Sec. 3.1's ERM oracle over Pi).
+
+    Any object with these attributes is a model class: :func:`simulators.sft_sharpening`,
+    :func:`~simulators.adaptive_sft_sharpening`, :func:`~simulators.dpo_sharpening`,
+    :func:`~simulators.xpo_sharpening`, :func:`mle`, :func:`fit_squared_loss`, :func:`contains`
+    and :func:`log_class_size` call only these. It must be a pytree (e.g. a frozen dataclass
+    registered with ``jax.tree_util.register_dataclass``, sizes as static fields), since the
+    algorithms pass it through ``jit``. Members are described by *parameters* ``params``, any
+    pytree of arrays (a table, an index, a vector theta). A capability the class lacks is a method
+    that raises ``TypeError`` (or ``ValueError``) naming the class and the fit, e.g. a class
+    without a squared-loss fit cannot run DPO or XPO but can run SFT.
+
+    Attributes and methods (everything called inside ``jit`` must be traceable: no Python
+    branching on array values except through :func:`theory.checks.is_concrete`):
+
+    * ``num_prompts: int``, ``num_responses: int``: the sizes X and Y; they must match the
+      oracle's ``pi_base`` (``num_responses`` may be ``None`` when it is not defined).
+    * ``check(name)``: validates the class's own parameters once, before a run (outside ``jit``);
+      raises ``ValueError`` naming ``name`` (e.g. ``"model_class.smoothing"``).
+    * ``log_size() -> float``: ``log|Pi|`` (Theorem 4.1's ``log(|Pi|/rho)``), ``math.inf`` for an
+      infinite class.
+    * ``responses(tokens, policy) -> y``: the oracle's responses ``tokens [..., T]`` (int) of the
+      base policy ``policy`` in the encoding the fits take; tabular-type classes return
+      ``[...]`` column indices of ``to_table(policy)`` (:func:`response_columns`), sequence
+      classes may keep the tokens.
+    * ``check_responses(y, name)``: range check of concrete responses in that encoding (raises
+      ``ValueError`` naming ``name``).
+    * ``mle_params(x, y, weights) -> params``: maximizer of the weighted log-likelihood
+      ``sum_i w_i log pi(y_i|x_i)`` over Pi (pseudo-code B, SFT-Sharpening); ``weights`` is an
+      ``[n]`` nonnegative float array or ``None`` (ones), and examples of weight 0 must not
+      influence the result (the budget masks of the sweeps rely on it).
+    * ``pair_fit_params(data, beta, alpha=0.0, init=None) -> params``: minimizer over Pi of
+      :func:`xpo_objective` on the :class:`PairData` ``data`` (``alpha = 0``: the squared loss of
+      Eq. 8, DPO-style RLHF-Sharpening; ``alpha > 0``: Algorithm 1's optimistic objective, with
+      ``init`` the previous iterate's parameters as a warm start). Zero-weight examples must not
+      influence the result.
+    * ``check_xpo(alpha)``: refuses (outside ``jit``) an ``alpha`` the pair fit cannot handle.
+    * ``init_params(dtype) -> params``: parameters of some member (XPO's placeholder first
+      iterate), of the same pytree structure, shapes and dtypes as ``pair_fit_params`` returns.
+    * ``table(params) -> [X, Y]``: the member's normalized log-probability table (XPO samples
+      from it and scores it); columns index responses as ``responses`` does.
+    * ``to_policy(params)``: the member as a policy pytree (what the algorithms return; e.g.
+      :class:`~simulators.TabularPolicy` of ``table(params)``).
+    * ``contains(logp_target, atol) -> bool | None``: whether the ``[X, Y]`` table
+      ``logp_target`` is in Pi up to ``atol`` (realizability: Assumptions 4.1, 4.3, J.3);
+      ``logp_target`` is ``None`` when ``pi_base`` has no exact table; return ``None`` when the
+      class does not check (the algorithms then record -1 in ``diagnostics["realizable"]``).
+    """
+
+    num_prompts: int
+    num_responses: int | None
+
+    def check(self, name: str) -> None: ...
+
+    def log_size(self) -> float: ...
+
+    def responses(self, tokens: jax.Array, policy: Any) -> jax.Array: ...
+
+    def check_responses(self, y: jax.Array, name: str) -> None: ...
+
+    def mle_params(self, x: jax.Array, y: jax.Array, weights: jax.Array | None) -> Any: ...
+
+    def pair_fit_params(self, data: PairData, beta: Any, alpha: Any = 0.0, init: Any = None): ...
+
+    def check_xpo(self, alpha: Any) -> None: ...
+
+    def init_params(self, dtype: Any) -> Any: ...
+
+    def table(self, params: Any) -> jax.Array: ...
+
+    def to_policy(self, params: Any) -> Any: ...
+
+    def contains(self, logp_target: Any, atol: float = 1e-6) -> Any: ...
+
+
+MODEL_CLASS_ATTRIBUTES = (
+    "num_prompts",
+    "num_responses",
+    "check",
+    "log_size",
+    "responses",
+    "check_responses",
+    "mle_params",
+    "pair_fit_params",
+    "check_xpo",
+    "init_params",
+    "table",
+    "to_policy",
+    "contains",
+)
+
+
+def _unsupported(fn: str, model_class: Any, why: str = ""):
+    raise TypeError(f"{fn} is not available for {type(model_class).__name__}{why}")
+
+
+def _enumerated_tokens(policy: Any) -> np.ndarray:
+    """``[Y, T]`` tokens of every response of ``policy`` in :func:`simulators.to_table`'s column
+    order (static: read from the policy's shapes, not its values)."""
+    try:
+        # Enumeration depends only on static shapes: evaluate it now, even inside jit.
+        with jax.ensure_compile_time_eval():
+            tokens, _ = enumerate_responses(policy)
+            tokens = np.asarray(tokens)
+    except TypeError as err:
+        raise TypeError(
+            f"a tabular-type model class (TabularClass, FiniteClass, LinearSoftmaxClass) indexes "
+            f"responses by the columns of to_table(pi_base), but {type(policy).__name__} has "
+            "multi-token responses and no enumerate_responses implementation to map them to "
+            "columns; use a MarkovClass or a base policy that enumerates its responses"
+        ) from err
+    return tokens
+
+
+def _response_index(policy: Any, tokens: jax.Array) -> jax.Array:
+    """Column of ``to_table(policy)`` of each response ``tokens [..., T]`` (int32 ``[...]``).
+
+    Token sequences (``eos``-padded for policies with an end-of-sequence token) are enumerated in
+    lexicographic order, first token most significant (``simulators._autoregressive``), so the
+    column is found by a binary search over the enumeration's base-``V`` codes; for enumerations
+    not in that order (or codes beyond int32) every response is compared with every column.
+    """
+    table = _enumerated_tokens(policy)
+    Y, T = table.shape
+    if tokens.shape[-1] != T:
+        raise ValueError(
+            f"responses have {tokens.shape[-1]} tokens but {type(policy).__name__} enumerates "
+            f"responses of {T} tokens"
+        )
+    tokens = tokens.astype(jnp.int32)
+    V = int(table.max()) + 1 if table.size else 1
+    V = max(V, int(getattr(policy, "V", V)))
+    if V**T < 2**31:
+        weights = V ** np.arange(T - 1, -1, -1, dtype=np.int64)
+        codes = table.astype(np.int64) @ weights
+        if np.all(np.diff(codes) > 0):
+            code = tokens @ jnp.asarray(weights, jnp.int32)
+            return jnp.searchsorted(jnp.asarray(codes, jnp.int32), code).astype(jnp.int32)
+    match = jnp.all(tokens[..., None, :] == jnp.asarray(table, jnp.int32), axis=-1)
+    return jnp.argmax(match, axis=-1).astype(jnp.int32)
+
+
+def response_columns(policy: Any, tokens: jax.Array) -> jax.Array:
+    """Responses ``tokens [..., T]`` of ``policy`` as columns of ``to_table(policy)`` (``[...]``).
+
+    A single-token response is its own index; a multi-token response (an autoregressive
+    ``pi_base``) is mapped to its column in ``to_table``'s enumeration order. This is
+    :meth:`ModelClass.responses` of every tabular-type class.
+    """
+    if tokens.shape[-1] == 1:
+        return tokens[..., 0]
+    return _response_index(policy, tokens)
+
+
+class ColumnIndexedClass:
+    """Shared methods of classes whose members are ``[X, Y]`` tables over the columns of
+    ``to_table(pi_base)`` (a mixin for :class:`ModelClass` implementations).
+
+    It supplies ``check`` (nothing to check), ``log_size`` (``inf``), ``responses``
+    (:func:`response_columns`), ``check_responses`` (ids in ``[0, num_responses)``),
+    ``check_xpo`` (nothing refused) and ``to_policy`` (a :class:`~simulators.TabularPolicy` of
+    ``table(params)``); a subclass adds ``num_prompts``, ``num_responses``, ``mle_params``,
+    ``pair_fit_params``, ``init_params``, ``table`` and ``contains``.
+    """
+
+    def check(self, name: str = "model_class") -> None:
+        return None
+
+    def log_size(self) -> float:
+        return math.inf
+
+    def responses(self, tokens: jax.Array, policy: Any) -> jax.Array:
+        return response_columns(policy, tokens)
+
+    def check_responses(self, y: jax.Array, name: str) -> None:
+        check_ids(y, self.num_responses, name, "response")
+
+    def check_xpo(self, alpha: Any) -> None:
+        return None
+
+    def to_policy(self, params: Any) -> Any:
+        return TabularPolicy(self.table(params))
+
+
+# ----------------------------------------------------------------------------------------------
 # The classes
 
 
@@ -193,7 +389,7 @@ def _static(**kw):
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class TabularClass:
+class TabularClass(ColumnIndexedClass):
     """The unrestricted tabular class: every conditional distribution ``pi(.|x)`` on ``[Y]``.
 
     It is realizable for every target (Assumptions 4.1, 4.3, D.1 hold trivially) but infinite:
@@ -210,10 +406,41 @@ class TabularClass:
     num_responses: int = _static()
     smoothing: Any = 0.0
 
+    def check(self, name: str = "model_class") -> None:
+        # Negative pseudo-counts can make a count negative: log of a negative number is NaN.
+        check_nonnegative(self.smoothing, f"{name}.smoothing")
+
+    def mle_params(self, x, y, weights=None):
+        return _mle_tabular(self, x, y, weights)
+
+    def pair_fit_params(self, data, beta, alpha=0.0, init=None):
+        return _pair_fit_tabular(self, data, beta, alpha, init)
+
+    def check_xpo(self, alpha: Any) -> None:
+        if not is_concrete(alpha):
+            raise TypeError(
+                "alpha must be a concrete value (not traced under jit/vmap) for XPO with a "
+                "TabularClass: the tabular fit exists only for alpha = 0 (alpha > 0 is unbounded "
+                "below), which can be checked only on a concrete alpha; pass alpha as a Python "
+                "number or concrete array, or sweep alpha with a LinearSoftmaxClass or FiniteClass"
+            )
+        if float(np.max(np.asarray(alpha))) > 0:
+            raise ValueError(_TABULAR_XPO_UNBOUNDED)
+
+    def init_params(self, dtype):
+        X, Y = self.num_prompts, self.num_responses
+        return jnp.full((X, Y), -math.log(Y), dtype=dtype)
+
+    def table(self, params):
+        return _table_tabular(self, params)
+
+    def contains(self, logp_target, atol=1e-6):
+        return True  # the unrestricted class contains every table
+
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class FiniteClass:
+class FiniteClass(ColumnIndexedClass):
     """A finite class given as an explicit stack of ``K`` tables (section 1.4: finite Pi).
 
     With ``per_prompt=True`` it is the product class in which each prompt independently picks one
@@ -240,10 +467,30 @@ class FiniteClass:
     def num_responses(self) -> int:
         return self.logp.shape[2]
 
+    def log_size(self) -> float:
+        return _log_size_finite(self)
+
+    def mle_params(self, x, y, weights=None):
+        return _mle_finite(self, x, y, weights)
+
+    def pair_fit_params(self, data, beta, alpha=0.0, init=None):
+        return _pair_fit_finite(self, data, beta, alpha, init)
+
+    def init_params(self, dtype):
+        if self.per_prompt:
+            return jnp.zeros(self.num_prompts, dtype=jnp.int32)
+        return jnp.zeros((), dtype=jnp.int32)
+
+    def table(self, params):
+        return _table_finite(self, params)
+
+    def contains(self, logp_target, atol=1e-6):
+        return None if logp_target is None else _contains_finite(self, logp_target, atol)
+
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
-class LinearSoftmaxClass:
+class LinearSoftmaxClass(ColumnIndexedClass):
     """Linear softmax policies ``pi_theta(y|x) prop. to pi_zero(y|x) exp(<phi(x,y), theta>)``,
     ``||theta||_2 <= B`` (Theorem J.3's ``Pi_{phi,B}``).
 
@@ -275,6 +522,24 @@ class LinearSoftmaxClass:
     def dim(self) -> int:
         return self.features.shape[2]
 
+    def mle_params(self, x, y, weights=None):
+        return _mle_linear(self, x, y, weights)
+
+    def pair_fit_params(self, data, beta, alpha=0.0, init=None):
+        return _pair_fit_linear(self, data, beta, alpha, init)
+
+    def init_params(self, dtype):
+        return jnp.zeros(self.dim, dtype=self.features.dtype)
+
+    def table(self, params):
+        return _table_linear(self, params)
+
+    def to_policy(self, params):
+        return _policy_linear(self, params)
+
+    def contains(self, logp_target, atol=1e-6):
+        return None if logp_target is None else _contains_linear(self, logp_target, atol)
+
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
@@ -301,52 +566,88 @@ class MarkovClass:
     def num_responses(self) -> int:
         return self.V**self.H
 
+    def check(self, name: str = "model_class") -> None:
+        # Negative pseudo-counts can make a count negative: log of a negative number is NaN.
+        check_nonnegative(self.smoothing, f"{name}.smoothing")
 
-def _is_class(model_class: Any) -> bool:
-    return isinstance(model_class, TabularClass | FiniteClass | LinearSoftmaxClass | MarkovClass)
+    def log_size(self) -> float:
+        return math.inf
+
+    def responses(self, tokens, policy):
+        return tokens  # fitted on the token sequences
+
+    def check_responses(self, y, name):
+        check_ids(y, self.V, name, "token")
+
+    def mle_params(self, x, y, weights=None):
+        return _mle_markov(self, x, y, weights)
+
+    def pair_fit_params(self, data, beta, alpha=0.0, init=None):
+        _unsupported(
+            "the squared-loss / XPO fit",
+            self,
+            " (the squared loss is not convex in a Markov chain's transition logits)",
+        )
+
+    def check_xpo(self, alpha):
+        return None  # init_params refuses XPO (inside the run, as pair_fit_params)
+
+    def init_params(self, dtype):
+        raise TypeError(
+            "xpo_sharpening needs a class with a table of its members and a squared-loss fit "
+            "(TabularClass, FiniteClass, LinearSoftmaxClass, or any ModelClass providing them), "
+            f"got {type(self).__name__}"
+        )
+
+    def table(self, params):
+        _unsupported("table (an [X, Y] table of the members)", self, " (use to_policy)")
+
+    def to_policy(self, params):
+        return _policy_markov(self, params)
+
+    def contains(self, logp_target, atol=1e-6):
+        return _contains_markov(self, logp_target, atol)
+
+
+_TABULAR_XPO_UNBOUNDED = (
+    "XPO with alpha > 0 is unbounded below on the unrestricted TabularClass (the optimism "
+    "term can put all mass on unobserved responses); use a bounded class such as "
+    "LinearSoftmaxClass or a FiniteClass, or alpha = 0"
+)
 
 
 def check_model_class(model_class: Any, name: str = "model_class") -> Any:
-    """Checks that ``model_class`` is one of the toolkit's model classes."""
-    if not _is_class(model_class):
+    """Checks that ``model_class`` implements the :class:`ModelClass` protocol (by its required
+    attributes) and runs the class's own parameter checks (``model_class.check(name)``)."""
+    missing = [a for a in MODEL_CLASS_ATTRIBUTES if not hasattr(model_class, a)]
+    if missing:
         raise TypeError(
-            f"{name} must be a TabularClass, FiniteClass, LinearSoftmaxClass or MarkovClass, got "
-            f"{type(model_class).__name__}"
+            f"{name} must implement the simulators.ModelClass protocol (e.g. a TabularClass, "
+            f"FiniteClass, LinearSoftmaxClass or MarkovClass, or a class of your own with the "
+            f"attributes {', '.join(MODEL_CLASS_ATTRIBUTES)}); got {type(model_class).__name__}, "
+            f"which lacks {', '.join(missing)}"
         )
-    if isinstance(model_class, TabularClass | MarkovClass):
-        # Negative pseudo-counts can make a count negative: log of a negative number is NaN.
-        check_nonnegative(model_class.smoothing, f"{name}.smoothing")
+    model_class.check(name)
     return model_class
 
 
 def _check_class_ids(model_class: Any, x: jax.Array, ys: dict[str, jax.Array]) -> None:
-    """Range checks of prompts and (tabular-type) responses against the class's spaces."""
+    """Range checks of prompts and responses (in the class's encoding) against its spaces."""
     check_ids(x, model_class.num_prompts, "x", "prompt")
-    if isinstance(model_class, MarkovClass):
-        for name, y in ys.items():
-            check_ids(y, model_class.V, name, "token")
-        return
     for name, y in ys.items():
-        check_ids(y, model_class.num_responses, name, "response")
-
-
-def _unsupported(fn: str, model_class: Any, why: str = ""):
-    raise TypeError(f"{fn} is not available for {type(model_class).__name__}{why}")
+        model_class.check_responses(y, name)
 
 
 # ----------------------------------------------------------------------------------------------
 # Generic functions
 
 
-@functools.singledispatch
 def log_class_size(model_class: Any) -> float:
     """``log|Pi|`` (Theorem 4.1's ``log(|Pi|/rho)`` uses it); ``inf`` for infinite classes."""
-    check_model_class(model_class)
-    return math.inf
+    return check_model_class(model_class).log_size()
 
 
-@log_class_size.register(FiniteClass)
-def _(model_class: FiniteClass) -> float:
+def _log_size_finite(model_class: FiniteClass) -> float:
     K, X = model_class.num_members, model_class.num_prompts
     return X * math.log(K) if model_class.per_prompt else math.log(K)
 
@@ -357,28 +658,24 @@ def linear_log_net_size(model_class: LinearSoftmaxClass, eps_disc: float) -> flo
     return model_class.dim * math.log(6 * float(model_class.radius) / eps_disc)
 
 
-@functools.singledispatch
 def class_table(model_class: Any, params: Any) -> jax.Array:
-    """``[X, Y]`` log-probability table of the member with parameters ``params``."""
-    check_model_class(model_class)
-    _unsupported("class_table", model_class)
+    """``[X, Y]`` log-probability table of the member with parameters ``params``
+    (:meth:`ModelClass.table`)."""
+    return model_class.table(params)
 
 
-@class_table.register(TabularClass)
-def _(model_class: TabularClass, params: Any) -> jax.Array:
+def _table_tabular(model_class: TabularClass, params: Any) -> jax.Array:
     return params  # the table itself
 
 
-@class_table.register(FiniteClass)
-def _(model_class: FiniteClass, params: Any) -> jax.Array:
+def _table_finite(model_class: FiniteClass, params: Any) -> jax.Array:
     # params: member index (scalar) or [X] per-prompt indices.
     if model_class.per_prompt:
         return model_class.logp[params, jnp.arange(model_class.num_prompts)]
     return model_class.logp[params]
 
 
-@class_table.register(LinearSoftmaxClass)
-def _(model_class: LinearSoftmaxClass, params: Any) -> jax.Array:
+def _table_linear(model_class: LinearSoftmaxClass, params: Any) -> jax.Array:
     return linear_softmax_logp(model_class.features, params, model_class.logp0)
 
 
@@ -436,15 +733,13 @@ def _tabular_responses(y: jax.Array) -> jax.Array:
     return y
 
 
-@functools.singledispatch
 def mle_params(model_class: Any, x, y, weights=None) -> Any:
-    """Parameters of ``argmax_{pi in Pi} sum_i w_i log pi(y_i|x_i)`` (see :func:`mle`)."""
-    check_model_class(model_class)
-    _unsupported("mle", model_class)
+    """Parameters of ``argmax_{pi in Pi} sum_i w_i log pi(y_i|x_i)`` (see :func:`mle`;
+    :meth:`ModelClass.mle_params`)."""
+    return model_class.mle_params(x, y, weights)
 
 
-@mle_params.register(TabularClass)
-def _(model_class: TabularClass, x, y, weights=None):
+def _mle_tabular(model_class: TabularClass, x, y, weights=None):
     x, y, w = _check_fit_inputs(x, y, weights)
     y = _tabular_responses(y)
     X, Y = model_class.num_prompts, model_class.num_responses
@@ -461,8 +756,7 @@ def _(model_class: TabularClass, x, y, weights=None):
     return logp
 
 
-@mle_params.register(FiniteClass)
-def _(model_class: FiniteClass, x, y, weights=None):
+def _mle_finite(model_class: FiniteClass, x, y, weights=None):
     x, y, w = _check_fit_inputs(x, y, weights)
     y = _tabular_responses(y)
     ll = model_class.logp[:, x, y]  # [K, n]
@@ -474,8 +768,7 @@ def _(model_class: FiniteClass, x, y, weights=None):
     return jnp.argmax(jnp.sum(contrib, axis=-1)).astype(jnp.int32)
 
 
-@mle_params.register(LinearSoftmaxClass)
-def _(model_class: LinearSoftmaxClass, x, y, weights=None):
+def _mle_linear(model_class: LinearSoftmaxClass, x, y, weights=None):
     x, y, w = _check_fit_inputs(x, y, weights)
     y = _tabular_responses(y)
     scale = jnp.maximum(jnp.sum(w), 1.0)
@@ -501,8 +794,7 @@ def _normalize_counts(counts: jax.Array) -> jax.Array:
         )
 
 
-@mle_params.register(MarkovClass)
-def _(model_class: MarkovClass, x, y, weights=None):
+def _mle_markov(model_class: MarkovClass, x, y, weights=None):
     x, y, w = _check_fit_inputs(x, y, weights)
     X, V, H = model_class.num_prompts, model_class.V, model_class.H
     if y.ndim != 2 or y.shape[1] != H or not jnp.issubdtype(y.dtype, jnp.integer):
@@ -515,20 +807,17 @@ def _(model_class: MarkovClass, x, y, weights=None):
     return _normalize_counts(init), _normalize_counts(trans)
 
 
-@functools.singledispatch
 def params_to_policy(model_class: Any, params: Any) -> Any:
-    """The policy pytree of the member with parameters ``params``."""
-    return TabularPolicy(class_table(model_class, params))
+    """The policy pytree of the member with parameters ``params`` (:meth:`ModelClass.to_policy`)."""
+    return model_class.to_policy(params)
 
 
-@params_to_policy.register(MarkovClass)
-def _(model_class: MarkovClass, params: Any) -> MarkovPolicy:
+def _policy_markov(model_class: MarkovClass, params: Any) -> MarkovPolicy:
     init_logp, trans_logp = params
     return MarkovPolicy(init_logp, trans_logp, model_class.H)
 
 
-@params_to_policy.register(LinearSoftmaxClass)
-def _(model_class: LinearSoftmaxClass, params: Any) -> LinearSoftmaxPolicy:
+def _policy_linear(model_class: LinearSoftmaxClass, params: Any) -> LinearSoftmaxPolicy:
     X, Y = model_class.num_prompts, model_class.num_responses
     logp0 = model_class.logp0
     if logp0 is None:
@@ -573,25 +862,15 @@ def _check_pairs(data: Any) -> PairData:
     return data
 
 
-@functools.singledispatch
 def pair_fit_params(model_class: Any, data: PairData, beta, alpha=0.0, init=None) -> Any:
-    """Parameters minimizing :func:`xpo_objective` over Pi (``alpha = 0``: the squared loss)."""
-    check_model_class(model_class)
-    _unsupported(
-        "the squared-loss / XPO fit",
-        model_class,
-        " (the squared loss is not convex in a Markov chain's transition logits)",
-    )
+    """Parameters minimizing :func:`xpo_objective` over Pi (``alpha = 0``: the squared loss of
+    Eq. 8; :meth:`ModelClass.pair_fit_params`)."""
+    return model_class.pair_fit_params(data, beta, alpha, init)
 
 
-@pair_fit_params.register(TabularClass)
-def _(model_class: TabularClass, data: PairData, beta, alpha=0.0, init=None):
+def _pair_fit_tabular(model_class: TabularClass, data: PairData, beta, alpha=0.0, init=None):
     if is_concrete(alpha) and np.any(np.asarray(alpha) > 0):
-        raise ValueError(
-            "XPO with alpha > 0 is unbounded below on the unrestricted TabularClass (the optimism "
-            "term can put all mass on unobserved responses); use a bounded class such as "
-            "LinearSoftmaxClass or a FiniteClass, or alpha = 0"
-        )
+        raise ValueError(_TABULAR_XPO_UNBOUNDED)
     # The targets r(x,y) - r(x,y') are differences of the potential log pi_base + r / beta, so the
     # loss is minimized (at zero) by log pi(y|x) = log pi_base(y|x) + r(x,y)/beta + c(x) on observed
     # responses. Among the minimizers we return the one with zero mass on responses never
@@ -613,8 +892,7 @@ def _(model_class: TabularClass, data: PairData, beta, alpha=0.0, init=None):
     return jnp.where(jnp.any(jnp.asarray(alpha) > 0), jnp.nan, logp)
 
 
-@pair_fit_params.register(FiniteClass)
-def _(model_class: FiniteClass, data: PairData, beta, alpha=0.0, init=None):
+def _pair_fit_finite(model_class: FiniteClass, data: PairData, beta, alpha=0.0, init=None):
     lp_y = model_class.logp[:, data.x, data.y]  # [K, n]
     lp_y2 = model_class.logp[:, data.x, data.y2]
     res = squared_loss_residual(
@@ -680,8 +958,7 @@ def _linear_design(model_class: LinearSoftmaxClass, data: PairData, beta):
     return A, b
 
 
-@pair_fit_params.register(LinearSoftmaxClass)
-def _(model_class: LinearSoftmaxClass, data: PairData, beta, alpha=0.0, init=None):
+def _pair_fit_linear(model_class: LinearSoftmaxClass, data: PairData, beta, alpha=0.0, init=None):
     A, b = _linear_design(model_class, data, beta)
     w = data.weights
     theta_ls = _ball_least_squares(A, b, w, model_class.radius)
@@ -741,7 +1018,6 @@ def _fit_squared_loss_jit(model_class, data, beta):
 # --- realizability -----------------------------------------------------------------------------
 
 
-@functools.singledispatch
 def contains(model_class: Any, logp_target: Any, atol: float = 1e-6) -> Any:
     """Whether ``logp_target [X, Y]`` is (up to ``atol``) a member of Pi (realizability).
 
@@ -752,19 +1028,16 @@ def contains(model_class: Any, logp_target: Any, atol: float = 1e-6) -> Any:
     residual within ``atol`` in log space). Markov: not checked (returns ``None``).
 
     Returns:
-      A bool (a traced bool array inside ``jit``).
+      A bool (a traced bool array inside ``jit``), or ``None`` when the class does not check.
     """
-    check_model_class(model_class)
-    return True
+    return check_model_class(model_class).contains(logp_target, atol)
 
 
-@contains.register(MarkovClass)
-def _(model_class: MarkovClass, logp_target: Any, atol: float = 1e-6):
+def _contains_markov(model_class: MarkovClass, logp_target: Any, atol: float = 1e-6):
     return None  # not checked: the targets of the theorems are generally not Markov chains
 
 
-@contains.register(FiniteClass)
-def _(model_class: FiniteClass, logp_target: Any, atol: float = 1e-6):
+def _contains_finite(model_class: FiniteClass, logp_target: Any, atol: float = 1e-6):
     target = check_logp(logp_target, "logp_target", min_ndim=2)
     if target.shape != model_class.logp.shape[1:]:
         raise ValueError(
@@ -779,8 +1052,7 @@ def _(model_class: FiniteClass, logp_target: Any, atol: float = 1e-6):
     return bool(ok) if is_concrete(ok) else ok
 
 
-@contains.register(LinearSoftmaxClass)
-def _(model_class: LinearSoftmaxClass, logp_target: Any, atol: float = 1e-6):
+def _contains_linear(model_class: LinearSoftmaxClass, logp_target: Any, atol: float = 1e-6):
     target = check_logp(logp_target, "logp_target", min_ndim=2)
     X, Y, d = model_class.features.shape
     if target.shape != (X, Y):

@@ -44,6 +44,9 @@ SIMULATORS_CORE_NAMES = {
     "dpo_sharpening",
     "xpo_sharpening",
     "sweep",
+    "ModelClass",
+    "ColumnIndexedClass",
+    "response_columns",
 }
 
 

@@ -1,5 +1,6 @@
 """Model classes: exact fits against brute force, realizability, the squared loss's target."""
 
+import dataclasses
 import itertools
 
 import jax
@@ -9,6 +10,7 @@ import pytest
 
 import simulators as sim
 import theory
+from theory.checks import is_concrete
 
 
 def _table(key, X, Y, scale=1.5):
@@ -238,3 +240,133 @@ def test_bad_inputs():
         sim.fit_squared_loss(cls, (x, y), 0.5)
     with pytest.raises(TypeError, match="squared-loss"):
         sim._classes.pair_fit_params(sim.MarkovClass(3, 2, 2), data, 0.5)
+
+
+# ----------------------------------------------------------------------------------------------
+# A fifth class written outside the library, through the ModelClass protocol alone
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class SupportClass(sim.ColumnIndexedClass):
+    """Every pi(.|x) supported on a fixed set ``support[x]`` of responses (a user's class)."""
+
+    support: jax.Array  # [X, Y] bool
+
+    @property
+    def num_prompts(self):
+        return self.support.shape[0]
+
+    @property
+    def num_responses(self):
+        return self.support.shape[1]
+
+    def _uniform(self, dtype):
+        k = jnp.sum(self.support, axis=-1, keepdims=True)
+        return jnp.where(self.support, -jnp.log(k.astype(dtype)), -jnp.inf)
+
+    def _normalize(self, logits, dtype):
+        logits = jnp.where(self.support, logits, -jnp.inf)
+        seen = jnp.any(logits > -jnp.inf, axis=-1, keepdims=True)
+        safe = jnp.where(seen, logits, 0.0)
+        logp = safe - jax.nn.logsumexp(safe, axis=-1, keepdims=True)
+        return jnp.where(seen, jnp.where(self.support, logp, -jnp.inf), self._uniform(dtype))
+
+    def mle_params(self, x, y, weights=None):
+        w = jnp.ones(x.shape) if weights is None else weights
+        counts = jnp.zeros(self.support.shape, w.dtype).at[x, y].add(w)
+        with np.errstate(divide="ignore"):
+            return self._normalize(jnp.log(counts), w.dtype)
+
+    def pair_fit_params(self, data, beta, alpha=0.0, init=None):
+        # As TabularClass: log pi = log pi_base + r / beta + c(x) on the observed responses.
+        pot = jnp.full(self.support.shape, -jnp.inf, data.logp_base_y.dtype)
+        on = data.weights > 0
+        pot = pot.at[data.x, data.y].max(
+            jnp.where(on, data.logp_base_y + data.reward_y / beta, -jnp.inf)
+        )
+        pot = pot.at[data.x, data.y2].max(
+            jnp.where(on, data.logp_base_y2 + data.reward_y2 / beta, -jnp.inf)
+        )
+        return self._normalize(pot, pot.dtype)
+
+    def check_xpo(self, alpha):
+        if not (is_concrete(alpha) and float(np.max(alpha)) == 0.0):
+            raise ValueError("SupportClass fits XPO only with alpha = 0")
+
+    def init_params(self, dtype):
+        return self._uniform(dtype)
+
+    def table(self, params):
+        return params
+
+    def contains(self, logp_target, atol=1e-6):
+        if logp_target is None:
+            return None
+        return bool(jnp.all(self.support | ~jnp.isfinite(logp_target)))
+
+
+def _support_instance():
+    probs = np.array([[0.5, 0.3, 0.2, 0.0, 0.0], [0.0, 0.15, 0.0, 0.45, 0.4]])
+    with np.errstate(divide="ignore"):
+        oracle = sim.make_oracle(sim.TabularPolicy(jnp.asarray(np.log(probs))))
+    return probs, oracle, SupportClass(jnp.asarray(probs > 0))
+
+
+def test_user_class_implements_the_protocol():
+    _, _, cls = _support_instance()
+    assert isinstance(cls, sim.ModelClass)
+    assert sim.log_class_size(cls) == np.inf
+    assert sim.contains(cls, jnp.log(jnp.full((2, 5), 0.2))) is False
+    with pytest.raises(TypeError, match=r"model_class must implement the simulators\.ModelClass"):
+        sim.sft_sharpening(jax.random.key(0), _support_instance()[1], object(), 4, 4)
+    with pytest.raises(TypeError, match="lacks .*pair_fit_params"):
+        sim._classes.check_model_class(sim.TabularPolicy(jnp.zeros((1, 1))))
+
+
+def test_user_class_sft_sharpening_is_exact():
+    probs, oracle, cls = _support_instance()
+    n, N = 30, 64
+    res = sim.sft_sharpening(jax.random.key(3), oracle, cls, n, N)
+    assert res.queries == n * N
+    assert int(res.diagnostics["realizable"]) == 1  # pi^BoN_N is supported in the support
+    # With N = 64 the best-of-N response is the argmax on every prompt (a miss has probability
+    # < 0.6^64), so the MLE is the point mass on the argmax of each (drawn) prompt.
+    want = np.eye(5)[np.argmax(probs, axis=1)]
+    np.testing.assert_array_equal(np.exp(np.asarray(sim.to_table(res.policy))), want)
+    # The same draws fitted by the library's TabularClass give the same table.
+    tab = sim.sft_sharpening(jax.random.key(3), oracle, sim.TabularClass(2, 5), n, N)
+    np.testing.assert_array_equal(sim.to_table(res.policy), sim.to_table(tab.policy))
+
+
+def test_user_class_dpo_sharpening_is_exact():
+    probs, oracle, cls = _support_instance()
+    beta = 0.5
+    res = sim.dpo_sharpening(jax.random.key(4), oracle, cls, 400, beta)
+    assert res.queries == 800
+    assert int(res.diagnostics["realizable"]) == 1
+    # Every supported response is observed (400 pairs), so the zero-residual fit is pi*_beta
+    # proportional to pi_base^(1 + 1/beta) (Eq. 3), exactly up to rounding.
+    with np.errstate(divide="ignore"):
+        want = np.exp(np.asarray(theory.kl_tilt(jnp.asarray(np.log(probs)), beta)))
+    got = np.exp(np.asarray(sim.to_table(res.policy)))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    assert got[0, 0] > probs[0, 0]  # sharpened
+
+
+def test_user_class_realizability_and_xpo_refusal():
+    probs, oracle, _ = _support_instance()
+    narrow = SupportClass(jnp.asarray(probs > 0.25))  # misses responses pi_base draws
+    with pytest.raises(ValueError, match="SupportClass does not contain"):
+        sim.sft_sharpening(jax.random.key(0), oracle, narrow, 4, 4)
+    with pytest.raises(ValueError, match="alpha = 0"):
+        sim.xpo_sharpening(jax.random.key(0), oracle, narrow, 4, 0.5, 0.1, realizability="skip")
+
+
+def test_algorithms_dispatch_on_the_protocol_only():
+    import inspect
+
+    src = inspect.getsource(sim._algorithms) + inspect.getsource(sim._classes)
+    assert "singledispatch" not in src
+    assert "isinstance(model_class" not in src
+    assert ".register(" not in src
