@@ -66,7 +66,7 @@ def page(tmp_path_factory):
         import simulators
 
         simulators.REWARDS.pop("answer_length_penalized", None)
-        mine = ("my_extensions", "my_rewards", "my_claims", "my_figs")
+        mine = ("my_extensions", "my_classes", "my_rewards", "my_claims", "my_figs")
         for name in [m for m in sys.modules if m.split(".")[0] in mine]:
             del sys.modules[name]
 
@@ -104,6 +104,22 @@ def test_the_algorithm_matches_a_direct_run(page):
     cell = df[(df.metric == "sharpening_error") & (df.seed == 3) & (df.n_used == 16)]["value"]
     assert float(err) == float(cell.iloc[0])
     assert int(res.queries) == 16 * 32
+
+
+def test_the_model_class_runs_through_the_protocol(page):
+    import jax
+
+    import simulators
+
+    kl = page["kl_from_base"]
+    # t = 1 at N = 1 (KL zero up to rounding), then larger t as the BoN target sharpens.
+    assert kl[1] < 1e-12 < kl[8] < kl[64]
+    assert isinstance(page["family"], simulators.ModelClass)
+    assert simulators.log_class_size(page["family"]) == pytest.approx(np.log(5))
+    with pytest.raises(TypeError, match="PowerFamily has no squared-loss fit"):
+        simulators.dpo_sharpening(
+            jax.random.key(0), page["oracle"], page["family"], 8, 0.5, realizability="skip"
+        )
 
 
 def test_the_self_reward_is_registered_and_scores_exactly(page):
