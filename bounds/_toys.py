@@ -30,7 +30,6 @@ from simulators import (
     Rollouts,
     best_of_n,
     get_reward,
-    log_likelihood,
     majority_vote,
     sample,
     sequence_argmax,
@@ -489,8 +488,8 @@ def bon_accuracy(
         )
     X = toy.num_prompts
     w = np.full(X, 1.0 / X) if mu is None else np.exp(np.asarray(check_probs(mu, "mu")))
-    # log-likelihood is bon_law's own default reward (no table needed).
-    r = None if r_self.fn is log_likelihood else jnp.asarray(r_self(_response_rollouts(toy)))
+    # r = log pi_base (the registry's log_base property) is bon_law's own default reward.
+    r = None if r_self.log_base else jnp.asarray(r_self(_response_rollouts(toy)))
     Ns = np.asarray(N)
     out = []
     for k in Ns.ravel():

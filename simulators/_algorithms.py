@@ -38,6 +38,7 @@ from theory.checks import (
     check_open_unit,
     check_positive,
     is_concrete,
+    runtime_check,
 )
 
 from ._api import to_table
@@ -62,7 +63,7 @@ from ._oracle import (
     evaluate,
     likelihood_stopping_rule,
 )
-from ._rewards import is_per_draw, log_likelihood
+from ._rewards import REWARDS, get_reward, log_likelihood
 from ._rollouts import Rollouts
 from ._tabular import draw_rows
 
@@ -101,6 +102,10 @@ def _num_responses(oracle: SampleEvaluateOracle) -> int | None:
     return getattr(oracle.policy, "num_responses", None)
 
 
+def _per_draw_names() -> list[str]:
+    return [name for name, r in REWARDS.items() if r.per_draw]
+
+
 def _check_used(value: Any, maximum: int, name: str, max_name: str) -> Any:
     """Validates an optional budget mask ``1 <= value <= maximum`` (an int or int array leaf)."""
     if value is None:
@@ -121,7 +126,13 @@ def _check_used(value: Any, maximum: int, name: str, max_name: str) -> Any:
             )
         if (a > maximum).any():
             raise ValueError(f"{name} must be <= {max_name} = {maximum}, got {value}")
-    return arr
+        return arr
+    # Traced (a sweep's budget leaf): checked where it becomes concrete, when the program runs.
+    return runtime_check(
+        arr,
+        lambda v, xp: ~((v >= 1) & (v <= maximum)),
+        f"{name} must satisfy 1 <= {name} <= {max_name} = {maximum}, got {{}}",
+    )
 
 
 @jax.jit
@@ -249,7 +260,10 @@ def sft_sharpening(
       model_class: the class Pi.
       n: static int, number of prompts drawn.
       N: static int, responses per prompt.
-      reward: self-reward ``Rollouts -> [P, N]`` (default: log-likelihood, Eq. 2).
+      reward: self-reward ``Rollouts -> [P, N]`` (default: log-likelihood, Eq. 2): a function,
+        a registered name or a :class:`~simulators.SelfReward` (``simulators.REWARDS``); its
+        registered ``per_draw`` and ``log_base`` properties decide the masking and the
+        realizability check below (an unregistered function counts as neither).
       n_used, N_used: optional int (array) budgets ``<= n``, ``<= N``: only the first ``n_used``
         prompts and the first ``N_used`` responses of each are used and counted. Sweeps pass them
         as array leaves, so every budget reuses one draw of ``n x N`` samples. A reward that is
@@ -274,7 +288,8 @@ def sft_sharpening(
     N = check_count(N, "N")
     n_used = _check_used(n_used, n, "n_used", "n")
     N_used = _check_used(N_used, N, "N_used", "N")
-    per_draw = is_per_draw(reward)
+    spec = get_reward(reward)  # the registry's properties (a name is accepted too)
+    reward, per_draw = spec.fn, spec.per_draw
     if not per_draw and not isinstance(N_used, int):
         # A reward that compares a draw with the other draws of its prompt (majority vote,
         # self-consistency) must see only the N_used paid-for draws, which needs a static N_used.
@@ -285,16 +300,16 @@ def sft_sharpening(
                 "N_used must be a static int (or a concrete integer scalar) with a self-reward "
                 "that is not a per-draw function (a draw's score may depend on the other draws "
                 "of its prompt, e.g. majority vote, so all N draws would leak into the N_used "
-                "budget); per-draw rewards that may be masked by a traced N_used are "
-                "log_likelihood, length_normalized_log_likelihood, self_certainty and "
-                "negative_entropy. Run one N = N_used per budget instead."
+                f"budget); got {spec.name!r}. The per-draw rewards of simulators.REWARDS, which "
+                f"a traced N_used may mask, are {', '.join(_per_draw_names())}. Run one "
+                "N = N_used per budget instead."
             )
     if realizability not in ("skip", "flag", "error"):
         raise ValueError(f"realizability must be 'error', 'flag' or 'skip', got {realizability!r}")
     flag = None
     # Assumption 4.1's pi^BoN_N is the best-of-N law under the log-likelihood self-reward; for
     # another reward the target differs and is not checked (flag -1, as dpo_sharpening).
-    if isinstance(N_used, int) and reward is log_likelihood:
+    if isinstance(N_used, int) and spec.log_base:
         flag = _realizability(
             model_class,
             oracle,
@@ -473,7 +488,8 @@ def dpo_sharpening(
       model_class: the class Pi (see :func:`simulators.fit_squared_loss` for how each is fitted).
       n: static int, number of triples.
       beta: KL weight > 0 (array leaf).
-      reward: self-reward ``Rollouts -> [P, 2]`` (default log-likelihood).
+      reward: self-reward ``Rollouts -> [P, 2]`` (default log-likelihood), as in
+        :func:`sft_sharpening`; Assumption 4.3 is checked for a ``log_base`` reward only.
       n_used: optional int (array) budget ``<= n`` (masking, as in :func:`sft_sharpening`).
       realizability: ``"error"``, ``"flag"`` or ``"skip"`` for Assumption 4.3.
 
@@ -485,7 +501,9 @@ def dpo_sharpening(
     check_positive(beta, "beta")
     n_used = _check_used(n_used, n, "n_used", "n")
     flag = None
-    if reward is log_likelihood and is_concrete(beta):
+    spec = get_reward(reward)
+    reward = spec.fn
+    if spec.log_base and is_concrete(beta):
         flag = _realizability(
             model_class,
             oracle,

@@ -24,6 +24,7 @@ import numpy as np
 
 from theory.checks import (
     as_array,
+    check_allocation,
     check_count,
     check_mu,
     check_positive,
@@ -33,7 +34,14 @@ from theory.checks import (
 
 from ._api import log_prob, sample
 from ._rollouts import Rollouts
-from ._tabular import is_abstract, revalidate, sample_indices, set_field, validated_pytree
+from ._tabular import (
+    _inverse_cdf,
+    _search,
+    is_abstract,
+    revalidate,
+    set_field,
+    validated_pytree,
+)
 
 
 @validated_pytree(("policy", "mu"))
@@ -112,14 +120,17 @@ def check_oracle(oracle: Any, name: str = "oracle") -> SampleEvaluateOracle:
 def draw_prompts(key: jax.Array, oracle: SampleEvaluateOracle, n: int) -> jax.Array:
     """``n`` i.i.d. prompts ``x ~ mu`` by inverse CDF; returns ``[n]`` int prompt ids.
 
-    Drawing prompts costs no query: Definition 3.2 counts (x, y) pairs.
+    Drawing prompts costs no query: Definition 3.2 counts (x, y) pairs. ``mu`` was validated when
+    the oracle was built, so it is not re-scanned here (the draws are those of
+    :func:`simulators.sample_indices` on ``log mu``).
     """
     oracle = check_oracle(oracle)
-    n = check_count(n, "n")  # sample_indices also refuses more draws than can be allocated
+    n = check_count(n, "n")
+    check_allocation(n, f"{n:.3g} draws", "n", 16)  # as sample_indices
     mu = jnp.asarray(oracle.mu)
     with np.errstate(divide="ignore"):
         logmu = jnp.log(mu)
-    return sample_indices(key, logmu, n)
+    return _inverse_cdf(key, logmu, n, _search)
 
 
 def draw(key: jax.Array, oracle: SampleEvaluateOracle, n: int, N: int) -> tuple[Rollouts, int]:

@@ -148,12 +148,18 @@ class SelfReward:
         subset of ``N`` draws (``sft_sharpening``'s ``N_used``, ``run_protocol``'s subsamples).
       needs: the optional :class:`~simulators.Rollouts` fields it reads (``"answers"``,
         ``"token_entropy"``, ...): ``run_protocol`` scores with it by default when they are present.
+      log_base: the reward is ``r = log pi_base`` itself (Eq. 2, maximum-likelihood sharpening),
+        so the closed forms of the theorems apply: ``pi^BoN_N`` of Assumption 4.1
+        (``theory.bon_law``) and ``pi*_beta prop. to pi_base^(1 + 1/beta)`` of Eq. 3 / Assumption
+        4.3 (``theory.kl_tilt``). The algorithms check realizability against these targets only
+        for such a reward.
     """
 
     name: str
     fn: Callable[[Rollouts], jax.Array]
     per_draw: bool
     needs: tuple[str, ...] = ()
+    log_base: bool = False
 
     def __call__(self, rollouts: Rollouts) -> jax.Array:
         return self.fn(rollouts)
@@ -162,7 +168,9 @@ class SelfReward:
 REWARDS: dict[str, SelfReward] = {}
 
 
-def register_reward(name: str, *, per_draw: bool, needs: tuple[str, ...] = ()):
+def register_reward(
+    name: str, *, per_draw: bool, needs: tuple[str, ...] = (), log_base: bool = False
+):
     """Decorator registering ``fn(rollouts) -> [P, N]`` as the self-reward ``name``.
 
     The function is returned unchanged; :func:`get_reward` finds its :class:`SelfReward` by name
@@ -177,6 +185,8 @@ def register_reward(name: str, *, per_draw: bool, needs: tuple[str, ...] = ()):
         raise ValueError(f"name must be a non-empty string, got {name!r}")
     if not isinstance(per_draw, bool):
         raise ValueError(f"per_draw must be True or False, got {per_draw!r}")
+    if not isinstance(log_base, bool):
+        raise ValueError(f"log_base must be True or False, got {log_base!r}")
     fields = {f.name for f in dataclasses.fields(Rollouts)}
     unknown = [f for f in needs if f not in fields]
     if unknown:
@@ -189,7 +199,9 @@ def register_reward(name: str, *, per_draw: bool, needs: tuple[str, ...] = ()):
             raise ValueError(f"a self-reward named {name!r} is registered already")
         if any(r.fn is fn for r in REWARDS.values()):
             raise ValueError(f"{fn.__name__} is registered already (under another name)")
-        REWARDS[name] = SelfReward(name=name, fn=fn, per_draw=per_draw, needs=tuple(needs))
+        REWARDS[name] = SelfReward(
+            name=name, fn=fn, per_draw=per_draw, needs=tuple(needs), log_base=log_base
+        )
         return fn
 
     return register
@@ -223,7 +235,7 @@ def is_per_draw(reward: Any) -> bool:
     return get_reward(reward).per_draw
 
 
-register_reward("log_likelihood", per_draw=True)(log_likelihood)
+register_reward("log_likelihood", per_draw=True, log_base=True)(log_likelihood)
 register_reward("length_normalized", per_draw=True)(length_normalized_log_likelihood)
 register_reward("majority", per_draw=False, needs=("answers",))(majority_vote)
 register_reward("self_certainty", per_draw=True, needs=("token_kl_uniform",))(self_certainty)

@@ -204,3 +204,23 @@ def test_answer_toy_rollouts():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_bon_accuracy_uses_the_closed_form_for_a_log_base_reward():
+    """A reward registered with log_base=True takes bon_accuracy's closed form (r = log pi_base,
+    bon_law's default): its function is never called, and the curve is the built-in
+    log-likelihood's bit for bit."""
+    import simulators
+
+    def loglik(rollouts):
+        raise AssertionError("the closed form should not score the responses")
+
+    simulators.register_reward("toys_loglik", per_draw=True, log_base=True)(loglik)
+    try:
+        toy = simulators.length_bias_toy()
+        N = np.array([1, 3, 9])
+        np.testing.assert_array_equal(
+            bounds.bon_accuracy(toy, N, "toys_loglik"), bounds.bon_accuracy(toy, N)
+        )
+    finally:
+        del simulators.REWARDS["toys_loglik"]

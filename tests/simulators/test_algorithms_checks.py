@@ -412,3 +412,34 @@ def test_xpo_tabular_refuses_traced_alpha(pol):
     fit = jax.jit(lambda a: pair_fit_params(cls, data, 0.5, a))
     assert np.isnan(np.asarray(fit(0.3))).all()
     assert np.isfinite(np.asarray(fit(0.0))).any()
+
+
+# ----------------------------------------------------------------------------------------------
+# Traced budgets are checked where they become concrete (at run time)
+
+
+@pytest.mark.parametrize("name", ["n_used", "N_used"])
+def test_traced_budget_out_of_range_raises_at_run_time_naming_it(name):
+    oracle = sim.make_oracle(sim.TabularPolicy.from_logits(jnp.zeros((2, 3))))
+    cls = sim.TabularClass(2, 3)
+
+    def queries(value):
+        kw = {name: value}
+        return sim.sft_sharpening(
+            jax.random.key(0), oracle, cls, 8, 4, realizability="skip", **kw
+        ).queries
+
+    run = jax.jit(queries)
+    assert int(run(jnp.asarray(2))) == (2 * 4 if name == "n_used" else 8 * 2)
+    for bad in (0, 9):
+        with pytest.raises(Exception, match=f"{name} must satisfy 1 <= {name} <= "):
+            jax.block_until_ready(run(jnp.asarray(bad)))
+    with pytest.raises(Exception, match="n_used must satisfy"):
+        fn = jax.jit(
+            lambda v: (
+                sim.dpo_sharpening(
+                    jax.random.key(0), oracle, cls, 8, 0.5, n_used=v, realizability="skip"
+                ).queries
+            )
+        )
+        jax.block_until_ready(fn(jnp.asarray(-1)))

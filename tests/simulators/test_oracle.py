@@ -134,3 +134,43 @@ def test_lemma_i1():
             f"|y*|={k} mu={mu_stop:.3f}: E[N_mu]={mean:.3f} (bound {bound:.3f}), "
             f"miss={miss.mean():.4f} (bound {q:.4f})"
         )
+
+
+def test_queries_never_rescan_a_built_oracle(monkeypatch):
+    """Validation happens once, when the oracle is built: with every table/mu validator made to
+    raise, draw (eager and under jit, fresh shapes so it retraces), draw_prompts, evaluate and
+    draw_adaptive still run on an already-built oracle and give the same draws as before."""
+    import simulators._oracle as oracle_mod
+    import simulators._tabular as tabular_mod
+
+    logits = jax.random.normal(jax.random.key(5), (100, 1000))
+    built = sim.make_oracle(sim.TabularPolicy.from_logits(logits))
+    key = jax.random.key(6)
+    before = sim.draw(key, built, 7, 3)[0]
+    prompts_before = sim.draw_prompts(key, built, 11)
+    # draw_prompts draws as sample_indices on log mu (which re-checks its argument).
+    np.testing.assert_array_equal(prompts_before, sim.sample_indices(key, jnp.log(built.mu), 11))
+
+    def rescan(*args, **kwargs):
+        raise AssertionError("re-scanned a validated table")
+
+    for mod, name in (
+        (tabular_mod, "check_table_field"),
+        (tabular_mod, "check_table_values"),
+        (tabular_mod, "check_logp"),
+        (oracle_mod, "check_mu"),
+    ):
+        monkeypatch.setattr(mod, name, rescan)
+    with pytest.raises(AssertionError, match="re-scanned"):  # the patch is what validation calls
+        sim.make_oracle(sim.TabularPolicy.from_logits(logits))
+
+    again = sim.draw(key, built, 7, 3)[0]
+    np.testing.assert_array_equal(again.tokens, before.tokens)
+    np.testing.assert_array_equal(again.logp_base, before.logp_base)
+    np.testing.assert_array_equal(sim.draw_prompts(key, built, 11), prompts_before)
+    jitted = jax.jit(lambda k, o: sim.draw(k, o, 5, 9)[0].logp_base)(key, built)
+    assert jitted.shape == (5, 9)
+    lp, m = sim.evaluate(built, jnp.array([0, 99]), jnp.array([3, 999]))
+    assert m == 2 and np.isfinite(np.asarray(lp)).all()
+    ada = sim.draw_adaptive(key, built, 4, sim.likelihood_stopping_rule(1e-3), 8, on_cap="flag")
+    assert ada.rollouts.tokens.shape == (4, 8, 1)

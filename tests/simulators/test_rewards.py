@@ -247,3 +247,63 @@ def test_registry_refuses_bad_registrations(call, match):
     with pytest.raises(ValueError, match=match):
         call(simulators)
     assert simulators.REWARDS == before
+
+
+@pytest.fixture
+def loglik_copies():
+    """Two user registrations of r = log pi_base: one declaring it (log_base=True), one not."""
+    import simulators
+
+    def declared(rollouts):
+        return rollouts.logp_base
+
+    def undeclared(rollouts):
+        return rollouts.logp_base
+
+    simulators.register_reward("loglik_declared", per_draw=True, log_base=True)(declared)
+    simulators.register_reward("loglik_undeclared", per_draw=True)(undeclared)
+    yield declared, undeclared
+    del simulators.REWARDS["loglik_declared"], simulators.REWARDS["loglik_undeclared"]
+
+
+def test_log_base_property_decides_the_closed_form_realizability_check(loglik_copies):
+    """The realizability targets (pi^BoN_N, Assumption 4.1; pi*_beta, Eq. 3 / Assumption 4.3)
+    are checked for a reward registered with log_base=True, by name or by function, and not for
+    an identical reward that does not declare it; the learned policies are the same."""
+    import simulators
+
+    declared, _ = loglik_copies
+    assert simulators.REWARDS["log_likelihood"].log_base
+    assert not any(simulators.REWARDS[n].log_base for n in ("length_normalized", "majority"))
+    lp = jnp.log(jnp.asarray([[0.5, 0.3, 0.2]]))
+    oracle = sim.make_oracle(sim.TabularPolicy(lp))
+    # A finite class without pi^BoN_3 nor pi*_beta: the log_base check refuses it.
+    cls = sim.FiniteClass(jnp.stack([jnp.full_like(lp, -np.log(3)), lp]))
+    key = jax.random.key(0)
+    for reward in ("loglik_declared", declared, "log_likelihood"):
+        with pytest.raises(ValueError, match="Assumption 4.1"):
+            sim.sft_sharpening(key, oracle, cls, 50, 3, reward=reward)
+        with pytest.raises(ValueError, match="Assumption 4.3"):
+            sim.dpo_sharpening(key, oracle, cls, 50, 0.5, reward=reward)
+    sft = sim.sft_sharpening(key, oracle, cls, 50, 3, reward="loglik_undeclared")
+    dpo = sim.dpo_sharpening(key, oracle, cls, 50, 0.5, reward="loglik_undeclared")
+    assert int(sft.diagnostics["realizable"]) == -1 == int(dpo.diagnostics["realizable"])
+    # Same scores, so the same fit as the built-in log-likelihood (whose check only flags here).
+    runs = ((sim.sft_sharpening, dict(n=50, N=3)), (sim.dpo_sharpening, dict(n=50, beta=0.5)))
+    for run, kw in runs:
+        ref = run(key, oracle, cls, **kw, realizability="flag")
+        got = run(key, oracle, cls, **kw, reward="loglik_declared", realizability="flag")
+        assert int(ref.diagnostics["realizable"]) == 0 == int(got.diagnostics["realizable"])
+        np.testing.assert_array_equal(got.policy.logp, ref.policy.logp)
+    # The big tabular class contains every target: the declared reward's check passes.
+    tab = sim.sft_sharpening(key, oracle, sim.TabularClass(1, 3), 50, 3, reward="loglik_declared")
+    assert int(tab.diagnostics["realizable"]) == 1
+
+
+def test_register_reward_refuses_a_non_bool_log_base():
+    import simulators
+
+    before = dict(simulators.REWARDS)
+    with pytest.raises(ValueError, match="log_base must be True or False"):
+        simulators.register_reward("x", per_draw=True, log_base=1)
+    assert simulators.REWARDS == before
