@@ -28,10 +28,8 @@ from simulators import (
     AnswerToy,
     MultiLayerSoftmaxPolicy,
     Rollouts,
-    best_of_n,
     get_reward,
-    majority_vote,
-    sample,
+    majority_prefix_correct,
     sequence_argmax,
 )
 from theory import bon_law
@@ -505,19 +503,14 @@ def majority_accuracy(
 
     Majority vote is not a per-response reward (a response's score is the count of samples sharing
     its answer), so :func:`theory.bon_law` does not apply; this draws ``num_draws`` batches of ``N``
-    responses per prompt, picks a response of the most frequent answer (ties uniformly) and
-    averages its correctness over prompts (uniform) and draws.
+    responses per prompt (``simulators.majority_prefix_correct``), picks a response of the most
+    frequent answer (ties uniformly) and averages its correctness over prompts (uniform) and draws.
 
     Returns:
       ``(accuracy, standard_error)`` over the ``num_draws`` batches.
     """
     N = check_count(N, "N")
     num_draws = check_count(num_draws, "num_draws")
-    X = toy.num_prompts
-    k_draw, k_tie = jax.random.split(key)
-    x = jnp.repeat(jnp.arange(X), num_draws)
-    r = sample(k_draw, toy, x, N)
-    pick = best_of_n(k_tie, r, majority_vote)
-    ok = np.asarray(jnp.take_along_axis(r.correct, pick[:, None], axis=1)[:, 0], dtype=np.float64)
-    per_draw = ok.reshape(X, num_draws).mean(axis=0)
+    ok = np.asarray(majority_prefix_correct(key, toy, [N], num_draws)[0], dtype=np.float64)
+    per_draw = ok.reshape(toy.num_prompts, num_draws).mean(axis=0)
     return float(per_draw.mean()), float(per_draw.std(ddof=1) / math.sqrt(num_draws))

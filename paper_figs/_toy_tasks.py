@@ -22,7 +22,6 @@ that are likelier as sequences but wrong, while the token-wise greedy path "thin
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 
 import jax
@@ -238,37 +237,13 @@ def bon_accuracies(task: TaskData, ns, reward: str) -> np.ndarray:
     return np.asarray(bounds.bon_accuracy(task.toy, np.asarray(ns), reward), dtype=np.float64)
 
 
-@functools.partial(jax.jit, static_argnames=("N_max", "reps"))
-def _majority_hits(key, toy, ns, N_max: int, reps: int):
-    """Monte Carlo best-of-N under majority vote for every N in ``ns`` from one draw of N_max.
-
-    Responses beyond the first N are hidden from the vote by giving them no answer (-1), which the
-    majority-vote self-reward does not count and never selects.
-    """
-    import simulators
-
-    X = toy.logp.shape[0]
-    x = jnp.repeat(jnp.arange(X), reps)
-    k_draw, k_tie = jax.random.split(key)
-    r = simulators.sample(k_draw, toy, x, N_max)
-
-    def one(N, k):
-        visible = jnp.arange(N_max)[None, :] < N
-        sub = dataclasses.replace(r, answers=jnp.where(visible, r.answers, -1))
-        pick = simulators.best_of_n(k, sub, simulators.majority_vote)
-        return jnp.take_along_axis(r.correct, pick[:, None], axis=1)[:, 0]
-
-    return jax.vmap(one)(ns, jax.random.split(k_tie, ns.shape[0]))  # [K, X * reps]
-
-
 def majority_accuracies(
     key: jax.Array, task: TaskData, ns, reps: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Monte Carlo best-of-N accuracy under majority vote: ``(mean [K], standard error [K])``."""
-    ns = np.asarray(ns)
-    hits = np.asarray(
-        _majority_hits(key, task.toy, jnp.asarray(ns), int(ns.max()), reps), dtype=np.float64
-    )
+    import simulators
+
+    hits = np.asarray(simulators.majority_prefix_correct(key, task.toy, ns, reps), np.float64)
     return hits.mean(axis=1), hits.std(axis=1, ddof=1) / math.sqrt(hits.shape[1])
 
 

@@ -10,6 +10,7 @@ from ._algorithms import sft_sharpening as sft_sharpening
 from ._algorithms import xpo_sharpening as xpo_sharpening
 from ._answer_toy import AnswerToy as AnswerToy
 from ._answer_toy import length_bias_toy as length_bias_toy
+from ._answer_toy import majority_prefix_correct as majority_prefix_correct
 from ._answer_toy import majority_vs_likelihood_toy as majority_vs_likelihood_toy
 from ._api import greedy as greedy
 from ._api import log_prob as log_prob
@@ -159,6 +160,7 @@ __all__ = [
     "log_class_size",
     "log_likelihood",
     "log_prob",
+    "majority_prefix_correct",
     "majority_vote",
     "majority_vs_likelihood_toy",
     "make_oracle",

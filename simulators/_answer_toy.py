@@ -26,6 +26,8 @@ import numpy as np
 from theory.checks import check_count, check_probs
 
 from ._api import log_prob, sample, to_table
+from ._best_of_n import best_of_n
+from ._rewards import majority_vote
 from ._rollouts import Rollouts
 from ._tabular import TabularPolicy, check_prompts
 
@@ -261,3 +263,47 @@ def majority_vs_likelihood_toy(
         np.broadcast_to(answers, probs.shape).astype(np.int64),
         np.zeros(X, np.int64),
     )
+
+
+def majority_prefix_correct(key: jax.Array, toy: AnswerToy, ns: Any, num_draws: int) -> jax.Array:
+    """Correctness ``[len(ns), X * num_draws]`` of best-of-N under the majority-vote self-reward
+    (App. A.2), every ``N`` of ``ns`` from one draw.
+
+    Each prompt (all ``X``, ``num_draws`` times each, prompt-major) draws ``max(ns)`` responses
+    once; best-of-N votes among the first ``N`` only: the later responses' answers are hidden
+    (``-1``, which :func:`~simulators.majority_vote` neither counts nor scores above a real vote),
+    so the prefix is an i.i.d. sample of size ``N`` and the ``N`` are paired (the same draws).
+    Ties are broken uniformly, with one key per ``N``. Majority vote is not per-draw, so its
+    best-of-N law is not :func:`theory.bon_law`: this is its Monte Carlo estimate.
+
+    Args:
+      key: PRNG key.
+      toy: the instance.
+      ns: ``[K]`` ints >= 1, the budgets ``N``.
+      num_draws: int >= 1, draws per prompt.
+
+    Returns:
+      ``[K, X * num_draws]`` bool: whether the chosen response is correct; row ``k`` is ``N =
+      ns[k]``, column ``x * num_draws + d`` is prompt ``x``'s draw ``d``.
+    """
+    ns = np.asarray(ns)
+    if ns.ndim != 1 or ns.size == 0 or not np.issubdtype(ns.dtype, np.integer) or ns.min() < 1:
+        raise ValueError(f"ns must be a non-empty [K] array of ints >= 1, got {ns!r}")
+    num_draws = check_count(num_draws, "num_draws")
+    return _majority_prefix_correct(key, toy, jnp.asarray(ns), int(ns.max()), num_draws)
+
+
+@functools.partial(jax.jit, static_argnames=("N_max", "num_draws"))
+def _majority_prefix_correct(key, toy, ns, N_max: int, num_draws: int):
+    X = toy.logp.shape[0]
+    k_draw, k_tie = jax.random.split(key)
+    rollouts = sample(k_draw, toy, jnp.repeat(jnp.arange(X), num_draws), N_max)
+
+    def correct(args):  # one N at a time: majority_vote builds [P, N, N] comparisons
+        k, n = args
+        hide = jnp.arange(N_max) >= n
+        r = dataclasses.replace(rollouts, answers=jnp.where(hide, -1, rollouts.answers))
+        pick = best_of_n(k, r, majority_vote)
+        return jnp.take_along_axis(r.correct, pick[:, None], axis=1)[:, 0]
+
+    return jax.lax.map(correct, (jax.random.split(k_tie, ns.shape[0]), ns))

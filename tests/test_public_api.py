@@ -194,6 +194,7 @@ PINNED = {
         "log_class_size",
         "log_likelihood",
         "log_prob",
+        "majority_prefix_correct",
         "majority_vote",
         "majority_vs_likelihood_toy",
         "make_oracle",

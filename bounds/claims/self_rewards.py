@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import simulators as sim
@@ -35,34 +34,11 @@ C13_FULL = MajoritySettings(num_draws=20_000)
 def majority_accuracy_prefixes(
     key: jax.Array, toy, ns: tuple[int, ...], num_draws: int
 ) -> np.ndarray:
-    """Per-draw accuracy ``[len(ns), num_draws]`` of best-of-N under majority vote, every N at once.
-
-    One batch of ``max(ns)`` responses per prompt and draw; BoN_N votes among the first N only:
-    the answers of the later responses are hidden (``-1``, which ``simulators.majority_vote``
-    neither counts nor scores above a real vote), so the prefix is an i.i.d. sample of size N.
-    Accuracies are averaged over the prompts (uniform). Paired across N (the same draws).
-    """
-    X = toy.num_prompts
-    k_draw, k_tie = jax.random.split(key)
-    x = jnp.repeat(jnp.arange(X), num_draws)
-    rollouts = sim.sample(k_draw, toy, x, max(ns))
-    keys = jax.random.split(k_tie, len(ns))
-    ok = np.asarray(_majority_prefixes(rollouts, keys, jnp.asarray(ns)), dtype=np.float64)
-    return ok.reshape(len(ns), X, num_draws).mean(axis=1)
-
-
-@jax.jit
-def _majority_prefixes(rollouts, keys, ns):
-    """``[len(ns), P]`` correctness of BoN_N under majority vote (see the caller)."""
-
-    def correct(args):  # one N at a time: majority_vote builds [P, N, N] comparisons
-        k, n = args
-        hide = jnp.arange(rollouts.answers.shape[-1]) >= n
-        r = dataclasses.replace(rollouts, answers=jnp.where(hide, -1, rollouts.answers))
-        pick = sim.best_of_n(k, r, sim.majority_vote)
-        return jnp.take_along_axis(r.correct, pick[:, None], axis=1)[:, 0]
-
-    return jax.lax.map(correct, (keys, ns))
+    """Per-draw accuracy ``[len(ns), num_draws]`` of best-of-N under majority vote, every N at once
+    (``simulators.majority_prefix_correct``: one draw of ``max(ns)`` responses per prompt and draw,
+    paired across N), averaged over the prompts (uniform)."""
+    ok = np.asarray(sim.majority_prefix_correct(key, toy, ns, num_draws), dtype=np.float64)
+    return ok.reshape(len(ns), toy.num_prompts, num_draws).mean(axis=1)
 
 
 @claim(
