@@ -242,7 +242,9 @@ PINNED = {
         "run_adaptive_sft",
         "run_dpo",
         "run_tabular_sft",
+        "squared_loss_mass",
         "tabular_sft_exact_law",
+        "xpo_iterates",
     ),
     "simulators.hf": (
         "BUILTIN_MODELS",

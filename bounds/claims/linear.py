@@ -13,6 +13,7 @@ import numpy as np
 
 import simulators as sim
 import theory
+from simulators.experiments import squared_loss_mass, xpo_iterates
 
 from .._rates import linear_softmax_beta
 from ._registry import Outcome, claim
@@ -82,33 +83,14 @@ def _linear_runs(key, policy, beta, radius, alphas, *, T, n, steps, num_seeds):
     model_class = sim.LinearSoftmaxClass(policy.features, radius, policy.logp0, steps=steps)
     table = sim.linear_softmax_logp(policy.features, policy.theta, policy.logp0)
 
-    def evaluate(theta):
-        lp = sim.linear_softmax_logp(policy.features, theta, policy.logp0)
-        mass = jnp.exp(theory.log_mass_on_argmax(lp, table))[0]
-        return mass, theory.kl_regularized_objective(lp, table, mu, beta)
-
     def per_seed(k):
         k_xpo, k_dpo = jax.random.split(k)
 
         def xpo(alpha):
-            res = sim.xpo_sharpening(
-                k_xpo,
-                oracle,
-                model_class,
-                T,
-                beta,
-                alpha,
-                selection="last",
-                realizability="skip",
-                return_history=True,
-            )
-            return jax.vmap(evaluate)(res.diagnostics["history"])
+            return xpo_iterates(k_xpo, oracle, model_class, T, beta, alpha, table, mu)
 
         def dpo(k_used):
-            res = sim.dpo_sharpening(
-                k_dpo, oracle, model_class, n, beta, n_used=k_used, realizability="skip"
-            )
-            return evaluate(res.policy.theta)[0]
+            return squared_loss_mass(k_dpo, oracle, model_class, n, beta, k_used, table)
 
         return jax.vmap(xpo)(alphas), jax.vmap(dpo)(jnp.arange(1, n + 1))
 

@@ -79,14 +79,10 @@ def _instance(setting: Setting):
 @functools.partial(jax.jit, static_argnames=("n_max",))
 def _dpo_mass(keys, oracle, model_class, beta, n_used, logp_base, *, n_max):
     """``[S, B]`` pi_hat(y*) of the offline squared-loss learner per seed and number of pairs."""
-    import simulators
-    import theory
+    from simulators.experiments import squared_loss_mass
 
     def one(key, n_u):
-        res = simulators.dpo_sharpening(
-            key, oracle, model_class, n_max, beta, n_used=n_u, realizability="skip"
-        )
-        return jnp.exp(theory.log_mass_on_argmax(simulators.to_table(res.policy), logp_base))[0]
+        return squared_loss_mass(key, oracle, model_class, n_max, beta, n_u, logp_base)
 
     return jax.vmap(lambda k: jax.vmap(one, in_axes=(None, 0))(k, n_used))(keys)
 
@@ -94,29 +90,12 @@ def _dpo_mass(keys, oracle, model_class, beta, n_used, logp_base, *, n_max):
 @functools.partial(jax.jit, static_argnames=("T",))
 def _xpo_mass(keys, oracle, model_class, beta, alpha, logp_base, *, T):
     """``[S, T]`` pi^(t+1)(y*) of XPO's iterates per seed (round t uses 2t queries)."""
-    import simulators
-    import theory
+    from simulators.experiments import xpo_iterates
 
-    def one(key):
-        res = simulators.xpo_sharpening(
-            key,
-            oracle,
-            model_class,
-            T,
-            beta,
-            alpha,
-            selection="last",
-            realizability="skip",
-            return_history=True,
-        )
-        tables = jax.vmap(  # the linear-softmax class's table of each iterate's theta
-            lambda theta: simulators.linear_softmax_logp(
-                model_class.features, theta, model_class.logp0
-            )
-        )(res.diagnostics["history"])
-        return jnp.exp(theory.log_mass_on_argmax(tables, logp_base))[:, 0]
-
-    return jax.vmap(one)(keys)
+    mu = jnp.ones(logp_base.shape[0], logp_base.dtype) / logp_base.shape[0]
+    return jax.vmap(
+        lambda k: xpo_iterates(k, oracle, model_class, T, beta, alpha, logp_base, mu)[0]
+    )(keys)
 
 
 def run(setting: Setting) -> pd.DataFrame:

@@ -7,9 +7,13 @@ and returns a tidy DataFrame. Claims (``bounds.claims``), figures (``paper_figs`
 notebooks call these; a researcher's own experiment is the same two objects in their own file.
 
 Families: :mod:`simulators.experiments.tabular` (SFT-Sharpening, adaptive SFT-Sharpening and the
-squared loss of Eq. 8 on tabular instances).
+squared loss of Eq. 8 on tabular instances) and :mod:`simulators.experiments.linear` (XPO and the
+offline squared loss on linear-softmax instances, scored exactly: claim C9 and the separation
+figure).
 """
 
+from .linear import squared_loss_mass as squared_loss_mass
+from .linear import xpo_iterates as xpo_iterates
 from .tabular import AdaptiveSFTConfig as AdaptiveSFTConfig
 from .tabular import DPOConfig as DPOConfig
 from .tabular import TabularSFTConfig as TabularSFTConfig
@@ -25,5 +29,7 @@ __all__ = [
     "run_adaptive_sft",
     "run_dpo",
     "run_tabular_sft",
+    "squared_loss_mass",
     "tabular_sft_exact_law",
+    "xpo_iterates",
 ]
