@@ -113,14 +113,20 @@ def _module_base(name: str) -> str:
     return name if "." in name else f"paper_figs.{name}"
 
 
-def load_figure(name: str) -> FigureSpec:
-    """Imports a figure's ``sweep`` and ``make`` modules: a library figure by its folder name
-    (one of :data:`FIGURES`) or a figure outside the library by its dotted package path."""
+def check_figure_name(name: str) -> str:
+    """``name`` if it is a library figure (one of :data:`FIGURES`) or a dotted package path (whose
+    modules are checked when imported); else ``ValueError``."""
     if "." not in name and name not in FIGURES:
         raise ValueError(
             f"figure must be one of {FIGURES} or the dotted path of a figure package, got {name!r}"
         )
-    base = _module_base(name)
+    return name
+
+
+def load_figure(name: str) -> FigureSpec:
+    """Imports a figure's ``sweep`` and ``make`` modules: a library figure by its folder name
+    (one of :data:`FIGURES`) or a figure outside the library by its dotted package path."""
+    base = _module_base(check_figure_name(name))
     try:
         sweep = importlib.import_module(f"{base}.sweep")
         make = importlib.import_module(f"{base}.make")

@@ -25,7 +25,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._figlib import FIGURES, FigureSpec, figure_cost, load_figure, sweep_version
+from ._figlib import (
+    FIGURES,
+    FigureSpec,
+    check_figure_name,
+    figure_cost,
+    load_figure,
+    sweep_version,
+)
 from ._report import ClaimsOutcome, FigureOutcome, write_report
 from ._runner import Limits, Unit, UnitResult, error_text, make_runner
 from ._store import (
@@ -137,13 +144,14 @@ def configure_jax(x64: bool, cache_dir: str | None) -> None:
 
 
 def _figure_argument(name: str) -> str:
-    """``--only``'s check: a library figure, or a dotted path (checked when it is imported)."""
-    if "." not in name and name not in FIGURES:
+    """``--only``'s check (``_figlib.check_figure_name``), as argparse reports it."""
+    try:
+        return check_figure_name(name)
+    except ValueError:
         raise argparse.ArgumentTypeError(
             f"invalid choice: {name!r} (choose from {', '.join(FIGURES)}, or give a figure "
             "package's dotted path)"
-        )
-    return name
+        ) from None
 
 
 def _schedule(names: Sequence[str]) -> list[str]:
