@@ -210,53 +210,11 @@ def plot_unit(out: str, figure: str, version: str, quick: bool) -> dict[str, Any
     }
 
 
-# The exit status of a claim's worker that ended itself at the claim's declared timeout.
-_TIMEOUT_EXIT = 124
-
-
-def claim_unit(
-    cid: str,
-    quick: bool,
-    module: str | None,
-    path: str,
-    key: str,
-    timeout_s: float | None = None,
-) -> dict[str, Any]:
-    """Runs one claim and caches its record (hashed) at ``path``.
-
-    With ``timeout_s`` (in a worker process only: it ends the process), a claim still running
-    after that many seconds ends its worker with exit status 124, which the parent reports as
-    the claim's time limit. The claims share their worker with nothing else, but the runner's
-    time limit is one for every unit; this one is the claim's own.
-    """
-    timer = None
-    if timeout_s is not None:
-        import os
-        import threading
-
-        def give_up() -> None:
-            print(f"{cid}: still running after {timeout_s:g} s, ended", file=sys.stderr)
-            sys.stderr.flush()
-            os._exit(_TIMEOUT_EXIT)
-
-        timer = threading.Timer(timeout_s, give_up)
-        timer.daemon = True
-        timer.start()
-    try:
-        record = measure_claim(cid, quick, module)
-    finally:
-        if timer is not None:
-            timer.cancel()
+def claim_unit(cid: str, quick: bool, module: str | None, path: str, key: str) -> dict[str, Any]:
+    """Runs one claim and caches its record (hashed) at ``path``."""
+    record = measure_claim(cid, quick, module)
     write_record(path, key, record)
     return record
-
-
-def _claim_timeout_error(r: UnitResult) -> str:
-    """A failed claim unit's error, saying so when it ran past its declared timeout."""
-    timeout = r.unit.kwargs.get("timeout_s")
-    if timeout is not None and r.error and r.error.endswith(f"(exit code {_TIMEOUT_EXIT})"):
-        return f"still running after {timeout:g} s (its declared timeout), ended"
-    return r.error
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,9 +264,10 @@ def _plan_claims(
         module = getattr(getattr(claim, "check", None), "__module__", None)
         kwargs = dict(cid=cid, quick=quick, module=module, path=str(path), key=key)
         declared = getattr(claim, "timeout_s", None)
-        if timeouts and declared is not None:
-            kwargs["timeout_s"] = float(declared[0 if quick else 1])
-        units.append(Unit(name=cid, fn="paper_figs._reproduce:claim_unit", kwargs=kwargs))
+        timeout = float(declared[0 if quick else 1]) if timeouts and declared is not None else None
+        units.append(
+            Unit(name=cid, fn="paper_figs._reproduce:claim_unit", kwargs=kwargs, timeout_s=timeout)
+        )
     return outcome, units, ids
 
 
@@ -475,9 +434,8 @@ def reproduce(
                     if r.ok:
                         claim_records[cid] = r.value
                     else:
-                        error = _claim_timeout_error(r)
-                        claim_records[cid] = _claim_failure(cid, error, r.seconds)
-                        claims_outcome.failed.append((cid, error))
+                        claim_records[cid] = _claim_failure(cid, r.error, r.seconds)
+                        claims_outcome.failed.append((cid, r.error))
                     claims_outcome.seconds += r.seconds
                     return
                 o = outcomes[kw["figure"]]

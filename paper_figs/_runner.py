@@ -48,12 +48,15 @@ class Unit:
       kwargs: the function's keyword arguments (picklable).
       needs_group: run only if every earlier unit of its group succeeded (e.g. a figure's plot
         after its settings); otherwise it is reported failed as not attempted.
+      timeout_s: the unit's own wall-clock limit (e.g. a claim's declared ``timeout_s``), used by
+        the watchdog instead of the runner's ``unit_seconds``; None: the runner's.
     """
 
     name: str
     fn: str
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     needs_group: bool = False
+    timeout_s: float | None = None
 
 
 @dataclasses.dataclass
@@ -416,7 +419,9 @@ class WorkerRunner:
                     cpu = _cpu_seconds(slot.process.pid)
                     if cpu is not None and (slot.cpu is None or cpu > slot.cpu):
                         slot.cpu, slot.progressed = cpu, now
-                    limit, stall = self.limits.unit_seconds, self.limits.stall_seconds
+                    own = slot.unit.timeout_s
+                    limit = self.limits.unit_seconds if own is None else own
+                    stall = self.limits.stall_seconds
                     if stall is not None and cpu is not None and now - slot.progressed > stall:
                         fail(
                             slot,
@@ -424,9 +429,12 @@ class WorkerRunner:
                             killed=True,
                         )
                     elif limit is not None and now - slot.started > limit:
-                        fail(
-                            slot, f"still running after {limit:g} s (the unit limit), killed", True
+                        why = (
+                            "the unit limit), killed"
+                            if own is None
+                            else "its declared timeout), ended"
                         )
+                        fail(slot, f"still running after {limit:g} s ({why}", True)
                     else:
                         continue
                     next_unit(slot)

@@ -17,7 +17,6 @@ run; ``--in-process`` runs them here instead, without the watchdog. A claim's ti
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
 import math
 import sys
@@ -280,6 +279,7 @@ def verify(
                 name=cid,
                 fn="paper_figs._verify:measure_claim",
                 kwargs=dict(cid=cid, quick=quick, module=claims[cid]["module"]),
+                timeout_s=claims[cid]["timeout_s"][0 if quick else 1] if claim_timeouts else None,
             )
             for cid in wanted
         ]
@@ -296,14 +296,9 @@ def verify(
                     bar.write(f"{cid}: not measured: {r.error}", file=sys.stderr)
                 bar.update(1)
 
-            # The claims run in order on one worker (kept between runs), sharing its compiled
-            # programs; one run each, so that each runs under its own time limit.
-            base = limits or Limits()
-            for unit in units:
-                if claim_timeouts and hasattr(runner, "limits"):
-                    timeout = claims[unit.kwargs["cid"]]["timeout_s"][0 if quick else 1]
-                    runner.limits = dataclasses.replace(base, unit_seconds=timeout)
-                runner.run([[unit]], on_result=on_result, on_start=on_start, keep_workers=True)
+            # The claims run in order on one worker, sharing its compiled programs; each under
+            # its own time limit (Unit.timeout_s).
+            runner.run([units], on_result=on_result, on_start=on_start)
     finally:
         runner.close()
     return [done[cid] for cid in wanted]
