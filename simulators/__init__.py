@@ -13,6 +13,7 @@ from ._answer_toy import length_bias_toy as length_bias_toy
 from ._answer_toy import majority_prefix_correct as majority_prefix_correct
 from ._answer_toy import majority_vs_likelihood_toy as majority_vs_likelihood_toy
 from ._api import greedy as greedy
+from ._api import log_mass_in_set as log_mass_in_set
 from ._api import log_prob as log_prob
 from ._api import sample as sample
 from ._api import sequence_argmax as sequence_argmax
@@ -42,6 +43,7 @@ from ._classes import response_columns as response_columns
 from ._classes import squared_loss as squared_loss
 from ._classes import squared_loss_residual as squared_loss_residual
 from ._classes import xpo_objective as xpo_objective
+from ._evaluation import sharpening_metrics as sharpening_metrics
 from ._instances import BUILTIN_INSTANCES as BUILTIN_INSTANCES
 from ._instances import coverage_tabular as coverage_tabular
 from ._instances import dirichlet_tabular as dirichlet_tabular
@@ -95,6 +97,7 @@ from ._rewards import self_certainty as self_certainty
 from ._rollouts import Rollouts as Rollouts
 from ._rollouts import check_rollouts as check_rollouts
 from ._sweep import sweep as sweep
+from ._tabular import CountPolicy as CountPolicy
 from ._tabular import TabularPolicy as TabularPolicy
 from ._tabular import sample_indices as sample_indices
 from .experiments import TabularSFTConfig as TabularSFTConfig
@@ -107,6 +110,7 @@ __all__ = [
     "AutoregressivePolicy",
     "BUILTIN_INSTANCES",
     "ColumnIndexedClass",
+    "CountPolicy",
     "FiniteClass",
     "LikelihoodStoppingRule",
     "LinearInstance",
@@ -159,6 +163,7 @@ __all__ = [
     "linear_softmax_logp",
     "log_class_size",
     "log_likelihood",
+    "log_mass_in_set",
     "log_prob",
     "majority_prefix_correct",
     "majority_vote",
@@ -190,6 +195,7 @@ __all__ = [
     "self_certainty",
     "sequence_argmax",
     "sft_sharpening",
+    "sharpening_metrics",
     "spherical_code_instance",
     "squared_loss",
     "squared_loss_residual",

@@ -12,6 +12,8 @@ from typing import Any
 
 import jax
 
+import theory
+
 
 def _unsupported(fn_name: str, policy: Any):
     raise TypeError(f"{fn_name} is not implemented for policies of type {type(policy).__name__}")
@@ -77,3 +79,15 @@ def greedy(policy: Any, x: jax.Array) -> jax.Array:
 def sequence_argmax(policy: Any, x: jax.Array) -> jax.Array:
     """The exact sequence-level argmax ``y*(x)`` for prompts ``x[P]`` (ties: lowest index)."""
     _unsupported("sequence_argmax", policy)
+
+
+@functools.singledispatch
+def log_mass_in_set(policy: Any, in_set: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(log pi(S(x)|x), log pi(outside S(x)|x))``, each ``[X]``, for sets ``in_set [X, Y]``.
+
+    What exact evaluation of a learned policy needs (Def. 3.1 takes ``S(x) = y*(x)``). The
+    default enumerates the policy's table (:func:`to_table`, then :func:`theory.log_mass_in_set`);
+    policies that store less than a table register their own (a count MLE kept as its examples
+    reads ``n`` entries of ``in_set``, not ``X Y``).
+    """
+    return theory.log_mass_in_set(to_table(policy), in_set)

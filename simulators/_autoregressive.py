@@ -49,6 +49,7 @@ from ._api import greedy, log_prob, sample, sequence_argmax, to_table
 from ._dirichlet import dirichlet_logp
 from ._rollouts import Rollouts
 from ._tabular import (
+    CountPolicy,
     TabularPolicy,
     check_field_shape,
     check_ids,
@@ -468,8 +469,9 @@ def enumerate_responses(policy: Any, *, max_entries: int | None = None):
 
 
 @enumerate_responses.register(TabularPolicy)
-def _enumerate_tabular(policy: TabularPolicy, *, max_entries: int | None = None):
-    Y = policy.logp.shape[1]
+@enumerate_responses.register(CountPolicy)
+def _enumerate_tabular(policy: TabularPolicy | CountPolicy, *, max_entries: int | None = None):
+    Y = policy.num_responses
     return jnp.arange(Y, dtype=jnp.int32)[:, None], jnp.ones(Y, jnp.int32)
 
 

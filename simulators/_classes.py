@@ -50,7 +50,7 @@ from ._autoregressive import enumerate_responses
 from ._linalg import eigh, lstsq
 from ._linear_softmax import LinearSoftmaxPolicy, linear_softmax_logp
 from ._markov import MarkovPolicy
-from ._tabular import TabularPolicy, check_ids
+from ._tabular import CountPolicy, TabularPolicy, check_ids, unchecked
 
 # ----------------------------------------------------------------------------------------------
 # Losses on arrays of log-probabilities (shared by toy and real models)
@@ -434,6 +434,9 @@ class TabularClass(ColumnIndexedClass):
     def table(self, params):
         return _table_tabular(self, params)
 
+    def to_policy(self, params):
+        return params if isinstance(params, CountPolicy) else TabularPolicy(params)
+
     def contains(self, logp_target, atol=1e-6):
         return True  # the unrestricted class contains every table
 
@@ -665,7 +668,8 @@ def class_table(model_class: Any, params: Any) -> jax.Array:
 
 
 def _table_tabular(model_class: TabularClass, params: Any) -> jax.Array:
-    return params  # the table itself
+    # The MLE's CountPolicy, or (squared-loss fits, XPO's first iterate) the table itself.
+    return params.logp if isinstance(params, CountPolicy) else params
 
 
 def _table_finite(model_class: FiniteClass, params: Any) -> jax.Array:
@@ -742,18 +746,17 @@ def mle_params(model_class: Any, x, y, weights=None) -> Any:
 def _mle_tabular(model_class: TabularClass, x, y, weights=None):
     x, y, w = _check_fit_inputs(x, y, weights)
     y = _tabular_responses(y)
-    X, Y = model_class.num_prompts, model_class.num_responses
-    counts = jnp.zeros((X, Y), dtype=w.dtype).at[x, y].add(w)
-    counts = counts + jnp.asarray(model_class.smoothing, dtype=w.dtype)
-    total = jnp.sum(counts, axis=-1, keepdims=True)
-    # A prompt with no data: every distribution maximizes its (empty) likelihood; return uniform.
-    with np.errstate(divide="ignore"):
-        logp = jnp.where(
-            total > 0,
-            jnp.log(counts) - jnp.log(jnp.where(total > 0, total, 1.0)),
-            -jnp.log(float(Y)),
-        )
-    return logp
+    # The closed-form count MLE, kept as its n examples (CountPolicy): its table is built only
+    # where it is asked for, and exact evaluation reads n entries instead of X Y.
+    return unchecked(
+        CountPolicy,
+        x=x,
+        y=y,
+        weights=w,
+        smoothing=jnp.asarray(model_class.smoothing, dtype=w.dtype),
+        num_prompts=model_class.num_prompts,
+        num_responses=model_class.num_responses,
+    )
 
 
 def _mle_finite(model_class: FiniteClass, x, y, weights=None):

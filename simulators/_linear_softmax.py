@@ -26,13 +26,13 @@ from theory.checks import (
     check_table_size,
 )
 
-from ._api import greedy, log_prob, sample, sequence_argmax, to_table
+from ._api import to_table
 from ._autoregressive import enumerate_responses
-from ._rollouts import Rollouts
 from ._tabular import (
     TabularPolicy,
     check_finite_field,
     check_table_field,
+    register_tabular_view,
     set_field,
     unchecked,
     validated_pytree,
@@ -209,14 +209,7 @@ def as_tabular(policy: LinearSoftmaxPolicy) -> TabularPolicy:
     return TabularPolicy(linear_softmax_logp(policy.features, policy.theta, policy.logp0))
 
 
-@sample.register(LinearSoftmaxPolicy)
-def _sample_linear(key, policy: LinearSoftmaxPolicy, x, n: int) -> Rollouts:
-    return sample(key, as_tabular(policy), x, n)
-
-
-@log_prob.register(LinearSoftmaxPolicy)
-def _log_prob_linear(policy: LinearSoftmaxPolicy, x, y) -> jax.Array:
-    return log_prob(as_tabular(policy), x, y)
+register_tabular_view(LinearSoftmaxPolicy, as_tabular)
 
 
 @to_table.register(LinearSoftmaxPolicy)
@@ -227,17 +220,4 @@ def _to_table_linear(policy: LinearSoftmaxPolicy, *, max_entries: int | None = N
     return as_tabular(policy).logp
 
 
-@enumerate_responses.register(LinearSoftmaxPolicy)
-def _enumerate_linear(policy: LinearSoftmaxPolicy, *, max_entries: int | None = None):
-    Y = policy.num_responses
-    return jnp.arange(Y, dtype=jnp.int32)[:, None], jnp.ones(Y, jnp.int32)
-
-
-@greedy.register(LinearSoftmaxPolicy)
-def _greedy_linear(policy: LinearSoftmaxPolicy, x) -> jax.Array:
-    return greedy(as_tabular(policy), x)
-
-
-@sequence_argmax.register(LinearSoftmaxPolicy)
-def _sequence_argmax_linear(policy: LinearSoftmaxPolicy, x) -> jax.Array:
-    return sequence_argmax(as_tabular(policy), x)
+enumerate_responses.register(LinearSoftmaxPolicy)(enumerate_responses.dispatch(TabularPolicy))

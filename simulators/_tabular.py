@@ -21,11 +21,12 @@ from theory.checks import (
     check_allocation,
     check_count,
     check_logp,
+    check_nonnegative,
     check_probs,
     is_concrete,
 )
 
-from ._api import greedy, log_prob, sample, sequence_argmax, to_table
+from ._api import greedy, log_mass_in_set, log_prob, sample, sequence_argmax, to_table
 from ._rollouts import Rollouts
 
 # jnp.searchsorted's 'scan' method is a vectorized binary search: O(n log Y) time, O(n) memory.
@@ -508,3 +509,140 @@ def _greedy_tabular(policy: TabularPolicy, x) -> jax.Array:
 def _sequence_argmax_tabular(policy: TabularPolicy, x) -> jax.Array:
     x = check_prompts(x, policy.logp.shape[0])
     return jnp.argmax(policy.logp[x], axis=-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# The count maximum-likelihood table, kept as its examples
+
+
+@validated_pytree(("x", "y", "weights", "smoothing"), ("num_prompts", "num_responses"))
+@dataclasses.dataclass(frozen=True)
+class CountPolicy:
+    """The smoothed count MLE of the unrestricted tabular class, stored as the examples it fits.
+
+    ::
+
+        c(x, y) = sum_i w_i [x_i = x, y_i = y],   n_x = sum_i w_i [x_i = x]
+        pi(y|x) = (c(x, y) + s) / (n_x + s Y)      (the uniform law where n_x + s Y = 0)
+
+    the maximizer of ``sum_i w_i log pi(y_i|x_i)`` (pseudo-code B's MLE step; an unseen prompt
+    gets the uniform law, one of its maximizers). It is what ``TabularClass.mle_params``
+    returns: ``n`` examples instead of an ``[X, Y]`` table, so that evaluating the learned
+    policy exactly (:func:`log_mass_in_set`, hence :func:`simulators.sharpening_metrics`) costs
+    ``O(n + X)`` reads of the set mask, and a sweep over seeds and budgets never holds ``[S, B,
+    X, Y]`` tables. :attr:`logp` (and :func:`to_table`) builds the dense table on demand; every
+    generic function (``sample``, ``log_prob``, ``greedy``, ...) works on it.
+
+    Attributes:
+      x: ``[n]`` int prompt ids in ``[0, X)``.
+      y: ``[n]`` int response ids in ``[0, Y)``.
+      weights: ``[n]`` nonnegative float weights (0 masks an example out).
+      smoothing: additive pseudo-count ``s >= 0`` on every entry.
+      num_prompts, num_responses: X and Y (static).
+    """
+
+    x: jax.Array
+    y: jax.Array
+    weights: jax.Array
+    smoothing: Any
+    num_prompts: int
+    num_responses: int
+
+    def __post_init__(self):
+        X, Y = self.num_prompts, self.num_responses
+        set_field(self, "x", check_prompts(self.x, X, "x", ndim=1))
+        set_field(self, "y", check_responses(self.y, Y, "y"))
+        w = as_array(self.weights, "weights")
+        if not jnp.issubdtype(w.dtype, jnp.floating):
+            raise TypeError(f"weights must be a float array, got dtype {w.dtype}")
+        if self.y.shape != self.x.shape or w.shape != self.x.shape:
+            raise ValueError(
+                f"x, y and weights must all have shape [n], got {self.x.shape}, {self.y.shape} "
+                f"and {w.shape}"
+            )
+        check_nonnegative(w, "weights")
+        check_nonnegative(self.smoothing, "smoothing")
+        set_field(self, "weights", w)
+
+    @property
+    def logp(self) -> jax.Array:
+        """The ``[X, Y]`` log-probability table (dense; ``O(X Y)``)."""
+        return _count_table(self)
+
+    def row_counts(self, in_set: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """``(mass_in, mass_out, total)``, each ``[X]``: the smoothed counts on the set
+        ``in_set [X, Y]``, off it, and in all, with unseen rows as the uniform law (``|S|``,
+        ``Y - |S|``, ``Y``). One gather of ``in_set`` per example and one segment sum."""
+        w = self.weights
+        hit = in_set[self.x, self.y]
+        both = jax.ops.segment_sum(
+            jnp.stack([w, jnp.where(hit, w, 0)], axis=-1), self.x, num_segments=self.num_prompts
+        )
+        size = jnp.sum(in_set, axis=-1).astype(w.dtype)
+        return count_masses(both[:, 0], both[:, 1], size, self.num_responses, self.smoothing)
+
+
+def count_masses(n_x, k_x, size, Y: int, smoothing):
+    """``(mass_in, mass_out, total)`` of a smoothed count MLE's rows on a response set.
+
+    ``n_x [X]`` examples per prompt, ``k_x [X]`` of them in the set, ``size [X]`` the set's
+    size, ``Y`` responses, pseudo-count ``smoothing`` on every entry. A row without data or
+    pseudo-counts is the uniform law: ``(size, Y - size, Y)``. The shared arithmetic of
+    :class:`CountPolicy` and the exact-law simulation of its sufficient statistics.
+    """
+    dtype = jnp.result_type(n_x, k_x, size, float)
+    n_x, k_x, size = (jnp.asarray(v, dtype) for v in (n_x, k_x, size))
+    s = jnp.asarray(smoothing, dtype)
+    total = n_x + s * Y
+    seen = total > 0
+    mass_in = jnp.where(seen, k_x + s * size, size)
+    mass_out = jnp.where(seen, n_x - k_x + s * (Y - size), Y - size)
+    return mass_in, mass_out, jnp.where(seen, total, jnp.asarray(Y, dtype))
+
+
+@jax.jit
+def _count_table(policy: CountPolicy) -> jax.Array:
+    X, Y = policy.num_prompts, policy.num_responses
+    w = policy.weights
+    counts = jnp.zeros((X, Y), dtype=w.dtype).at[policy.x, policy.y].add(w)
+    counts = counts + jnp.asarray(policy.smoothing, dtype=w.dtype)
+    total = jnp.sum(counts, axis=-1, keepdims=True)
+    # A prompt with no data: every distribution maximizes its (empty) likelihood; return uniform.
+    with np.errstate(divide="ignore"):
+        return jnp.where(
+            total > 0,
+            jnp.log(counts) - jnp.log(jnp.where(total > 0, total, 1.0)),
+            -jnp.log(float(Y)),
+        )
+
+
+@log_mass_in_set.register(CountPolicy)
+def _log_mass_in_set_counts(policy: CountPolicy, in_set: jax.Array):
+    in_set = jnp.asarray(in_set)
+    if in_set.shape != (policy.num_prompts, policy.num_responses) or in_set.dtype != jnp.bool_:
+        raise ValueError(
+            f"in_set must be an [X, Y] = [{policy.num_prompts}, {policy.num_responses}] boolean "
+            f"mask, got {in_set.dtype} {in_set.shape}"
+        )
+    mass_in, mass_out, total = policy.row_counts(in_set)
+    with np.errstate(divide="ignore"):
+        log_total = jnp.log(total)
+        return jnp.log(mass_in) - log_total, jnp.log(mass_out) - log_total
+
+
+def register_tabular_view(cls: type, view) -> None:
+    """Registers ``sample``, ``log_prob``, ``greedy`` and ``sequence_argmax`` for policies of
+    type ``cls`` as those of ``view(policy)``, the same policy as a :class:`TabularPolicy` (for
+    policy types that are tables in another parametrization)."""
+    sample.register(cls)(lambda key, policy, x, n: sample(key, view(policy), x, n))
+    log_prob.register(cls)(lambda policy, x, y: log_prob(view(policy), x, y))
+    greedy.register(cls)(lambda policy, x: greedy(view(policy), x))
+    sequence_argmax.register(cls)(lambda policy, x: sequence_argmax(view(policy), x))
+
+
+@to_table.register(CountPolicy)
+def _to_table_counts(policy: CountPolicy, *, max_entries: int | None = None) -> jax.Array:
+    return policy.logp
+
+
+register_tabular_view(CountPolicy, lambda policy: unchecked(TabularPolicy, logp=policy.logp))

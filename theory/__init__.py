@@ -6,6 +6,7 @@ weights ``mu[X]``; no sampling, no learning.
 """
 
 from ._argmax import argmax_set as argmax_set
+from ._argmax import log_mass_in_set as log_mass_in_set
 from ._argmax import log_mass_on_argmax as log_mass_on_argmax
 from ._argmax import margin as margin
 from ._bon import bon_law as bon_law
@@ -25,6 +26,7 @@ from ._divergences import kl as kl
 from ._sharpening import error_at_most as error_at_most
 from ._sharpening import is_sharpened as is_sharpened
 from ._sharpening import sharpening_error as sharpening_error
+from ._sharpening import sharpening_error_from_log_mass as sharpening_error_from_log_mass
 from ._tilt import kl_regularized_objective as kl_regularized_objective
 from ._tilt import kl_tilt as kl_tilt
 
@@ -48,7 +50,9 @@ __all__ = [
     "log_bon_miss_probability",
     "log_coverage",
     "log_coverage_from_log_mass",
+    "log_mass_in_set",
     "log_mass_on_argmax",
     "margin",
     "sharpening_error",
+    "sharpening_error_from_log_mass",
 ]

@@ -7,7 +7,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._logmath import as_param, log_mass_in_set, tie_tolerance
+from ._logmath import as_param, tie_tolerance
+from ._logmath import log_mass_in_set as _log_mass_in_set_core
 from ._validation import check_gamma, check_logp, check_same_shape, check_scalar
 
 
@@ -51,7 +52,9 @@ def _log_mass_on_argmax(logp_pi: jax.Array, logp_ref: jax.Array, gamma: Any) -> 
     """Unvalidated core of :func:`log_mass_on_argmax`."""
     mask = _argmax_mask(logp_ref, gamma)
     shape = jnp.broadcast_shapes(logp_pi.shape, mask.shape)
-    log_in, _ = log_mass_in_set(jnp.broadcast_to(logp_pi, shape), jnp.broadcast_to(mask, shape))
+    log_in, _ = _log_mass_in_set_core(
+        jnp.broadcast_to(logp_pi, shape), jnp.broadcast_to(mask, shape)
+    )
     return log_in
 
 
@@ -83,6 +86,33 @@ def log_mass_on_argmax(logp_pi: Any, logp_ref: Any = None, gamma: Any = 0.0) -> 
     check_scalar(gamma, "gamma")
     gamma = check_gamma(gamma, "gamma")
     return _log_mass_on_argmax(logp_pi, logp_ref, gamma)
+
+
+def log_mass_in_set(logp_pi: Any, in_set: Any) -> tuple[jax.Array, jax.Array]:
+    """``(log pi(S(x)|x), log pi(outside S(x)|x))`` for response sets given as a boolean mask.
+
+    The smaller of the two masses is summed directly and the larger one is ``log(1 - smaller)``,
+    so both keep relative precision (a mass of ``1 - 1e-20`` is ``-1e-20``, its complement
+    ``log 1e-20``). With ``in_set = argmax_set(logp_base, gamma)`` these are the two masses that
+    :func:`sharpening_error_from_log_mass` takes.
+
+    Args:
+      logp_pi: ``[..., Y]`` normalized log-probabilities.
+      in_set: ``[..., Y]`` boolean mask of the set (leading axes broadcast against ``logp_pi``).
+
+    Returns:
+      ``(log_in, log_out)``, each ``[...]``.
+    """
+    logp_pi = check_logp(logp_pi, "logp_pi")
+    in_set = jnp.asarray(in_set)
+    if in_set.dtype != jnp.bool_:
+        raise TypeError(f"in_set must be a boolean mask, got dtype {in_set.dtype}")
+    check_same_shape(logp_pi, in_set, "logp_pi", "in_set", trailing=1)
+    shape = jnp.broadcast_shapes(logp_pi.shape, in_set.shape)
+    return _log_mass_in_set(jnp.broadcast_to(logp_pi, shape), jnp.broadcast_to(in_set, shape))
+
+
+_log_mass_in_set = jax.jit(_log_mass_in_set_core)
 
 
 def margin(logp_base: Any, gamma: Any = 0.0) -> jax.Array:

@@ -12,6 +12,7 @@ from ._argmax import _argmax_mask
 from ._logmath import LOG_HALF, as_param, expect_over_prompts, log_mass_in_set, tie_tolerance
 from ._validation import (
     check_gamma,
+    check_log_mass,
     check_logp,
     check_mu,
     check_open_unit,
@@ -27,19 +28,51 @@ def _sharpening_error(logp_hat, logp_base, mu, delta, gamma) -> jax.Array:
     log_in, log_out = log_mass_in_set(
         jnp.broadcast_to(logp_hat, shape), jnp.broadcast_to(mask, shape)
     )
-    delta = as_param(delta, logp_hat)
+    return _error_from_log_mass(log_in, log_out, mu, delta)
+
+
+def _error_from_log_mass(log_in, log_out, mu, delta) -> jax.Array:
+    """Def. 3.1 from the per-prompt log-masses on the set and off it (``[..., X]`` each)."""
+    delta = as_param(delta, log_in)
     # pi_hat(y*) < 1 - delta  <=>  pi_hat(outside y*) > delta. For small delta the second form is
     # the precise one (delta = 1e-20 is representable, 1 - 1e-20 is not). A mass equal to 1 - delta
     # meets it (Def. 3.1 is strict), but a mass formed from rounded log-probabilities, such as a
     # count MLE's 3/4 = log(3/4) summed in log space, lands a few ulps to either side of an exact
     # tie: within TIE_ULPS relative it counts as the tie it stands for.
-    tie = tie_tolerance(logp_hat.dtype)
+    tie = tie_tolerance(log_in.dtype)
     fails = jnp.where(
         jnp.log(delta) < LOG_HALF,
         log_out > jnp.log(delta) + tie,
         log_in < jnp.log1p(-delta) - tie,
     )
-    return expect_over_prompts(mu, fails.astype(logp_hat.dtype))
+    return expect_over_prompts(mu, fails.astype(log_in.dtype))
+
+
+def sharpening_error_from_log_mass(log_in: Any, log_out: Any, mu: Any, delta: Any) -> jax.Array:
+    """Sharpening error (Def. 3.1) from per-prompt log-masses on the argmax set and off it.
+
+    For learned policies that are not stored as tables (a count MLE kept as its examples, a
+    policy whose mass on ``y*(x)`` is computed another way), the error depends on ``pi_hat``
+    only through ``log pi_hat(y*(x)|x)`` and ``log pi_hat(outside y*(x)|x)``; both are passed so
+    that tiny ``delta`` and masses near 1 stay exact. The rule is :func:`sharpening_error`'s
+    (the same tie tolerance).
+
+    Args:
+      log_in: ``[..., X]`` ``log pi_hat(y*_gamma(x)|x)``.
+      log_out: ``[..., X]`` ``log pi_hat(outside y*_gamma(x) | x)``.
+      mu: ``[X]`` prompt distribution.
+      delta: scalar in (0, 1); may be traced (checked at run time).
+
+    Returns:
+      ``[...]`` probability over x ~ mu that pi_hat puts less than 1 - delta on the set.
+    """
+    log_in = check_log_mass(log_in, "log_in")
+    log_out = check_log_mass(log_out, "log_out")
+    check_same_shape(log_in, log_out, "log_in", "log_out", trailing=1)
+    mu = check_mu(mu, log_in.shape[-1], "mu")
+    check_scalar(delta, "delta")
+    delta = check_open_unit(delta, "delta")
+    return _error_from_log_mass(log_in, log_out, mu, delta)
 
 
 def _validate(logp_hat, logp_base, mu, delta, gamma):

@@ -39,8 +39,9 @@ from theory.checks import (
 
 from .._algorithms import _check_used, adaptive_sft_sharpening, dpo_sharpening, sft_sharpening
 from .._classes import TabularClass
+from .._evaluation import sharpening_metrics
 from .._oracle import SampleEvaluateOracle, draw_prompts
-from .._tabular import TabularPolicy
+from .._tabular import TabularPolicy, count_masses
 
 _METHODS = ("per_sample", "exact_law")
 
@@ -152,9 +153,11 @@ def run_tabular_sft(key: jax.Array, config: TabularSFTConfig) -> dict[str, jax.A
     ``config.method`` picks one of two simulations of the same algorithm:
 
     * ``"per_sample"`` (default) runs :func:`simulators.sft_sharpening` through the
-      sample-and-evaluate oracle (``n x N`` responses, best-of-N, the MLE table) and scores the
-      learned table with :func:`theory.sharpening_error`. It is the algorithm as written and the
-      reference for the other path; cost O(n N + X Y) per run.
+      sample-and-evaluate oracle (``n x N`` responses, best-of-N, the count MLE) and scores the
+      learned :class:`~simulators.CountPolicy` exactly with
+      :func:`simulators.sharpening_metrics` (from its counts: no ``[X, Y]`` table). It is the
+      algorithm as written and the reference for the other path; cost O(n N + X) per run, plus
+      the argmax mask of ``pi_base`` (O(X Y), shared by every seed and budget of a sweep).
     * ``"exact_law"`` draws only what the metrics depend on (:func:`tabular_sft_exact_law`),
       with the same distribution of the metrics; cost O(n + X) per run. Queries are still
       charged ``N_used`` per prompt: the learner it simulates makes them.
@@ -181,14 +184,9 @@ def run_tabular_sft(key: jax.Array, config: TabularSFTConfig) -> dict[str, jax.A
         N_used=config.N_used,
         realizability="skip",
     )
-    logp_hat = res.policy.logp
-    err = theory.sharpening_error(logp_hat, config.logp_base, config.mu, config.delta)
-    mass = jnp.exp(theory.log_mass_on_argmax(logp_hat, config.logp_base))
-    return {
-        "sharpening_error": err,
-        "mass_on_argmax": jnp.sum(config.mu * mass),
-        "queries": res.queries,
-    }
+    # The learned CountPolicy is evaluated from its n examples: no [X, Y] table per run.
+    metrics = sharpening_metrics(res.policy, config.logp_base, config.mu, config.delta)
+    return metrics | {"queries": res.queries}
 
 
 def tabular_sft_exact_law(key: jax.Array, config: TabularSFTConfig) -> dict[str, jax.Array]:
@@ -299,15 +297,10 @@ def _count_mle_metrics(n_x, k_x, config):
     logp_base = jnp.asarray(config.logp_base)
     Y = logp_base.shape[-1]
     dtype = logp_base.dtype
-    n_x, k_x = jnp.asarray(n_x, dtype), jnp.asarray(k_x, dtype)
-    c_x = jnp.sum(theory.argmax_set(logp_base), axis=-1).astype(dtype)  # |y*(x)|
-    s = jnp.asarray(config.smoothing, dtype)
-    total = n_x + s * Y
-    seen = total > 0
-    # An empty row of the unsmoothed MLE is uniform: mass |y*| / Y, as in mle_params.
-    mass_in = jnp.where(seen, k_x + s * c_x, c_x)
-    mass_out = jnp.where(seen, n_x - k_x + s * (Y - c_x), Y - c_x)
-    total = jnp.where(seen, total, Y)
+    size = jnp.sum(theory.argmax_set(logp_base), axis=-1)  # |y*(x)|
+    mass_in, mass_out, total = count_masses(
+        jnp.asarray(n_x, dtype), jnp.asarray(k_x, dtype), size, Y, config.smoothing
+    )
     # pi_hat(y*) < 1 - delta  <=>  (mass outside y*) > delta * total: integer counts times one
     # rounding of delta * total, no logarithms of ratios (exact at ties like 3/4 vs 1 - 1/4).
     fails = mass_out > jnp.asarray(config.delta, dtype) * total
@@ -364,8 +357,12 @@ def run_adaptive_sft(key: jax.Array, config: AdaptiveSFTConfig) -> dict[str, jax
         n_used=config.n_used,
         on_cap="flag",
     )
-    err = theory.sharpening_error(res.policy.logp, config.logp_base, config.mu, config.delta)
-    return {"sharpening_error": err, "queries": res.queries, "cap_hit": res.diagnostics["cap_hit"]}
+    err = sharpening_metrics(res.policy, config.logp_base, config.mu, config.delta)
+    return {
+        "sharpening_error": err["sharpening_error"],
+        "queries": res.queries,
+        "cap_hit": res.diagnostics["cap_hit"],
+    }
 
 
 @jax.tree_util.register_dataclass
@@ -400,5 +397,5 @@ def run_dpo(key: jax.Array, config: DPOConfig) -> dict[str, jax.Array]:
         n_used=config.n_used,
         realizability="skip",
     )
-    err = theory.sharpening_error(res.policy.logp, config.logp_base, config.mu, config.delta)
-    return {"sharpening_error": err, "queries": res.queries}
+    err = sharpening_metrics(res.policy, config.logp_base, config.mu, config.delta)
+    return {"sharpening_error": err["sharpening_error"], "queries": res.queries}
