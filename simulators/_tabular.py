@@ -324,59 +324,95 @@ def row_stats(logp: jax.Array) -> tuple[jax.Array, jax.Array]:
 _SEARCH_BLOCK = 2**16
 
 
-def _guided_search(cdf: jax.Array, u: jax.Array) -> jax.Array:
-    """``searchsorted(cdf, u, side='right')`` for ``u`` in ``[0, cdf[-1])``, bit-identical, with a
-    guide table (the cutpoint method of Chen and Asau, 1974).
+def _guide(cdf: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Guide tables (the cutpoint method of Chen and Asau, 1974) of the rows ``cdf [R, Y]``.
 
-    ``[0, total)`` is cut into ``K = 2 Y`` equal bins; ``g[j]`` is the search result at the bin
-    edge ``j total / K``. A draw in bin ``k`` has its answer in ``[g[k - 1], g[k + 2]]`` (one bin of
-    margin on each side absorbs the rounding of ``u K / total`` and of the edges), since the result
-    is monotone in ``u``. A binary search over the widest such interval needs ``bit_length(width)``
-    halvings, usually 2-4 instead of ``log2(Y) = 10``: an O(Y log Y) set-up that pays off for
-    ``n >= Y`` draws. (``K = 2 Y`` saved one halving over ``K = Y`` on a Dirichlet(1) table of
-    1000 classes, ~17% of the search; finer guides saved nothing more.)
+    Each row's ``[0, total)`` is cut into ``K = 2 Y`` equal bins; ``g[r, j]`` is the search result
+    at the bin edge ``j total_r / K``. A draw in bin ``k`` has its answer in ``[g[k - 1],
+    g[k + 2]]`` (one bin of margin on each side absorbs the rounding of ``u K / total`` and of the
+    edges), since the result is monotone in ``u``. A binary search over the widest such interval
+    needs ``bit_length(width)`` halvings, usually 2-4 instead of ``log2(Y) = 10``: an
+    O(R Y log Y) set-up that pays off for ``R Y`` draws or more. (``K = 2 Y`` saved one halving
+    over ``K = Y`` on a Dirichlet(1) table of 1000 classes, ~17% of the search; finer guides saved
+    nothing more.)
+
+    Returns:
+      ``(lo_of_bin [R, K], hi_of_bin [R, K], halvings)``: the search interval of every bin and the
+      number of halvings that closes the widest of them (a scalar for all rows).
     """
-    Y = cdf.shape[0]
+    Y = cdf.shape[-1]
     K = 2 * Y
-    total = cdf[-1]
+    total = cdf[:, -1:]
     edges = jnp.arange(K + 1, dtype=cdf.dtype) * (total / K)
-    g = jnp.searchsorted(cdf, edges, side="right", method=_SEARCH_METHOD).astype(jnp.int32)
-    g = g.at[K].set(Y)
+    g = jax.vmap(lambda c, e: jnp.searchsorted(c, e, side="right", method=_SEARCH_METHOD))(
+        cdf, edges
+    ).astype(jnp.int32)
+    g = g.at[:, K].set(Y)
     j = jnp.arange(K)
-    lo_of_bin = g[jnp.maximum(j - 1, 0)]
-    hi_of_bin = g[jnp.minimum(j + 2, K)]
+    lo_of_bin = g[:, jnp.maximum(j - 1, 0)]
+    hi_of_bin = g[:, jnp.minimum(j + 2, K)]
     width = jnp.max(hi_of_bin - lo_of_bin)
-    halvings = 32 - jax.lax.clz(width)  # bit_length(width) = ceil(log2(width + 1))
+    return lo_of_bin, hi_of_bin, 32 - jax.lax.clz(width)  # bit_length(width)
 
-    def search(block: jax.Array) -> jax.Array:
-        k = jnp.clip(jnp.floor(block * (K / total)).astype(jnp.int32), 0, K - 1)
 
-        def halve(_, bounds):
-            lo, hi = bounds
+def _row_search(cdf: jax.Array, guide, rows: jax.Array, u: jax.Array) -> jax.Array:
+    """``searchsorted(cdf[rows[i]], u[i], side='right')`` for every draw ``i``, bit-identical.
+
+    ``cdf [R, Y]`` holds one CDF per row and each draw reads only its own row's entries (no
+    ``[m, Y]`` gather of rows per draw). With ``guide`` (:func:`_guide` of ``cdf``) the binary
+    search starts from the draw's bin interval; without it, from ``[0, Y]`` (``log2(Y)``
+    halvings). ``rows [m]`` int, ``u [m]`` in ``[0, cdf[rows, -1])``.
+    """
+    Y = cdf.shape[-1]
+    if guide is None:
+        halvings = Y.bit_length()
+
+        def bounds(r, b):
+            return jnp.zeros(b.shape, jnp.int32), jnp.full(b.shape, Y, jnp.int32)
+
+    else:
+        lo_of_bin, hi_of_bin, halvings = guide
+        K = lo_of_bin.shape[-1]
+
+        def bounds(r, b):
+            k = jnp.clip(jnp.floor(b * (K / cdf[r, -1])).astype(jnp.int32), 0, K - 1)
+            return lo_of_bin[r, k], hi_of_bin[r, k]
+
+    def search(r: jax.Array, b: jax.Array) -> jax.Array:
+        def halve(_, lo_hi):
+            lo, hi = lo_hi
             mid = (lo + hi) // 2  # < Y while lo < hi
-            right = (cdf[jnp.minimum(mid, Y - 1)] <= block) & (lo < hi)  # lo == hi: done
+            right = (cdf[r, jnp.minimum(mid, Y - 1)] <= b) & (lo < hi)  # lo == hi: done
             return jnp.where(right, mid + 1, lo), jnp.where(right, hi, mid)
 
-        lo, _ = jax.lax.fori_loop(0, halvings, halve, (lo_of_bin[k], hi_of_bin[k]))
+        lo, _ = jax.lax.fori_loop(0, halvings, halve, bounds(r, b))
         return lo
 
-    return _map_blocks(search, u)
+    return _map_blocks(search, rows, u)
 
 
-def _map_blocks(search, u: jax.Array) -> jax.Array:
-    """``search(u)`` applied in cache-sized blocks for large ``u [n]`` on a CPU backend."""
-    n = u.shape[0]
+def _guided_search(cdf: jax.Array, u: jax.Array) -> jax.Array:
+    """``searchsorted(cdf, u, side='right')`` for one ``cdf [Y]`` and ``u [n]`` in
+    ``[0, cdf[-1])``, bit-identical, through a guide table (:func:`_guide`)."""
+    rows = cdf[None]
+    return _row_search(rows, _guide(rows), jnp.zeros(u.shape, jnp.int32), u)
+
+
+def _map_blocks(search, *arrays: jax.Array) -> jax.Array:
+    """``search(*arrays)`` (elementwise over ``[n]`` arrays) in cache-sized blocks for large ``n``
+    on a CPU backend."""
+    n = arrays[0].shape[0]
     # Read at trace time: the backend that jit compiles this for, unless placed elsewhere.
     if n <= _SEARCH_BLOCK or jax.default_backend() != "cpu":
-        return search(u)
+        return search(*arrays)
     num_blocks = -(-n // _SEARCH_BLOCK)
     size = -(-n // num_blocks)  # padding stays below num_blocks entries
-    blocks = jnp.pad(u, (0, num_blocks * size - n)).reshape(num_blocks, size)
-    return jax.lax.map(search, blocks).reshape(-1)[:n]
+    blocks = [jnp.pad(a, (0, num_blocks * size - n)).reshape(num_blocks, size) for a in arrays]
+    return jax.lax.map(lambda b: search(*b), blocks).reshape(-1)[:n]
 
 
 def _search(cdf: jax.Array, u: jax.Array) -> jax.Array:
-    """``searchsorted(cdf, u, side='right')`` for ``u [n]``, by the cheaper exact route."""
+    """``searchsorted(cdf, u, side='right')`` for u [n], by the cheaper exact route."""
     if u.shape[0] >= cdf.shape[0]:
         return _guided_search(cdf, u)
     return _map_blocks(lambda b: jnp.searchsorted(cdf, b, side="right", method=_SEARCH_METHOD), u)
@@ -428,13 +464,25 @@ def _draw(key: jax.Array, cdf: jax.Array, last: jax.Array, n: int, search) -> ja
 def draw_rows(key: jax.Array, logp: jax.Array, x: jax.Array, n: int) -> jax.Array:
     """``[P, n]`` draws from the rows ``x [P]`` of a table ``logp [X, Y]``, one key per prompt.
 
-    Each row's CDF is formed once per table row when prompts outnumber rows (``P >= X``, e.g. many
-    prompts drawn from few), else once per drawn prompt: the same draws either way (the CDFs agree
-    up to rounding in the last bits).
+    Each row's CDF (and guide table, when there are at least as many draws as CDF entries) is
+    formed once per table row when prompts outnumber rows (``P >= X``, e.g. many prompts drawn
+    from few), else once per drawn prompt, and every draw searches its own row in place: the
+    same draws either way (the CDFs agree up to rounding in the last bits), and under ``vmap``
+    over seeds the per-row set-up is not batched (it depends on the table only).
     """
-    keys = jax.random.split(key, x.shape[0])
-    cdf, last = _of_rows(_cdf, logp, x)
-    return jax.vmap(_draw, in_axes=(0, 0, 0, None, None))(keys, cdf, last, n, _search)
+    P = x.shape[0]
+    keys = jax.random.split(key, P)
+    if P >= logp.shape[0]:
+        (cdf, last), rows = _cdf(logp), x
+    else:
+        (cdf, last), rows = _cdf(logp[x]), jnp.arange(P)
+    u = jax.vmap(lambda k, total: jax.random.uniform(k, (n,), dtype=cdf.dtype) * total)(
+        keys, cdf[rows, -1]
+    )
+    guide = _guide(cdf) if P * n >= cdf.size else None
+    y = _row_search(cdf, guide, jnp.repeat(rows, n), u.reshape(-1)).reshape(P, n)
+    # Should u ever round up to the total, fall back to the last index with positive mass.
+    return jnp.minimum(y, last[rows][:, None]).astype(jnp.int32)
 
 
 def _of_rows(f, logp: jax.Array, x: jax.Array):
