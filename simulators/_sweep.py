@@ -26,11 +26,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
+import jax.extend.core as jcore
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from theory.checks import check_allocation, check_count
+
+from ._memory import jaxpr_live_bytes
 
 
 def _signature(config: Any):
@@ -108,26 +111,107 @@ def _run_one(run, key, cfg, budget):
     return {k: jnp.asarray(v) for k, v in out.items()}
 
 
-@functools.partial(jax.jit, static_argnames=("run", "seed_batch_size"))
-def _sweep_group(seed_array, settings, budget_arrays, *, run, seed_batch_size):
+def _per_seed(run, key, cfg, budget_arrays):
+    """One seed's metrics over every budget, ``{metric: [B]}`` (``[1]`` without budgets)."""
+    if budget_arrays is None:
+        return jax.tree_util.tree_map(lambda v: v[None], _run_one(run, key, cfg, None))
+    # The same key for every budget: draws do not depend on the budget axis, so vmap leaves
+    # them unbatched and all budgets share one set of samples.
+    return jax.vmap(lambda b: _run_one(run, key, cfg, b))(budget_arrays)
+
+
+class _TracedSeed:
+    """One seed's program (:func:`_per_seed`) for one setting structure, traced once.
+
+    The jaxpr serves twice: its liveness gives the memory estimate that sizes the seed batches,
+    and evaluating it is the program :func:`_sweep_group` maps over settings and seeds, so the
+    experiment's Python function runs once per structure. Instances are cached, so a later sweep
+    of the same structure reuses the object and with it ``jit``'s compilation.
+    """
+
+    def __init__(self, run, cfg, budget_arrays):
+        key = jax.random.key(0)
+        closed, out_shape = jax.make_jaxpr(
+            lambda k, c, b: _per_seed(run, k, c, b), return_shape=True
+        )(key, cfg, budget_arrays)
+        self._fn = jcore.jaxpr_as_fun(closed)
+        self._out_tree = jax.tree_util.tree_structure(out_shape)
+        self.shared, self.per_seed = jaxpr_live_bytes(closed, num_key_leaves=1)
+
+    def __call__(self, key, cfg, budget_arrays):
+        leaves = jax.tree_util.tree_leaves((key, cfg, budget_arrays))
+        return jax.tree_util.tree_unflatten(self._out_tree, self._fn(*leaves))
+
+
+_TRACES: dict[Any, _TracedSeed] = {}
+
+
+def _traced(run, cfg, budget_arrays) -> _TracedSeed:
+    key = (run, _signature(cfg), None if budget_arrays is None else _signature(budget_arrays))
+    if key not in _TRACES:
+        if len(_TRACES) > 256:
+            _TRACES.clear()
+        _TRACES[key] = _TracedSeed(run, cfg, budget_arrays)
+    return _TRACES[key]
+
+
+@functools.partial(jax.jit, static_argnames=("per_seed", "seed_batch_size"))
+def _sweep_group(seed_array, settings, budget_arrays, *, per_seed, seed_batch_size):
     """One compiled call: vmap over settings, seeds (vmap or batched lax.map), budgets."""
     # Stacked inside the call: one dispatch for the group, not one per leaf.
     stacked_cfg = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *settings)
-
-    def per_seed(key, cfg):
-        if budget_arrays is None:
-            return jax.tree_util.tree_map(lambda v: v[None], _run_one(run, key, cfg, None))
-        # The same key for every budget: draws do not depend on the budget axis, so vmap leaves
-        # them unbatched and all budgets share one set of samples.
-        return jax.vmap(lambda b: _run_one(run, key, cfg, b))(budget_arrays)
+    per_seed = functools.partial(per_seed, budget_arrays=budget_arrays)
 
     def per_setting(cfg):
-        keys = jax.vmap(jax.random.key)(seed_array)
         if seed_batch_size is None:
+            keys = jax.vmap(jax.random.key)(seed_array)
             return jax.vmap(per_seed, in_axes=(0, None))(keys, cfg)
-        return jax.lax.map(lambda k: per_seed(k, cfg), keys, batch_size=seed_batch_size)
+        # Balanced batches of at most seed_batch_size, the last padded with repeats of the last
+        # seed (their results are dropped): one compiled body, where lax.map's batch_size would
+        # compile a second one for a remainder.
+        S = seed_array.shape[0]
+        num_batches = -(-S // seed_batch_size)
+        size = -(-S // num_batches)
+        padded = jnp.concatenate([seed_array, jnp.repeat(seed_array[-1:], num_batches * size - S)])
+        keys = jax.vmap(jax.random.key)(padded).reshape(num_batches, size)
+        out = jax.lax.map(jax.vmap(lambda k: per_seed(k, cfg)), keys)
+        return jax.tree_util.tree_map(lambda v: v.reshape((-1,) + v.shape[2:])[:S], out)
 
     return jax.vmap(per_setting)(stacked_cfg)
+
+
+# What one seed batch of a sweep may keep alive (estimated by simulators._memory.live_bytes) on a
+# CPU. Measured on the issue-15 instance (X = 100, Y = 1000, n = 200, N = 1024, 15 budgets, 256
+# seeds; ~40 MB estimated per seed): batches of 4-8 seeds ran in 1.2 s, 16 in 1.9 s and all 256
+# at once (2 GB) in 2.4 s, since small batches keep their working set in cache.
+CPU_BATCH_BYTES = 2**28
+
+
+def default_batch_bytes() -> int:
+    """The default memory budget of one seed batch: :data:`CPU_BATCH_BYTES` on a CPU; an eighth of
+    an accelerator's memory (whose parallelism wants large batches), 1 GiB if it does not say."""
+    if jax.default_backend() == "cpu":
+        return CPU_BATCH_BYTES
+    stats = getattr(jax.devices()[0], "memory_stats", lambda: None)() or {}
+    return int(stats.get("bytes_limit", 8 * 2**30)) // 8
+
+
+def choose_seed_batch(
+    run, cfg, budget_arrays, num_seeds: int, num_settings: int, limit: int | None = None
+) -> tuple[int | None, dict[str, int]]:
+    """The seed batch size that keeps one batch of a sweep group within ``limit`` bytes.
+
+    ``None`` (one ``vmap`` over all seeds) when they all fit, else the largest batch that does
+    (at least 1). Returns the choice and the estimate it rests on: ``{"shared": bytes,
+    "per_seed": bytes, "limit": bytes}`` (:func:`simulators._memory.live_bytes`).
+    """
+    limit = default_batch_bytes() if limit is None else limit
+    traced = _traced(run, cfg, budget_arrays)
+    shared, per_seed = traced.shared, traced.per_seed
+    per_seed_all = max(1, per_seed * num_settings)
+    fits = max(1, (limit - shared) // per_seed_all)
+    batch = None if fits >= num_seeds else int(fits)
+    return batch, {"shared": int(shared), "per_seed": int(per_seed), "limit": int(limit)}
 
 
 def group_settings(settings: list[Any], budget_cols=None) -> tuple[list[Any], list[list[int]]]:
@@ -227,7 +311,8 @@ def sweep(
     seeds: Any,
     budgets: Any = None,
     *,
-    seed_batch_size: int | None = None,
+    seed_batch_size: int | str | None = "auto",
+    memory_limit: int | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Runs ``run(key, config)`` over settings x seeds x budgets; one compilation per setting group.
@@ -245,8 +330,14 @@ def sweep(
         ``jax.random.key(s)``.
       budgets: ``None``, a list of dicts ``{field: value}`` or a dict ``{field: [B] values}``; the
         fields are array leaves of the config set per budget (vmapped with a shared key).
-      seed_batch_size: map seeds in batches of this size (``lax.map``) instead of one ``vmap``, to
-        bound memory; still one compiled call.
+      seed_batch_size: map seeds in batches of this size (``lax.map``) instead of one ``vmap``,
+        to bound memory; still one compiled call. ``"auto"`` (default) picks it per group from
+        an estimate of one seed's live memory (:func:`choose_seed_batch`): all seeds in one
+        ``vmap`` when they fit in ``memory_limit``, else the largest batch that does. ``None``
+        forces one ``vmap`` over all seeds.
+      memory_limit: bytes one seed batch may keep alive under ``"auto"`` (default
+        :func:`default_batch_bytes`: 256 MiB on a CPU, where small batches also run faster
+        because they stay in cache).
       progress: show a tqdm bar over the setting groups (each group is one compilation).
 
     Returns:
@@ -254,7 +345,9 @@ def sweep(
       ``seed``, ``budget`` (index), one column per budget field, ``metric``, ``value``.
       ``df.attrs["num_groups"]`` is the number of setting groups (one compiled call each; a later
       sweep with the same ``run``, shapes and static fields reuses the compilation) and
-      ``df.attrs["seconds"]`` the wall time per group.
+      ``df.attrs["seconds"]`` the wall time per group; ``df.attrs["seed_batch_size"]`` the batch
+      size each group ran with (``None``: all seeds at once) and ``df.attrs["memory"]`` the
+      estimates ``"auto"`` chose it from (``{}`` where the size was given).
     """
     from tqdm.auto import tqdm
 
@@ -268,8 +361,15 @@ def sweep(
     seeds = np.asarray(seeds)
     if seeds.ndim != 1 or seeds.size == 0 or not np.issubdtype(seeds.dtype, np.integer):
         raise ValueError("seeds must be an int count or a non-empty sequence of int seeds")
-    if seed_batch_size is not None:
+    if isinstance(seed_batch_size, str):
+        if seed_batch_size != "auto":
+            raise ValueError(
+                f"seed_batch_size must be an int >= 1, None or 'auto', got {seed_batch_size!r}"
+            )
+    elif seed_batch_size is not None:
         seed_batch_size = check_count(seed_batch_size, "seed_batch_size")
+    if memory_limit is not None:
+        memory_limit = check_count(memory_limit, "memory_limit")
     budget_cols, B = _as_budgets(budgets)
 
     settings, groups = group_settings(settings, budget_cols)
@@ -280,15 +380,25 @@ def sweep(
     )
     setting_values = _label_values(labels)
     columns: dict[str, list[Any]] = {}
-    seconds = []
-    for idx in tqdm(groups, desc="sweep") if progress else groups:
+    seconds, batches, memory = [], [], []
+    bar = tqdm(groups, desc="sweep") if progress else None
+    for idx in bar if progress else groups:
         t0 = time.perf_counter()
+        batch, estimate = seed_batch_size, {}
+        if batch == "auto":
+            batch, estimate = choose_seed_batch(
+                run, settings[idx[0]], budget_arrays, seeds.size, len(idx), memory_limit
+            )
+        if bar is not None:
+            bar.set_postfix_str(f"seed batch {'all' if batch is None else batch}")
+        batches.append(batch)
+        memory.append(estimate)
         out = _sweep_group(
             seeds,
             tuple(settings[i] for i in idx),
             budget_arrays,
-            run=run,
-            seed_batch_size=seed_batch_size,
+            per_seed=_traced(run, settings[idx[0]], budget_arrays),
+            seed_batch_size=batch,
         )
         # Built while the call runs (dispatch is asynchronous): sweeps of many cheap runs spend
         # as much time on the tidy frame as on the runs.
@@ -303,4 +413,6 @@ def sweep(
     df = pd.DataFrame({k: _concat(v) for k, v in columns.items()}, copy=False)
     df.attrs["num_groups"] = len(groups)
     df.attrs["seconds"] = seconds
+    df.attrs["seed_batch_size"] = batches
+    df.attrs["memory"] = memory
     return df

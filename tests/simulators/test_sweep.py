@@ -6,6 +6,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
 import simulators as sim
@@ -151,3 +152,38 @@ def test_big_sweep_one_call_quick():
 def test_big_sweep_one_call_full():
     """256 seeds x 16 budgets of SFT-Sharpening on a 100-prompt x 1000-response instance."""
     _big_sweep(256, 16, X=100, Y=1000, n_max=512, N_max=512)
+
+
+def test_auto_seed_batches_bound_the_estimated_memory_and_keep_the_results():
+    """``seed_batch_size="auto"`` sizes seed batches from the traced program's live bytes: all
+    seeds at once when they fit, batches when they do not; results identical either way."""
+    from simulators._memory import live_bytes
+    from simulators._sweep import _per_seed
+
+    logp, mu = _instance(20, 50, 3.0)
+    cfg = sim.TabularSFTConfig(logp, mu, n=32, N=64, delta=0.2)
+    budgets = {"N_used": np.array([1, 8, 64])}
+    S = 10
+    roomy = sim.sweep(sim.run_tabular_sft, cfg, S, budgets, progress=False)
+    assert roomy.attrs["seed_batch_size"] == [None]
+    est = roomy.attrs["memory"][0]
+    # The estimate counts at least the n x N draws (int32 responses, float64 log-likelihoods)
+    # each seed holds, and is the liveness of the traced program.
+    assert est["per_seed"] >= 32 * 64 * (4 + 8)
+    cfg_b = sim.experiments.tabular.check_tabular_sft_config(cfg)
+    cfg_b = sim._sweep.group_settings([cfg_b], budgets)[0][0]
+    shared, per_seed = live_bytes(
+        lambda k, c: _per_seed(sim.run_tabular_sft, k, c, budgets),
+        jax.random.key(0),
+        cfg_b,
+    )
+    assert (shared, per_seed) == (est["shared"], est["per_seed"])
+    # A limit for three seeds' worth: 4 batches of 3 (the last padded with 2 repeats).
+    limit = est["shared"] + 3 * est["per_seed"] + 1
+    tight = sim.sweep(sim.run_tabular_sft, cfg, S, budgets, memory_limit=limit, progress=False)
+    assert tight.attrs["seed_batch_size"] == [3]
+    pd.testing.assert_frame_equal(roomy, tight)
+    with pytest.raises(ValueError, match="seed_batch_size"):
+        sim.sweep(sim.run_tabular_sft, cfg, S, budgets, seed_batch_size="big", progress=False)
+    with pytest.raises(ValueError, match="memory_limit"):
+        sim.sweep(sim.run_tabular_sft, cfg, S, budgets, memory_limit=0, progress=False)
