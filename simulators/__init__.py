@@ -98,6 +98,7 @@ from ._rollouts import Rollouts as Rollouts
 from ._rollouts import check_rollouts as check_rollouts
 from ._sweep import sweep as sweep
 from ._tabular import CountPolicy as CountPolicy
+from ._tabular import SparseSoftmaxPolicy as SparseSoftmaxPolicy
 from ._tabular import TabularPolicy as TabularPolicy
 from ._tabular import sample_indices as sample_indices
 from .experiments import TabularSFTConfig as TabularSFTConfig
@@ -126,6 +127,7 @@ __all__ = [
     "Rollouts",
     "SampleEvaluateOracle",
     "SelfReward",
+    "SparseSoftmaxPolicy",
     "TabularClass",
     "TabularPolicy",
     "TabularSFTConfig",

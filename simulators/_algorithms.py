@@ -42,7 +42,7 @@ from theory.checks import (
 )
 
 from ._api import to_table
-from ._best_of_n import argmax_random_tie, reward_scores
+from ._best_of_n import _priority_dtype, argmax_random_tie, reward_scores
 from ._classes import (
     _enumerated_tokens,
     check_class_matches,
@@ -152,7 +152,7 @@ def prefix_best_of_n(key: jax.Array, scores: jax.Array) -> jax.Array:
       ``[P, N]`` int indices.
     """
     scores = jnp.where(jnp.isnan(scores), -jnp.inf, scores)
-    priority = jax.random.uniform(key, scores.shape)
+    priority = jax.random.uniform(key, scores.shape, _priority_dtype(scores))
 
     # A sequential scan over N (vectorized over P) compiles much faster than associative_scan.
     def step(best, inputs):

@@ -50,6 +50,7 @@ from ._dirichlet import dirichlet_logp
 from ._rollouts import Rollouts
 from ._tabular import (
     CountPolicy,
+    SparseSoftmaxPolicy,
     TabularPolicy,
     check_field_shape,
     check_ids,
@@ -470,7 +471,8 @@ def enumerate_responses(policy: Any, *, max_entries: int | None = None):
 
 @enumerate_responses.register(TabularPolicy)
 @enumerate_responses.register(CountPolicy)
-def _enumerate_tabular(policy: TabularPolicy | CountPolicy, *, max_entries: int | None = None):
+@enumerate_responses.register(SparseSoftmaxPolicy)
+def _enumerate_tabular(policy: Any, *, max_entries: int | None = None):
     Y = policy.num_responses
     return jnp.arange(Y, dtype=jnp.int32)[:, None], jnp.ones(Y, jnp.int32)
 

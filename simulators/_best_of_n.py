@@ -28,6 +28,14 @@ def reward_scores(rollouts: Rollouts, reward: Callable[[Rollouts], jax.Array] | 
     return scores
 
 
+def _priority_dtype(scores: jax.Array):
+    """Tie-breaking priorities in the scores' float precision (52 random bits for float64), the
+    default float dtype for integer scores."""
+    if jnp.issubdtype(scores.dtype, jnp.floating):
+        return scores.dtype
+    return jnp.result_type(float)
+
+
 @jax.jit
 def argmax_random_tie(key: jax.Array, scores: jax.Array) -> jax.Array:
     """Index of a maximizer of ``scores[..., N]`` along the last axis, ties broken uniformly.
@@ -38,7 +46,7 @@ def argmax_random_tie(key: jax.Array, scores: jax.Array) -> jax.Array:
     scores = jnp.where(jnp.isnan(scores), -jnp.inf, scores)
     best = jnp.max(scores, axis=-1, keepdims=True)
     is_max = scores == best
-    priority = jax.random.uniform(key, scores.shape)
+    priority = jax.random.uniform(key, scores.shape, _priority_dtype(scores))
     return jnp.argmax(jnp.where(is_max, priority, -1.0), axis=-1)
 
 

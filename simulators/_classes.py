@@ -50,7 +50,7 @@ from ._autoregressive import enumerate_responses
 from ._linalg import eigh, lstsq
 from ._linear_softmax import LinearSoftmaxPolicy, linear_softmax_logp
 from ._markov import MarkovPolicy
-from ._tabular import CountPolicy, TabularPolicy, check_ids, unchecked
+from ._tabular import CountPolicy, SparseSoftmaxPolicy, TabularPolicy, check_ids, unchecked
 
 # ----------------------------------------------------------------------------------------------
 # Losses on arrays of log-probabilities (shared by toy and real models)
@@ -435,7 +435,8 @@ class TabularClass(ColumnIndexedClass):
         return _table_tabular(self, params)
 
     def to_policy(self, params):
-        return params if isinstance(params, CountPolicy) else TabularPolicy(params)
+        sparse = isinstance(params, (CountPolicy, SparseSoftmaxPolicy))
+        return params if sparse else TabularPolicy(params)
 
     def contains(self, logp_target, atol=1e-6):
         return True  # the unrestricted class contains every table
@@ -669,7 +670,7 @@ def class_table(model_class: Any, params: Any) -> jax.Array:
 
 def _table_tabular(model_class: TabularClass, params: Any) -> jax.Array:
     # The MLE's CountPolicy, or (squared-loss fits, XPO's first iterate) the table itself.
-    return params.logp if isinstance(params, CountPolicy) else params
+    return params.logp if isinstance(params, (CountPolicy, SparseSoftmaxPolicy)) else params
 
 
 def _table_finite(model_class: FiniteClass, params: Any) -> jax.Array:
@@ -877,22 +878,29 @@ def _pair_fit_tabular(model_class: TabularClass, data: PairData, beta, alpha=0.0
     # The targets r(x,y) - r(x,y') are differences of the potential log pi_base + r / beta, so the
     # loss is minimized (at zero) by log pi(y|x) = log pi_base(y|x) + r(x,y)/beta + c(x) on observed
     # responses. Among the minimizers we return the one with zero mass on responses never
-    # observed at x (the loss does not involve them), and the uniform law on prompts never seen.
-    X, Y = model_class.num_prompts, model_class.num_responses
+    # observed at x (the loss does not involve them), and the uniform law on prompts never seen:
+    # a SparseSoftmaxPolicy of the 2n observed potentials (no [X, Y] table until one is asked
+    # for). With a warm start (XPO's rounds, whose iterates are carried as tables) the result
+    # has init's structure: the table.
     w = data.weights
-    pot = jnp.full((X, Y), -jnp.inf, dtype=data.logp_base_y.dtype)
-    pot = pot.at[data.x, data.y].max(
-        jnp.where(w > 0, data.logp_base_y + data.reward_y / beta, -jnp.inf)
+    pot = jnp.concatenate(
+        [
+            jnp.where(w > 0, data.logp_base_y + data.reward_y / beta, -jnp.inf),
+            jnp.where(w > 0, data.logp_base_y2 + data.reward_y2 / beta, -jnp.inf),
+        ]
     )
-    pot = pot.at[data.x, data.y2].max(
-        jnp.where(w > 0, data.logp_base_y2 + data.reward_y2 / beta, -jnp.inf)
-    )
-    seen = jnp.any(pot > -jnp.inf, axis=-1, keepdims=True)
-    logits = jnp.where(seen, pot, 0.0)
-    logp = logits - jax.nn.logsumexp(logits, axis=-1, keepdims=True)
     # A traced alpha cannot be refused above: poison the result rather than silently returning
     # the alpha = 0 fit for alpha > 0 (xpo_sharpening refuses a traced alpha up front).
-    return jnp.where(jnp.any(jnp.asarray(alpha) > 0), jnp.nan, logp)
+    pot = jnp.where(jnp.any(jnp.asarray(alpha) > 0), jnp.nan, pot)
+    fit = unchecked(
+        SparseSoftmaxPolicy,
+        x=jnp.concatenate([data.x, data.x]),
+        y=jnp.concatenate([data.y, data.y2]),
+        logits=pot,
+        num_prompts=model_class.num_prompts,
+        num_responses=model_class.num_responses,
+    )
+    return fit if init is None else fit.logp
 
 
 def _pair_fit_finite(model_class: FiniteClass, data: PairData, beta, alpha=0.0, init=None):

@@ -666,16 +666,122 @@ def _count_table(policy: CountPolicy) -> jax.Array:
 
 @log_mass_in_set.register(CountPolicy)
 def _log_mass_in_set_counts(policy: CountPolicy, in_set: jax.Array):
-    in_set = jnp.asarray(in_set)
-    if in_set.shape != (policy.num_prompts, policy.num_responses) or in_set.dtype != jnp.bool_:
-        raise ValueError(
-            f"in_set must be an [X, Y] = [{policy.num_prompts}, {policy.num_responses}] boolean "
-            f"mask, got {in_set.dtype} {in_set.shape}"
-        )
+    in_set = _check_set_mask(in_set, policy.num_prompts, policy.num_responses)
     mass_in, mass_out, total = policy.row_counts(in_set)
     with np.errstate(divide="ignore"):
         log_total = jnp.log(total)
         return jnp.log(mass_in) - log_total, jnp.log(mass_out) - log_total
+
+
+@validated_pytree(("x", "y", "logits"), ("num_prompts", "num_responses"))
+@dataclasses.dataclass(frozen=True)
+class SparseSoftmaxPolicy:
+    """A softmax over the responses observed at each prompt, stored as its ``m`` entries.
+
+    ::
+
+        pot(x, y) = max {logits_i : x_i = x, y_i = y}          (-inf where no entry)
+        pi(y|x)   = exp(pot(x, y)) / sum_y' exp(pot(x, y'))     (the uniform law on a row
+                                                                 without a finite entry)
+
+    The tabular squared-loss fit (Eq. 8, DPO-style RLHF-Sharpening) is of this form: it puts
+    ``log pi_base + r / beta`` (up to a per-prompt constant) on the responses observed at ``x``
+    and no mass on the others (the loss does not involve them). Like :class:`CountPolicy` it is
+    kept as its entries, so exact evaluation (:func:`log_mass_in_set`) costs ``O(m log m + X)``
+    and no ``[X, Y]`` table; :attr:`logp` builds the table on demand. An entry with logit
+    ``-inf`` is masked out; a NaN logit makes the whole table NaN.
+
+    Attributes:
+      x: ``[m]`` int prompt ids; y: ``[m]`` int response ids; logits: ``[m]`` float.
+      num_prompts, num_responses: X and Y (static).
+    """
+
+    x: jax.Array
+    y: jax.Array
+    logits: jax.Array
+    num_prompts: int
+    num_responses: int
+
+    def __post_init__(self):
+        set_field(self, "x", check_prompts(self.x, self.num_prompts, "x", ndim=1))
+        set_field(self, "y", check_responses(self.y, self.num_responses, "y"))
+        logits = as_array(self.logits, "logits")
+        if not jnp.issubdtype(logits.dtype, jnp.floating):
+            raise TypeError(f"logits must be a float array, got dtype {logits.dtype}")
+        if self.y.shape != self.x.shape or logits.shape != self.x.shape:
+            raise ValueError(
+                f"x, y and logits must all have shape [m], got {self.x.shape}, {self.y.shape} "
+                f"and {logits.shape}"
+            )
+        if is_concrete(logits) and np.isposinf(np.asarray(logits)).any():
+            raise ValueError("logits contains +inf; expected finite logits (-inf masks an entry)")
+        set_field(self, "logits", logits)
+
+    @property
+    def logp(self) -> jax.Array:
+        """The ``[X, Y]`` log-probability table (dense; ``O(X Y)``)."""
+        return _sparse_softmax_table(self)
+
+
+@jax.jit
+def _sparse_softmax_table(policy: SparseSoftmaxPolicy) -> jax.Array:
+    X, Y = policy.num_prompts, policy.num_responses
+    logits = policy.logits
+    pot = jnp.full((X, Y), -jnp.inf, dtype=logits.dtype).at[policy.x, policy.y].max(logits)
+    seen = jnp.any(pot > -jnp.inf, axis=-1, keepdims=True)
+    pot = jnp.where(seen, pot, 0.0)
+    logp = pot - jax.nn.logsumexp(pot, axis=-1, keepdims=True)
+    return jnp.where(jnp.any(jnp.isnan(logits)), jnp.nan, logp)
+
+
+@log_mass_in_set.register(SparseSoftmaxPolicy)
+def _log_mass_in_set_sparse_softmax(policy: SparseSoftmaxPolicy, in_set: jax.Array):
+    X, Y = policy.num_prompts, policy.num_responses
+    in_set = _check_set_mask(in_set, X, Y)
+    logits = policy.logits
+    # Distinct (x, y) pairs: sorted by key, a run per pair, each run's potential its max logit.
+    # The sort does not depend on which entries are masked (-inf), so under vmap over budgets
+    # that differ only in the mask it is done once.
+    key = policy.x.astype(jnp.int64 if jax.config.jax_enable_x64 else jnp.int32) * Y + policy.y
+    order = jnp.argsort(key)
+    key_s, logit_s = key[order], logits[order]
+    x_s, y_s = policy.x[order], policy.y[order]
+    first = jnp.concatenate([jnp.ones(1, bool), key_s[1:] != key_s[:-1]])
+    run = jnp.cumsum(first) - 1
+    m = key.shape[0]
+    pot = jax.ops.segment_max(logit_s, run, num_segments=m)  # -inf for masked or empty runs
+    run_x = jax.ops.segment_max(x_s, run, num_segments=m)
+    run_in = jax.ops.segment_max(in_set[x_s, y_s].astype(jnp.int32), run, num_segments=m) > 0
+    live = pot > -jnp.inf
+    run_x = jnp.where(live, run_x, 0)
+    top = jax.ops.segment_max(jnp.where(live, pot, -jnp.inf), run_x, num_segments=X)
+    w = jnp.where(live, jnp.exp(pot - top[run_x]), 0.0)
+    # The in-set and out-of-set sums relative to the row's max, each summed directly (relative
+    # precision for both); rows without entries are uniform: |S| / Y and 1 - |S| / Y.
+    parts = jnp.stack([jnp.where(run_in, w, 0.0), jnp.where(run_in, 0.0, w)], -1)
+    both = jax.ops.segment_sum(parts, run_x, X)
+    seen = top > -jnp.inf
+    size = jnp.sum(in_set, axis=-1).astype(logits.dtype)
+    with np.errstate(divide="ignore"):
+        log_total = jnp.log(both[:, 0] + both[:, 1])
+        log_in = jnp.where(seen, jnp.log(both[:, 0]) - log_total, jnp.log(size / Y))
+        log_out = jnp.where(seen, jnp.log(both[:, 1]) - log_total, jnp.log((Y - size) / Y))
+    bad = jnp.any(jnp.isnan(logits))
+    return jnp.where(bad, jnp.nan, log_in), jnp.where(bad, jnp.nan, log_out)
+
+
+def _check_set_mask(in_set: Any, X: int, Y: int) -> jax.Array:
+    in_set = jnp.asarray(in_set)
+    if in_set.shape != (X, Y) or in_set.dtype != jnp.bool_:
+        raise ValueError(
+            f"in_set must be an [X, Y] = [{X}, {Y}] boolean mask, got {in_set.dtype} {in_set.shape}"
+        )
+    return in_set
+
+
+@to_table.register(SparseSoftmaxPolicy)
+def _to_table_sparse_softmax(policy, *, max_entries: int | None = None) -> jax.Array:
+    return policy.logp
 
 
 def register_tabular_view(cls: type, view) -> None:
@@ -694,3 +800,6 @@ def _to_table_counts(policy: CountPolicy, *, max_entries: int | None = None) -> 
 
 
 register_tabular_view(CountPolicy, lambda policy: unchecked(TabularPolicy, logp=policy.logp))
+register_tabular_view(
+    SparseSoftmaxPolicy, lambda policy: unchecked(TabularPolicy, logp=policy.logp)
+)

@@ -12,6 +12,10 @@ offline squared loss on linear-softmax instances, scored exactly: claim C9 and t
 figure).
 """
 
+from .linear import LinearDPOConfig as LinearDPOConfig
+from .linear import LinearXPOConfig as LinearXPOConfig
+from .linear import run_linear_dpo as run_linear_dpo
+from .linear import run_linear_xpo as run_linear_xpo
 from .linear import squared_loss_mass as squared_loss_mass
 from .linear import xpo_iterates as xpo_iterates
 from .tabular import AdaptiveSFTConfig as AdaptiveSFTConfig
@@ -25,9 +29,13 @@ from .tabular import tabular_sft_exact_law as tabular_sft_exact_law
 __all__ = [
     "AdaptiveSFTConfig",
     "DPOConfig",
+    "LinearDPOConfig",
+    "LinearXPOConfig",
     "TabularSFTConfig",
     "run_adaptive_sft",
     "run_dpo",
+    "run_linear_dpo",
+    "run_linear_xpo",
     "run_tabular_sft",
     "squared_loss_mass",
     "tabular_sft_exact_law",

@@ -120,3 +120,56 @@ def test_bad_inputs_are_refused():
         theory.sharpening_error_from_log_mass(jnp.zeros(3), jnp.zeros(3), jnp.ones(3) / 3, 1.5)
     with pytest.raises(TypeError, match="in_set"):
         theory.log_mass_in_set(jnp.zeros((1, 1)), jnp.ones((1, 1)))
+
+
+def _numpy_sparse_softmax(x, y, logits, X, Y):
+    pot = np.full((X, Y), -np.inf)
+    np.maximum.at(pot, (x, y), logits)
+    seen = np.isfinite(pot).any(axis=1, keepdims=True)
+    pot = np.where(seen, pot, 0.0)
+    top = pot.max(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        return pot - top - np.log(np.exp(pot - top).sum(axis=1, keepdims=True))
+
+
+def test_squared_loss_fit_is_a_sparse_softmax_of_the_observed_potentials():
+    rng = np.random.default_rng(6)
+    X, Y, n, beta = 6, 9, 25, 0.3
+    logp_base = np.log(rng.dirichlet(np.ones(Y), X))
+    x = rng.integers(0, X - 1, n)  # the last prompt is never seen
+    y, y2 = rng.integers(0, Y, n), rng.integers(0, Y, n)
+    w = (rng.random(n) < 0.8).astype(float)
+    lp, lp2 = logp_base[x, y], logp_base[x, y2]
+    data = sim.make_pair_data(*map(jnp.asarray, (x, y, y2, lp, lp2, lp, lp2, w)))
+    pol = sim.fit_squared_loss(sim.TabularClass(X, Y), data, beta)
+    assert isinstance(pol, sim.SparseSoftmaxPolicy)
+    keep = w > 0
+    pot = np.concatenate([(lp + lp / beta)[keep], (lp2 + lp2 / beta)[keep]])
+    want = _numpy_sparse_softmax(
+        np.concatenate([x[keep], x[keep]]), np.concatenate([y[keep], y2[keep]]), pot, X, Y
+    )
+    np.testing.assert_allclose(np.asarray(pol.logp), want, atol=1e-12)
+    # Exact masses from the entries equal the table's, on random sets and on the argmax set.
+    for in_set in [jnp.asarray(rng.random((X, Y)) < 0.4), theory.argmax_set(jnp.asarray(want))]:
+        got = sim.log_mass_in_set(pol, in_set)
+        dense = theory.log_mass_in_set(jnp.asarray(want), in_set)
+        for g, d in zip(got, dense, strict=True):
+            np.testing.assert_allclose(np.asarray(g), np.asarray(d), rtol=1e-11, atol=1e-300)
+    for delta in (0.1, 0.5):
+        got = sim.sharpening_metrics(pol, jnp.asarray(logp_base), jnp.full(X, 1 / X), delta)
+        want_err = theory.sharpening_error(jnp.asarray(want), logp_base, jnp.full(X, 1 / X), delta)
+        assert float(got["sharpening_error"]) == float(want_err)
+
+
+def test_sparse_softmax_refuses_bad_entries_and_propagates_nan():
+    with pytest.raises(ValueError, match=r"\+inf"):
+        sim.SparseSoftmaxPolicy(
+            jnp.zeros(2, int), jnp.zeros(2, int), jnp.asarray([0, np.inf]), 2, 3
+        )
+    with pytest.raises(ValueError, match=r"shape \[m\]"):
+        sim.SparseSoftmaxPolicy(jnp.zeros(2, int), jnp.zeros(2, int), jnp.zeros(3), 2, 3)
+    pol = sim.SparseSoftmaxPolicy(
+        jnp.zeros(2, int), jnp.arange(2), jnp.asarray([0.0, np.nan]), 2, 3
+    )
+    assert np.isnan(np.asarray(pol.logp)).all()
+    assert np.isnan(np.asarray(sim.log_mass_in_set(pol, jnp.ones((2, 3), bool))[0])).all()
