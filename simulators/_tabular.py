@@ -597,17 +597,7 @@ class CountPolicy:
     num_responses: int
 
     def __post_init__(self):
-        X, Y = self.num_prompts, self.num_responses
-        set_field(self, "x", check_prompts(self.x, X, "x", ndim=1))
-        set_field(self, "y", check_responses(self.y, Y, "y"))
-        w = as_array(self.weights, "weights")
-        if not jnp.issubdtype(w.dtype, jnp.floating):
-            raise TypeError(f"weights must be a float array, got dtype {w.dtype}")
-        if self.y.shape != self.x.shape or w.shape != self.x.shape:
-            raise ValueError(
-                f"x, y and weights must all have shape [n], got {self.x.shape}, {self.y.shape} "
-                f"and {w.shape}"
-            )
+        w = _check_entries(self, "weights", "[n]")
         check_nonnegative(w, "weights")
         check_nonnegative(self.smoothing, "smoothing")
         set_field(self, "weights", w)
@@ -628,6 +618,22 @@ class CountPolicy:
         )
         size = jnp.sum(in_set, axis=-1).astype(w.dtype)
         return count_masses(both[:, 0], both[:, 1], size, self.num_responses, self.smoothing)
+
+
+def _check_entries(policy: Any, values: str, layout: str) -> jax.Array:
+    """Checks (and sets) the ``x``, ``y`` entries of a sparse tabular policy and returns its float
+    ``values`` field (weights or logits), all three of shape ``layout``."""
+    set_field(policy, "x", check_prompts(policy.x, policy.num_prompts, "x", ndim=1))
+    set_field(policy, "y", check_responses(policy.y, policy.num_responses, "y"))
+    v = as_array(getattr(policy, values), values)
+    if not jnp.issubdtype(v.dtype, jnp.floating):
+        raise TypeError(f"{values} must be a float array, got dtype {v.dtype}")
+    if policy.y.shape != policy.x.shape or v.shape != policy.x.shape:
+        raise ValueError(
+            f"x, y and {values} must all have shape {layout}, got {policy.x.shape}, "
+            f"{policy.y.shape} and {v.shape}"
+        )
+    return v
 
 
 def count_masses(n_x, k_x, size, Y: int, smoothing):
@@ -703,16 +709,7 @@ class SparseSoftmaxPolicy:
     num_responses: int
 
     def __post_init__(self):
-        set_field(self, "x", check_prompts(self.x, self.num_prompts, "x", ndim=1))
-        set_field(self, "y", check_responses(self.y, self.num_responses, "y"))
-        logits = as_array(self.logits, "logits")
-        if not jnp.issubdtype(logits.dtype, jnp.floating):
-            raise TypeError(f"logits must be a float array, got dtype {logits.dtype}")
-        if self.y.shape != self.x.shape or logits.shape != self.x.shape:
-            raise ValueError(
-                f"x, y and logits must all have shape [m], got {self.x.shape}, {self.y.shape} "
-                f"and {logits.shape}"
-            )
+        logits = _check_entries(self, "logits", "[m]")
         if is_concrete(logits) and np.isposinf(np.asarray(logits)).any():
             raise ValueError("logits contains +inf; expected finite logits (-inf masks an entry)")
         set_field(self, "logits", logits)

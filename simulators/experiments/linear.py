@@ -36,6 +36,7 @@ from .._classes import LinearSoftmaxClass
 from .._evaluation import sharpening_metrics
 from .._linear_softmax import LinearSoftmaxPolicy, linear_softmax_logp
 from .._oracle import SampleEvaluateOracle
+from .tabular import _static
 
 
 def xpo_iterates(
@@ -89,10 +90,6 @@ def squared_loss_mass(
 
 # ----------------------------------------------------------------------------------------------
 # Sweepable configs
-
-
-def _static(**kw):
-    return dataclasses.field(metadata=dict(static=True), **kw)
 
 
 @jax.tree_util.register_dataclass
