@@ -70,6 +70,9 @@ from ._oracle import draw_prompts as draw_prompts
 from ._oracle import evaluate as evaluate
 from ._oracle import likelihood_stopping_rule as likelihood_stopping_rule
 from ._oracle import make_oracle as make_oracle
+from ._power import InhomogeneousMarkovPolicy as InhomogeneousMarkovPolicy
+from ._power import power_policy as power_policy
+from ._power import tempered_policy as tempered_policy
 from ._protocol import aggregate_subsamples as aggregate_subsamples
 from ._protocol import bon_curve as bon_curve
 from ._protocol import bon_expected as bon_expected
@@ -113,6 +116,7 @@ __all__ = [
     "ColumnIndexedClass",
     "CountPolicy",
     "FiniteClass",
+    "InhomogeneousMarkovPolicy",
     "LikelihoodStoppingRule",
     "LinearInstance",
     "LinearSoftmaxClass",
@@ -180,6 +184,7 @@ __all__ = [
     "num_prefixes",
     "num_responses",
     "pass_at_k",
+    "power_policy",
     "prefix_best_of_n",
     "protocol_summary",
     "random_autoregressive",
@@ -205,6 +210,7 @@ __all__ = [
     "sweep",
     "tabular_sft_exact_law",
     "take_per_prompt",
+    "tempered_policy",
     "to_table",
     "xpo_objective",
     "xpo_sharpening",
