@@ -47,7 +47,8 @@ def _breakdown(config, keys, n_used, N_used, reps):
         j = prefix_best_of_n(k_bon, ro.logp_base)[:, Nu - 1]
         y = jnp.take_along_axis(ro.tokens[..., 0], j[:, None], axis=1)[:, 0]
         w = (jnp.arange(n) < nu).astype(ro.logp_base.dtype)
-        return mle_params(TabularClass(X, Y, 0.0), ro.prompts, y, w).sum()
+        fit = mle_params(TabularClass(X, Y, 0.0), ro.prompts, y, w)  # a CountPolicy
+        return fit.weights.sum() + fit.y.sum()
 
     def stage_full(key, nu, Nu):
         return run_tabular_sft(key, dataclasses.replace(config, n_used=nu, N_used=Nu))
@@ -78,11 +79,10 @@ def _z(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _tie_failures(n_max: int, delta: float = 0.25) -> tuple[int, int]:
-    """``(failures, tables)``: count-MLE tables (the toolkit's ``mle``) with ``pi_hat(y*) =
-    1 - delta`` exactly, which Def. 3.1 does not count as failures, that the per-sample path's
-    evaluation (``theory.sharpening_error`` on the log-table) counts as failures."""
-    import theory
-    from simulators import TabularClass, mle
+    """``(failures, fits)``: count MLEs (the toolkit's ``mle``) with ``pi_hat(y*) = 1 - delta``
+    exactly, which Def. 3.1 does not count as failures, that the per-sample path's evaluation
+    (``simulators.sharpening_metrics`` on the fitted CountPolicy) counts as failures."""
+    from simulators import TabularClass, mle, sharpening_metrics
 
     Y = n_max + 2
     base = jnp.log(jnp.full((1, Y), 0.5 / (Y - 1)).at[0, 0].set(0.5))  # y* = {0}
@@ -100,10 +100,12 @@ def _tie_failures(n_max: int, delta: float = 0.25) -> tuple[int, int]:
             ys.append(y + [0] * (n_max - total))
             ws.append([1.0] * total + [0.0] * (n_max - total))
     x = jnp.zeros(n_max, jnp.int32)
-    tables = jax.vmap(lambda y, w: mle(TabularClass(1, Y), x, y, w).logp)(
-        jnp.asarray(ys), jnp.asarray(ws)
-    )
-    err = theory.sharpening_error(tables, base, jnp.ones(1), delta)
+
+    def error(y, w):
+        fit = mle(TabularClass(1, Y), x, y, w)
+        return sharpening_metrics(fit, base, jnp.ones(1), delta)["sharpening_error"]
+
+    err = jax.vmap(error)(jnp.asarray(ys), jnp.asarray(ws))
     return int(np.sum(np.asarray(err) > 0)), len(ys)
 
 
@@ -168,7 +170,7 @@ def run(quick: bool = False) -> H.Section:
 
         return loop, fused, compile_s
 
-    # --- The per-sample algorithm (the default path; O(n N + X Y) per run).
+    # --- The per-sample algorithm (the default path; O(n N) per run, O(n + X) per budget).
     loop, fused, compile_s = compiled_calls(config, fused_too=not quick)
     calls = {
         "sweep": (
@@ -370,12 +372,14 @@ def _explain(ms, ms_law, stages, z, ties, budgets, X, Y, n, N, S) -> str:
     ref, ref_law = t["sweep"], tl["sweep"]
     runs = S * B
     text = (
-        "Two factors, reported apart. *Algorithm:* the per-sample path does O(n N + X Y) work "
-        f"per run ({n} x {N} draws per seed, a best-of-N per prompt, an [X, Y] = [{X}, {Y}] count "
-        "table per budget scored on tables); the exact law does O(n + X) (the count MLE's error "
-        "and mass depend only on each prompt's visits n_x and best-of-N hits k_x on y*, and a "
-        "hit is one uniform against 1 - (1 - pi_base(y*|x))^N), so per run it touches "
-        f"{n} prompts and {X} counts instead of {n * N} samples and {X * Y} table entries. This "
+        "Two factors, reported apart. *Algorithm:* the per-sample path does O(n N) work per "
+        f"run ({n} x {N} draws per seed and one best-of-N pass over their prefixes), then per "
+        "budget O(n + X): the count MLE is kept as its n examples (a `CountPolicy`) and scored "
+        "from counts (one gather of the argmax mask per example, one segment sum); the exact "
+        "law does O(n + X) per run (the count MLE's error and mass depend only on each prompt's "
+        "visits n_x and best-of-N hits k_x on y*, and a hit is one uniform against "
+        "1 - (1 - pi_base(y*|x))^N), so per run it touches "
+        f"{n} prompts and {X} counts instead of {n * N} samples. This "
         f"is worth {ref / ref_law:.0f}x to the toolkit (per-sample `sweep` / exact-law `sweep`) "
         f"and {t['np_shared'] / tl['np']:.1f}x to numpy (shared draws, both sides): numpy gains "
         "less because its per-sample baseline already builds one global CDF and counts hits "
@@ -396,13 +400,12 @@ def _explain(ms, ms_law, stages, z, ties, budgets, X, Y, n, N, S) -> str:
     )
     if "fused" in t:
         text += (
-            " The one big per-sample call is not faster than the loop because its intermediates "
-            f"are [{S} seeds x {B} budgets x {X} x {Y}] tables (XLA temp "
-            f"{H.fmt_bytes(ms['fused'].xla_temp)}), allocated and page-faulted afresh on every "
-            "call (benchmark 7) and streamed through main memory on every elementwise pass, "
-            f"while a per-seed call's {B} small tables are recycled by the allocator and stay in "
-            "cache; `sweep`'s `seed_batch_size=4` keeps one compiled call and recovers part of "
-            f"this ({H.fmt_s(t['sweep_batched'])} vs {H.fmt_s(ref)})."
+            " The one big per-sample call holds every seed's draws at once (XLA temp "
+            f"{H.fmt_bytes(ms['fused'].xla_temp)}), streamed through main memory on every pass, "
+            "while `sweep`'s automatic seed batches (`seed_batch_size='auto'`, sized from its "
+            "estimate of one seed's live memory) keep the working set in cache "
+            f"({H.fmt_s(ref)} for `sweep` against {H.fmt_s(t['fused'])} for the bare call; an "
+            f"explicit `seed_batch_size=4`: {H.fmt_s(t['sweep_batched'])})."
         )
     if stages:
         full, d, f = (stages[k].median_s for k in ("full run", "draw", "draw + BoN + MLE"))
@@ -412,10 +415,10 @@ def _explain(ms, ms_law, stages, z, ties, budgets, X, Y, n, N, S) -> str:
             "CDF each, plus the Rollouts fields; the CDFs and the row entropy / KL-to-uniform are "
             f"formed once per table row, as there are more drawn prompts ({n}) than rows ({X})); "
             "the best-of-N and count MLE take "
-            f"{H.fmt_pct((f - d) / full)} (a log over each budget's full table) and the exact "
-            f"evaluation {H.fmt_pct((full - f) / full)} (log-space masses on the argmax set over "
-            "each full table; XLA already shares the work of the error and the mass). The "
-            "exact law removes all three stages."
+            f"{H.fmt_pct((f - d) / full)} (one pass over the prefixes for every budget, a "
+            "gather of the winners) and the exact evaluation "
+            f"{H.fmt_pct((full - f) / full)} (per budget a gather of the argmax mask at the n "
+            "examples and a segment sum; no table). The exact law removes all three stages."
         )
     worst = int(np.argmax(z))
     text += (
@@ -424,9 +427,9 @@ def _explain(ms, ms_law, stages, z, ties, budgets, X, Y, n, N, S) -> str:
         "at exact ties too only if they are decided alike: with delta = 1/4 a count MLE often "
         "has pi_hat(y*) = 3/4 exactly, which is not a failure (Def. 3.1's strict inequality). "
         "The exact law and numpy decide it on counts; the per-sample path evaluates the learned "
-        "log-table with `theory.sharpening_error`, where log(count) - log(total) is compared "
-        "with log(1 - delta) after rounding (masses within 32 ulps of 1 - delta count as the "
-        f"tie): of {ties[1]} such tables from the toolkit's count MLE (up to {n} visits), "
+        "CountPolicy with `simulators.sharpening_metrics`, where log(count) - log(total) is "
+        "compared with log(1 - delta) after rounding (masses within 32 ulps of 1 - delta count "
+        f"as the tie): of {ties[1]} such fits from the toolkit's count MLE (up to {n} visits), "
         f"{ties[0]} come out as failures"
         + (
             ", as Def. 3.1 asks"
