@@ -39,6 +39,8 @@ BENCHMARKS = (
     "cli",
     "adapter",
     "xla_env",
+    "per_sample",
+    "compile_share",
 )
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,8 @@
    keeps such temporaries out of memory.
 
 The same large jitted calls are timed in child processes with each setting (both are read only at
-process start), so nothing in the toolkit changes.
+process start). The ``sharpen`` command and benchmark 1 apply the first (see
+``paper_figs.cli.restart_with_huge_pages``); the second is only measured.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from paper_figs.cli import HUGE_PAGES_TUNABLE as TUNABLE
+from paper_figs.cli import transparent_huge_pages_mode
+
 from . import _harness as H
 
 NAME = "xla_env"
 TITLE = "Environment: huge pages and XLA's YNNPACK fusion"
 
 ROOT = Path(__file__).resolve().parent.parent
-TUNABLE = "glibc.malloc.hugetlb=1"
 NO_YNN = "--xla_cpu_experimental_ynn_fusion_type="
 # column label -> (huge pages via glibc, YNNPACK fusion off)
 SETTINGS = {
@@ -40,29 +43,29 @@ SETTINGS = {
 }
 
 
-def _thp_mode() -> str:
-    try:
-        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
-        return text[text.index("[") + 1 : text.index("]")]
-    except (OSError, ValueError):
-        return "unknown"
-
-
 def _child(args: list[str], huge: bool, no_ynn: bool) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ)
     env.pop("GLIBC_TUNABLES", None)
     if huge:
         env["GLIBC_TUNABLES"] = TUNABLE
     flags = env.get("XLA_FLAGS", "").replace(NO_YNN, "").strip()
     env["XLA_FLAGS"] = (flags + " " + NO_YNN).strip() if no_ynn else flags
+    return run_child("benchmarks._alloc_child", args, env, timeout=1200)
+
+
+def run_child(module: str, args: list[str], env: dict[str, str], timeout: float) -> dict:
+    """Runs ``python -m MODULE ARGS`` with ``env`` (the repository on its ``PYTHONPATH``) and
+    returns the JSON of its ``RESULT`` line; its stderr (progress lines) is passed on."""
+    path = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks._alloc_child", *args],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
-        env=env,
+        env=dict(env, PYTHONPATH=path),
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=timeout,
     )
+    sys.stderr.write(proc.stderr)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT ") :])
@@ -105,7 +108,7 @@ def run(quick: bool = False) -> H.Section:
     huge = "both" if "both" in results else "huge pages"
     out_gib = 8 * int(args[0]) ** 2 / 2**30
     fault = max(default[copy]["median_s"] - results[huge][copy]["median_s"], 0.0) / out_gib
-    mode = _thp_mode()
+    mode = transparent_huge_pages_mode() or "unknown"
     return H.Section(
         key=NAME,
         title=TITLE,
@@ -136,10 +139,13 @@ def run(quick: bool = False) -> H.Section:
             "Temporaries: the YNNPACK fusion computes a row reduction together with the broadcast "
             "arithmetic after it and writes that as a full float64 table (compare the XLA temp "
             "columns); with it off, XLA's loop fusion streams the table instead. The "
-            f"largest effect here is {ratios[best]:.1f}x ({best}). Both are set before Python "
-            f"starts, e.g. `GLIBC_TUNABLES={TUNABLE} XLA_FLAGS={NO_YNN} make bench`; library code "
-            "does not change global settings, so the toolkit leaves this choice to the user. Calls "
-            "with small or reused buffers are unaffected."
+            f"largest effect here is {ratios[best]:.1f}x ({best}). Both are read only when a "
+            "process starts. Huge pages speed up every large call and change no result (benchmark "
+            "1 compares the outputs bit for bit), so the `sharpen` command restarts itself once "
+            "with the tunable set and benchmark 1 measures with it; the README tells library "
+            f"users to export `GLIBC_TUNABLES={TUNABLE}`. Turning the YNNPACK fusion off helps "
+            "`argmax_set` but slows the calls whose YNNPACK reductions are faster than XLA's own, "
+            "so nothing turns it off. Calls with small or reused buffers are unaffected."
         ),
         data={"results": results, "thp_mode": mode},
     )

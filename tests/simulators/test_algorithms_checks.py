@@ -407,11 +407,13 @@ def test_xpo_tabular_refuses_traced_alpha(pol):
     with pytest.raises(ValueError, match="unbounded below"):
         run(jnp.asarray(0.3))
     assert np.isfinite(np.asarray(run(0.0))).any()
-    # The tabular pair fit itself returns NaN, not the alpha = 0 fit, for a traced alpha > 0.
+    # The tabular pair fit itself returns NaN, not the alpha = 0 fit, for a traced alpha > 0
+    # (its table and its exact masses alike).
     data = sim.make_pair_data([0, 1], [1, 2], [3, 0], [-1.0, -1.0], [-1.2, -1.4])
     fit = jax.jit(lambda a: pair_fit_params(cls, data, 0.5, a))
-    assert np.isnan(np.asarray(fit(0.3))).all()
-    assert np.isfinite(np.asarray(fit(0.0))).any()
+    assert np.isnan(np.asarray(cls.table(fit(0.3)))).all()
+    assert np.isnan(np.asarray(sim.log_mass_in_set(fit(0.3), jnp.ones((2, 4), bool))[0])).all()
+    assert np.isfinite(np.asarray(cls.table(fit(0.0)))).any()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -237,3 +237,27 @@ def test_bon_law_traced_n_matches_static(rng, ref):
     stacked = jax.vmap(theory.bon_law, in_axes=(None, 0))(logp, ns)
     for i, n in enumerate(range(1, 6)):
         np.testing.assert_allclose(stacked[i], theory.bon_law(logp, n), rtol=1e-13)
+
+
+@pytest.mark.parametrize("ties", ["none", "likelihood", "reward"])
+def test_bon_law_host_and_device_sorts_agree_bit_for_bit(monkeypatch, ties):
+    """Large CPU tables are sorted by numpy in a host callback, small ones by XLA: the two
+    paths give the same stable order, hence the same law, bit for bit."""
+    import theory._bon as bon
+
+    rng = np.random.default_rng(11)
+    X, Y = 6, 40
+    p = rng.dirichlet(np.full(Y, 0.5), size=X)
+    if ties == "likelihood":
+        p[:, :10] = p[:, :1]  # ten responses share the first one's mass
+        p /= p.sum(axis=1, keepdims=True)
+    logp = jnp.asarray(np.log(p))
+    reward = jnp.asarray(rng.integers(0, 4, (X, Y)).astype(float)) if ties == "reward" else None
+    laws = {}
+    for path, threshold in (("device", 1 << 30), ("host", 0)):
+        monkeypatch.setattr(bon, "_HOST_SORT_MIN_ENTRIES", threshold)
+        jax.clear_caches()  # the threshold is read when the program is traced
+        laws[path] = np.asarray(theory.bon_law(logp, 7, reward))
+    jax.clear_caches()
+    np.testing.assert_array_equal(laws["host"], laws["device"])
+    np.testing.assert_allclose(np.exp(laws["host"]).sum(axis=1), 1.0, atol=1e-12)  # log-law
