@@ -746,17 +746,19 @@ def _log_mass_in_set_sparse_softmax(policy: SparseSoftmaxPolicy, in_set: jax.Arr
     first = jnp.concatenate([jnp.ones(1, bool), key_s[1:] != key_s[:-1]])
     run = jnp.cumsum(first) - 1
     m = key.shape[0]
-    pot = jax.ops.segment_max(logit_s, run, num_segments=m)  # -inf for masked or empty runs
-    run_x = jax.ops.segment_max(x_s, run, num_segments=m)
-    run_in = jax.ops.segment_max(in_set[x_s, y_s].astype(jnp.int32), run, num_segments=m) > 0
+    # Runs are contiguous and ordered by (x, y), so every segment index below is sorted (unused
+    # run slots, past the last run, get the last prompt): XLA's scatters take the sorted path.
+    sorted_max = functools.partial(jax.ops.segment_max, indices_are_sorted=True)
+    pot = sorted_max(logit_s, run, num_segments=m)  # -inf for masked or empty runs
+    run_x = jnp.where(jnp.arange(m) <= run[-1], sorted_max(x_s, run, num_segments=m), X - 1)
+    run_in = sorted_max(in_set[x_s, y_s].astype(jnp.int32), run, num_segments=m) > 0
     live = pot > -jnp.inf
-    run_x = jnp.where(live, run_x, 0)
-    top = jax.ops.segment_max(jnp.where(live, pot, -jnp.inf), run_x, num_segments=X)
-    w = jnp.where(live, jnp.exp(pot - top[run_x]), 0.0)
+    top = sorted_max(jnp.where(live, pot, -jnp.inf), run_x, num_segments=X)
+    w = jnp.where(live, jnp.exp(pot - jnp.where(live, top[run_x], 0.0)), 0.0)
     # The in-set and out-of-set sums relative to the row's max, each summed directly (relative
     # precision for both); rows without entries are uniform: |S| / Y and 1 - |S| / Y.
     parts = jnp.stack([jnp.where(run_in, w, 0.0), jnp.where(run_in, 0.0, w)], -1)
-    both = jax.ops.segment_sum(parts, run_x, X)
+    both = jax.ops.segment_sum(parts, run_x, X, indices_are_sorted=True)
     seen = top > -jnp.inf
     size = jnp.sum(in_set, axis=-1).astype(logits.dtype)
     with np.errstate(divide="ignore"):
