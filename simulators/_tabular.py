@@ -731,34 +731,51 @@ def _sparse_softmax_table(policy: SparseSoftmaxPolicy) -> jax.Array:
     return jnp.where(jnp.any(jnp.isnan(logits)), jnp.nan, logp)
 
 
+# Pairs are deduplicated through a dense [X, Y] table of first indices when it has at most this
+# many entries per policy entry; through a sort of the keys otherwise. XLA's CPU sort is slow
+# (BENCHMARKS.md, benchmark 1): on 256 seeds x 4096 entries it took 186 ms, half the tabular
+# squared-loss sweep of benchmark 8, where the dense table costs one fill and one scatter.
+_DENSE_DEDUP_FACTOR = 64
+
+
 @log_mass_in_set.register(SparseSoftmaxPolicy)
 def _log_mass_in_set_sparse_softmax(policy: SparseSoftmaxPolicy, in_set: jax.Array):
     X, Y = policy.num_prompts, policy.num_responses
     in_set = _check_set_mask(in_set, X, Y)
     logits = policy.logits
-    # Distinct (x, y) pairs: sorted by key, a run per pair, each run's potential its max logit.
-    # The sort does not depend on which entries are masked (-inf), so under vmap over budgets
-    # that differ only in the mask it is done once.
-    key = policy.x.astype(jnp.int64 if jax.config.jax_enable_x64 else jnp.int32) * Y + policy.y
-    order = jnp.argsort(key)
-    key_s, logit_s = key[order], logits[order]
-    x_s, y_s = policy.x[order], policy.y[order]
-    first = jnp.concatenate([jnp.ones(1, bool), key_s[1:] != key_s[:-1]])
-    run = jnp.cumsum(first) - 1
-    m = key.shape[0]
-    # Runs are contiguous and ordered by (x, y), so every segment index below is sorted (unused
-    # run slots, past the last run, get the last prompt): XLA's scatters take the sorted path.
-    sorted_max = functools.partial(jax.ops.segment_max, indices_are_sorted=True)
-    pot = sorted_max(logit_s, run, num_segments=m)  # -inf for masked or empty runs
-    run_x = jnp.where(jnp.arange(m) <= run[-1], sorted_max(x_s, run, num_segments=m), X - 1)
-    run_in = sorted_max(in_set[x_s, y_s].astype(jnp.int32), run, num_segments=m) > 0
-    live = pot > -jnp.inf
-    top = sorted_max(jnp.where(live, pot, -jnp.inf), run_x, num_segments=X)
-    w = jnp.where(live, jnp.exp(pot - jnp.where(live, top[run_x], 0.0)), 0.0)
+    m = logits.shape[0]
+    # Distinct (x, y) pairs: each entry's representative is the first entry of its pair, found
+    # through a dense [X, Y] table of first indices when that is small (one scatter, no sort),
+    # else by sorting the keys. Neither depends on which entries are masked (-inf), so under
+    # vmap over budgets that differ only in the mask it is done once per seed.
+    if X * Y <= _DENSE_DEDUP_FACTOR * m:
+        first = (
+            jnp.full((X, Y), m, jnp.int32)
+            .at[policy.x, policy.y]
+            .min(jnp.arange(m, dtype=jnp.int32))
+        )
+        rep = first[policy.x, policy.y]
+    else:
+        key = policy.x.astype(jnp.int64 if jax.config.jax_enable_x64 else jnp.int32) * Y + policy.y
+        order = jnp.argsort(key)
+        key_s = key[order]
+        start = jnp.concatenate([jnp.ones(1, bool), key_s[1:] != key_s[:-1]])
+        rep = (
+            jnp.zeros(m, jnp.int32)
+            .at[order]
+            .set(order[jax.lax.cummax(jnp.where(start, jnp.arange(m), 0))].astype(jnp.int32))
+        )
+    is_rep = rep == jnp.arange(m, dtype=jnp.int32)
+    # A pair's potential: the max over its unmasked entries (-inf if all are masked).
+    pot = jax.ops.segment_max(logits, rep, num_segments=m)
+    live = is_rep & (pot > -jnp.inf)
+    top = jax.ops.segment_max(jnp.where(live, pot, -jnp.inf), policy.x, num_segments=X)
+    w = jnp.where(live, jnp.exp(pot - jnp.where(live, top[policy.x], 0.0)), 0.0)
     # The in-set and out-of-set sums relative to the row's max, each summed directly (relative
     # precision for both); rows without entries are uniform: |S| / Y and 1 - |S| / Y.
-    parts = jnp.stack([jnp.where(run_in, w, 0.0), jnp.where(run_in, 0.0, w)], -1)
-    both = jax.ops.segment_sum(parts, run_x, X, indices_are_sorted=True)
+    hit = in_set[policy.x, policy.y]
+    parts = jnp.stack([jnp.where(hit, w, 0.0), jnp.where(hit, 0.0, w)], -1)
+    both = jax.ops.segment_sum(parts, policy.x, X)
     seen = top > -jnp.inf
     size = jnp.sum(in_set, axis=-1).astype(logits.dtype)
     with np.errstate(divide="ignore"):

@@ -132,7 +132,10 @@ def _numpy_sparse_softmax(x, y, logits, X, Y):
         return pot - top - np.log(np.exp(pot - top).sum(axis=1, keepdims=True))
 
 
-def test_squared_loss_fit_is_a_sparse_softmax_of_the_observed_potentials():
+@pytest.mark.parametrize("dedup", ["dense", "sort"])
+def test_squared_loss_fit_is_a_sparse_softmax_of_the_observed_potentials(monkeypatch, dedup):
+    # Both ways of finding the distinct observed pairs (a dense first-index table, a sort).
+    monkeypatch.setattr(sim._tabular, "_DENSE_DEDUP_FACTOR", 10**9 if dedup == "dense" else 0)
     rng = np.random.default_rng(6)
     X, Y, n, beta = 6, 9, 25, 0.3
     logp_base = np.log(rng.dirichlet(np.ones(Y), X))
