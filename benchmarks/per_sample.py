@@ -340,7 +340,7 @@ def _part_scaling(quick: bool, data: dict) -> tuple[str, bool, str]:
     from simulators import run_tabular_sft, sweep
 
     base = (
-        dict(X=100, Y=1000, n=100, N=128, S=32, B=8)
+        dict(X=100, Y=1000, n=200, N=256, S=64, B=8)
         if not quick
         else dict(X=10, Y=50, n=16, N=16, S=4, B=4)
     )
