@@ -27,6 +27,7 @@ import numpy as np
 from . import _harness as H
 from . import _numpy_sft as NS
 from . import _prototype_sft as PT
+from .sweep import _z
 
 NAME = "per_sample"
 TITLE = "The generic per-sample path: SFT, DPO, adaptive SFT and XPO sweeps"
@@ -47,11 +48,8 @@ def _errors(df, metric: str = "sharpening_error", by: str = "budget") -> np.ndar
 
 
 def _max_z(a: np.ndarray, b: np.ndarray) -> float:
-    """Largest |difference of means| / standard error over budgets, ``a, b [S, B]`` independent."""
-    se = np.sqrt(a.var(axis=0, ddof=1) / a.shape[0] + b.var(axis=0, ddof=1) / b.shape[0])
-    diff = np.abs(a.mean(axis=0) - b.mean(axis=0))
-    z = np.where(se > 0, diff / np.where(se > 0, se, 1), np.where(diff > 0, np.inf, 0.0))
-    return float(z.max())
+    """Largest |difference of means| / standard error over budgets (benchmark 4's ``_z``)."""
+    return float(_z(a, b).max())
 
 
 def _sft_config(logp, mu, n, Ns, delta, dtype, method="per_sample"):

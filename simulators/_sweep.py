@@ -180,10 +180,11 @@ def _sweep_group(seed_array, settings, budget_arrays, *, per_seed, seed_batch_si
     return jax.vmap(per_setting)(stacked_cfg)
 
 
-# What one seed batch of a sweep may keep alive (estimated by simulators._memory.live_bytes) on a
-# CPU. Measured on the issue-15 instance (X = 100, Y = 1000, n = 200, N = 1024, 15 budgets, 256
-# seeds; ~40 MB estimated per seed): batches of 4-8 seeds ran in 1.2 s, 16 in 1.9 s and all 256
-# at once (2 GB) in 2.4 s, since small batches keep their working set in cache.
+# What one seed batch of a sweep may keep alive on a CPU (estimated by
+# simulators._memory.jaxpr_live_bytes). Measured on the issue-15 instance (X = 100, Y = 1000,
+# n = 200, N = 1024, 15 budgets, 256 seeds; ~40 MB estimated per seed): batches of 4-8 seeds
+# ran in 1.2 s, 16 in 1.9 s and all 256 at once (2 GB) in 2.4 s, since small batches keep
+# their working set in cache.
 CPU_BATCH_BYTES = 2**28
 
 
@@ -203,7 +204,7 @@ def choose_seed_batch(
 
     ``None`` (one ``vmap`` over all seeds) when they all fit, else the largest batch that does
     (at least 1). Returns the choice and the estimate it rests on: ``{"shared": bytes,
-    "per_seed": bytes, "limit": bytes}`` (:func:`simulators._memory.live_bytes`).
+    "per_seed": bytes, "limit": bytes}`` (:func:`simulators._memory.jaxpr_live_bytes`).
     """
     limit = default_batch_bytes() if limit is None else limit
     traced = _traced(run, cfg, budget_arrays)

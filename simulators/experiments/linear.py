@@ -23,7 +23,6 @@ For :func:`simulators.sweep` (settings x seeds x budgets, one compiled call):
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import jax
@@ -32,9 +31,10 @@ import jax.numpy as jnp
 import theory
 
 from .._algorithms import dpo_sharpening, xpo_sharpening
+from .._api import to_table
 from .._classes import LinearSoftmaxClass
 from .._evaluation import sharpening_metrics
-from .._linear_softmax import LinearSoftmaxPolicy, linear_softmax_logp
+from .._linear_softmax import LinearSoftmaxPolicy
 from .._oracle import SampleEvaluateOracle
 from .tabular import _static
 
@@ -119,12 +119,10 @@ class LinearXPOConfig:
 
 
 def _linear_setup(config) -> tuple[SampleEvaluateOracle, LinearSoftmaxClass, jax.Array]:
-    X, Y, _ = config.features.shape
-    logp0 = jnp.full((X, Y), -math.log(Y), dtype=config.features.dtype)
-    policy = LinearSoftmaxPolicy(config.features, config.theta_star, logp0)
+    policy = LinearSoftmaxPolicy.create(config.features, config.theta_star)  # uniform pi_zero
     oracle = SampleEvaluateOracle(policy, config.mu)
     model_class = LinearSoftmaxClass(config.features, config.radius, steps=config.steps)
-    return oracle, model_class, linear_softmax_logp(config.features, config.theta_star, logp0)
+    return oracle, model_class, to_table(policy)
 
 
 def run_linear_xpo(key: jax.Array, config: LinearXPOConfig) -> dict[str, jax.Array]:
