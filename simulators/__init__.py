@@ -44,6 +44,7 @@ from ._classes import squared_loss as squared_loss
 from ._classes import squared_loss_residual as squared_loss_residual
 from ._classes import xpo_objective as xpo_objective
 from ._evaluation import sharpening_metrics as sharpening_metrics
+from ._executors import RayExecutor as RayExecutor
 from ._instances import BUILTIN_INSTANCES as BUILTIN_INSTANCES
 from ._instances import coverage_tabular as coverage_tabular
 from ._instances import dirichlet_tabular as dirichlet_tabular
@@ -71,8 +72,23 @@ from ._oracle import evaluate as evaluate
 from ._oracle import likelihood_stopping_rule as likelihood_stopping_rule
 from ._oracle import make_oracle as make_oracle
 from ._power import InhomogeneousMarkovPolicy as InhomogeneousMarkovPolicy
+from ._power import power_log_normalizer as power_log_normalizer
 from ._power import power_policy as power_policy
 from ._power import tempered_policy as tempered_policy
+from ._power_samplers import bon_sampler as bon_sampler
+from ._power_samplers import lookahead_sampler as lookahead_sampler
+from ._power_samplers import mh_law as mh_law
+from ._power_samplers import mh_sampler as mh_sampler
+from ._power_samplers import smc_sampler as smc_sampler
+from ._power_samplers import temperature_sampler as temperature_sampler
+from ._prefix import Continuation as Continuation
+from ._prefix import PrefixOracle as PrefixOracle
+from ._prefix import SamplerCost as SamplerCost
+from ._prefix import continue_prefix as continue_prefix
+from ._prefix import evaluate_sequences as evaluate_sequences
+from ._prefix import padding_token as padding_token
+from ._prefix import response_horizon as response_horizon
+from ._prefix import sample_continuation as sample_continuation
 from ._protocol import aggregate_subsamples as aggregate_subsamples
 from ._protocol import bon_curve as bon_curve
 from ._protocol import bon_expected as bon_expected
@@ -109,11 +125,13 @@ from .experiments import run_tabular_sft as run_tabular_sft
 from .experiments import tabular_sft_exact_law as tabular_sft_exact_law
 
 __all__ = [
+    "BUILTIN_INSTANCES",
+    "REWARDS",
     "AdaptiveDraw",
     "AnswerToy",
     "AutoregressivePolicy",
-    "BUILTIN_INSTANCES",
     "ColumnIndexedClass",
+    "Continuation",
     "CountPolicy",
     "FiniteClass",
     "InhomogeneousMarkovPolicy",
@@ -126,10 +144,12 @@ __all__ = [
     "ModelClass",
     "MultiLayerSoftmaxPolicy",
     "PairData",
-    "REWARDS",
+    "PrefixOracle",
+    "RayExecutor",
     "Result",
     "Rollouts",
     "SampleEvaluateOracle",
+    "SamplerCost",
     "SelfReward",
     "SparseSoftmaxPolicy",
     "TabularClass",
@@ -141,9 +161,11 @@ __all__ = [
     "best_of_n",
     "bon_curve",
     "bon_expected",
+    "bon_sampler",
     "bon_subset_weights",
     "check_rollouts",
     "contains",
+    "continue_prefix",
     "coverage_plugin",
     "coverage_tabular",
     "default_ns",
@@ -154,14 +176,15 @@ __all__ = [
     "draw_prompts",
     "enumerate_responses",
     "evaluate",
+    "evaluate_sequences",
     "fit_squared_loss",
     "get_reward",
     "greedy",
     "greedy_counterexample",
     "hidden_direction_instance",
+    "is_per_draw",
     "length_bias_toy",
     "length_normalized_log_likelihood",
-    "is_per_draw",
     "lift_percent",
     "likelihood_by_correctness",
     "likelihood_stopping_rule",
@@ -171,19 +194,24 @@ __all__ = [
     "log_likelihood",
     "log_mass_in_set",
     "log_prob",
+    "lookahead_sampler",
     "majority_prefix_correct",
     "majority_vote",
     "majority_vs_likelihood_toy",
     "make_oracle",
     "make_pair_data",
     "markov_viterbi",
+    "mh_law",
+    "mh_sampler",
     "mle",
     "multilayer_softmax_logp",
     "negative_entropy",
     "negative_log_likelihood",
     "num_prefixes",
     "num_responses",
+    "padding_token",
     "pass_at_k",
+    "power_log_normalizer",
     "power_policy",
     "prefix_best_of_n",
     "protocol_summary",
@@ -194,15 +222,18 @@ __all__ = [
     "random_spherical_code",
     "register_reward",
     "response_columns",
+    "response_horizon",
     "run_protocol",
     "run_tabular_sft",
     "sample",
+    "sample_continuation",
     "sample_indices",
     "sample_table",
     "self_certainty",
     "sequence_argmax",
     "sft_sharpening",
     "sharpening_metrics",
+    "smc_sampler",
     "spherical_code_instance",
     "squared_loss",
     "squared_loss_residual",
@@ -210,6 +241,7 @@ __all__ = [
     "sweep",
     "tabular_sft_exact_law",
     "take_per_prompt",
+    "temperature_sampler",
     "tempered_policy",
     "to_table",
     "xpo_objective",

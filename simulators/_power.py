@@ -266,8 +266,9 @@ def _sequence_argmax_inhomogeneous(policy: InhomogeneousMarkovPolicy, x) -> jax.
 
 
 @functools.partial(jax.jit, static_argnames=("H", "eos"))
-def _power_tree(logp: jax.Array, alpha: jax.Array, H: int, eos: int | None) -> jax.Array:
-    """``[X, S, V]`` conditionals of the power law of a prefix tree (level order, as stored).
+def _power_tree(logp: jax.Array, alpha: jax.Array, H: int, eos: int | None):
+    """``[X, S, V]`` conditionals of the power law of a prefix tree (level order, as stored), and
+    ``[X]`` ``log zeta`` of the empty prefix (the normalizer ``log Z_alpha(x)``).
 
     Bottom-up over the levels, as :func:`~simulators.autoregressive_argmax` with ``logsumexp``
     for ``max``: ``log zeta = 0`` after a full-length prefix and after ``eos``.
@@ -284,7 +285,7 @@ def _power_tree(logp: jax.Array, alpha: jax.Array, H: int, eos: int | None) -> j
         q = rows + cont
         log_zeta = _lse(q, axis=-1)
         levels[h] = q - log_zeta[..., None]
-    return jnp.concatenate(levels, axis=1)
+    return jnp.concatenate(levels, axis=1), log_zeta[:, 0]
 
 
 @jax.jit
@@ -335,7 +336,7 @@ def _power_autoregressive(policy: AutoregressivePolicy, alpha, max_entries):
     X, S, V = policy.logp.shape
     what = f"the [X, S, V] = [{X}, {format_count(S)}, {V}] prefix tree"
     _check_size(X * S * V, what, max_entries)
-    logp = _power_tree(policy.logp, alpha, policy.H, policy.eos)
+    logp = _power_tree(policy.logp, alpha, policy.H, policy.eos)[0]
     return unchecked(AutoregressivePolicy, logp=logp, H=policy.H, eos=policy.eos)
 
 
@@ -355,6 +356,61 @@ def _power_markov(policy: MarkovPolicy, alpha, max_entries):
 @_power.register(InhomogeneousMarkovPolicy)
 def _power_inhomogeneous(policy: InhomogeneousMarkovPolicy, alpha, max_entries):
     return _power_of_chain(policy, policy.init_logp, policy.trans_logp, alpha, max_entries)
+
+
+@functools.singledispatch
+def _log_normalizer(policy: Any, alpha: jax.Array, max_entries: int | None):
+    return _power(policy, alpha, max_entries)  # raises the TypeError naming the kinds
+
+
+@_log_normalizer.register(TabularPolicy)
+def _log_normalizer_tabular(policy: TabularPolicy, alpha, max_entries):
+    return _lse(alpha * policy.logp, axis=-1)
+
+
+@_log_normalizer.register(AutoregressivePolicy)
+def _log_normalizer_autoregressive(policy: AutoregressivePolicy, alpha, max_entries):
+    X, S, V = policy.logp.shape
+    what = f"the [X, S, V] = [{X}, {format_count(S)}, {V}] prefix tree"
+    _check_size(X * S * V, what, max_entries)
+    return _power_tree(policy.logp, alpha, policy.H, policy.eos)[1]
+
+
+def _log_normalizer_chain(init, trans, alpha):
+    init, trans = jnp.asarray(init), jnp.asarray(trans)
+
+    def backward(log_zeta_next, trans_h):
+        return _lse(alpha * trans_h + log_zeta_next[:, None, :], axis=-1), None
+
+    zeros = jnp.zeros(init.shape, init.dtype)
+    log_zeta, _ = jax.lax.scan(backward, zeros, jnp.moveaxis(trans, 1, 0), reverse=True)
+    return _lse(alpha * init + log_zeta, axis=-1)
+
+
+@_log_normalizer.register(MarkovPolicy)
+def _log_normalizer_markov(policy: MarkovPolicy, alpha, max_entries):
+    return jax.jit(_log_normalizer_chain)(*_markov_as_inhomogeneous(policy), alpha)
+
+
+@_log_normalizer.register(InhomogeneousMarkovPolicy)
+def _log_normalizer_inhomogeneous(policy: InhomogeneousMarkovPolicy, alpha, max_entries):
+    return jax.jit(_log_normalizer_chain)(policy.init_logp, policy.trans_logp, alpha)
+
+
+def power_log_normalizer(policy: Any, alpha: Any, *, max_entries: int | None = None) -> jax.Array:
+    """``log Z_alpha(x) = log sum_y pi(y | x)^alpha``, ``[X]``, exactly and in log space.
+
+    The look-ahead of the empty prefix in :func:`power_policy`'s recursion (a Markov chain's
+    costs ``O(X H V^2)``, so ``H`` in the hundreds is exact). ``alpha = 1`` gives 0. The
+    reference for :func:`simulators.smc_sampler`'s unbiased estimate.
+
+    Args:
+      policy: as :func:`power_policy`.
+      alpha: the exponent, a finite scalar > 0.
+      max_entries: as :func:`power_policy`.
+    """
+    alpha = _check_exponent(alpha, "alpha", _table_dtype(policy))
+    return _log_normalizer(policy, alpha, max_entries)
 
 
 def _check_exponent(value: Any, name: str, dtype) -> jax.Array:
