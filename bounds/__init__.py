@@ -81,6 +81,8 @@ from ._toys import maxcut_report as maxcut_report
 from ._toys import nonclosure_policy as nonclosure_policy
 from ._toys import nonclosure_report as nonclosure_report
 from ._toys import nonclosure_table as nonclosure_table
+from ._toys import power_spread_instance as power_spread_instance
+from ._toys import power_spread_tv as power_spread_tv
 from ._toys import sequence_log_probs as sequence_log_probs
 
 __all__: list[str] = [

@@ -47,6 +47,8 @@ __all__ = [
     "nonclosure_policy",
     "nonclosure_report",
     "nonclosure_table",
+    "power_spread_instance",
+    "power_spread_tv",
     "sequence_log_probs",
 ]
 
@@ -514,3 +516,37 @@ def majority_accuracy(
     ok = np.asarray(majority_prefix_correct(key, toy, [N], num_draws)[0], dtype=np.float64)
     per_draw = ok.reshape(toy.num_prompts, num_draws).mean(axis=0)
     return float(per_draw.mean()), float(per_draw.std(ddof=1) / math.sqrt(num_draws))
+
+
+# --------------------------------------------------------------------------------------------------
+# Sequence-level power against token-level temperature (issue 16).
+
+
+def power_spread_instance():
+    """An autoregressive policy on which the power law and low temperature disagree by a lot.
+
+    ``V = 3`` (token 2 is ``eos``), ``H = 3``: the first token is 0 with probability 0.6 or 1
+    with 0.4; after 1 the response ends; after 0 the mass spreads over the four completions
+    ``{0, 1}^2`` (0.15 each). Token-level temperature ``1/alpha`` sharpens the first row alone
+    and keeps preferring 0; the power law weighs whole responses, where ``1 eos`` (0.4) beats
+    every ``0 . .`` (0.15). Closed form of their distance: :func:`power_spread_tv`.
+    """
+    from simulators import AutoregressivePolicy
+
+    uniform = [1 / 3] * 3
+    rows = [uniform] * 13  # prefixes of length 0..2 in level order (unused rows stay uniform)
+    rows[0] = [0.6, 0.4, 0.0]  # the empty prefix
+    rows[1] = rows[4] = rows[5] = [0.5, 0.5, 0.0]  # prefixes 0, 00, 01
+    rows[2] = [0.0, 0.0, 1.0]  # prefix 1: eos
+    return AutoregressivePolicy.from_probs(np.array([rows]), eos=2)
+
+
+def power_spread_tv(alpha: float) -> float:
+    """Exact TV between the power law and temperature ``1/alpha`` on :func:`power_spread_instance`.
+
+    Both put all their mass on ``1 eos`` and the four ``0 . .`` responses, uniformly among the
+    latter, so the distance is the difference of their masses on ``1 eos``:
+    ``0.4^a / (4 0.15^a + 0.4^a) - 0.4^a / (0.6^a + 0.4^a)``.
+    """
+    a = float(check_positive(alpha, "alpha"))
+    return 0.4**a / (4 * 0.15**a + 0.4**a) - 0.4**a / (0.6**a + 0.4**a)

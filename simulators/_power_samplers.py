@@ -397,17 +397,20 @@ def _mh_matrix(lp, lq, lengths, toks, alpha) -> np.ndarray:
     L = lengths.astype(np.float64)  # [X, Y]
     for i in range(h):
         move = (lcp >= i)[None] & (i < lengths)[:, :, None]  # [X, y, y']
-        log_r = (
-            target[:, None, :, i]
-            - target[:, :, None, i]
-            + proposal[:, :, None, i]
-            - proposal[:, None, :, i]
-            + np.log(np.maximum(L, 1))[:, :, None]
-            - np.log(np.maximum(L, 1))[:, None, :]
-        )
-        accept = np.exp(np.minimum(log_r, 0.0))
+        with np.errstate(invalid="ignore"):
+            log_r = (
+                target[:, None, :, i]
+                - target[:, :, None, i]
+                + proposal[:, :, None, i]
+                - proposal[:, None, :, i]
+                + np.log(np.maximum(L, 1))[:, :, None]
+                - np.log(np.maximum(L, 1))[:, None, :]
+            )
+        # Responses of probability 0 carry no mass (rows) and are never proposed (q = 0): their
+        # undefined ratios (inf - inf) are set to anything finite.
+        accept = np.exp(np.minimum(np.nan_to_num(log_r, nan=0.0, posinf=0.0), 0.0))
         q = np.exp(proposal[:, None, :, i])
-        M += np.where(move, q * accept / np.maximum(L, 1)[:, :, None], 0.0)
+        M += np.where(move & (q > 0), q * accept / np.maximum(L, 1)[:, :, None], 0.0)
     eye = np.eye(Y, dtype=bool)[None]
     off = np.where(eye, 0.0, M)
     return off + np.where(eye, 1.0 - off.sum(-1, keepdims=True), 0.0)

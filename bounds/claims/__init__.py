@@ -13,7 +13,8 @@ below, whose :func:`claim` decorators fill ``CLAIMS``. The families follow the p
 * :mod:`.mle`: the MLE guarantee behind the analysis (Lemma F.1): C11;
 * :mod:`.rlhf`: the KL-regularized objective (Eq. 3, Lemma 4.1): C7;
 * :mod:`.linear`: exploration against coverage (Sec. 4.3, Example J.1, Thm 4.3): C9;
-* :mod:`.self_rewards`: length bias and majority vote as self-rewards (App. A.1, A.2): C12, C13.
+* :mod:`.self_rewards`: length bias and majority vote as self-rewards (App. A.1, A.2): C12, C13;
+* :mod:`.power`: power sampling toward pi*_beta at inference time (Eq. 3; issue 16): P1-P4.
 
 Shared statistics and grid helpers are in :mod:`._stats`. A claim is a function
 ``check(settings) -> Outcome`` registered with :func:`claim`, with ``quick`` and ``full`` settings
@@ -38,5 +39,6 @@ from . import mle as mle  # noqa: E402  isort: skip
 from . import rlhf as rlhf  # noqa: E402  isort: skip
 from . import linear as linear  # noqa: E402  isort: skip
 from . import self_rewards as self_rewards  # noqa: E402  isort: skip
+from . import power as power  # noqa: E402  isort: skip
 
 __all__ = ["CLAIMS", "Claim", "ClaimResult", "Outcome", "claim", "claim_order", "run_claims"]

@@ -159,24 +159,15 @@ def test_greedy_on_the_power_law_finds_the_sequence_argmax():
 # Tempered (token-level) against power (sequence-level).
 
 
-def _spread_instance():
-    """V = 3 (token 2 = eos), H = 3: first token 0 (.6) spreads over 4 completions of .15 each,
-    first token 1 (.4) ends at once."""
-    uniform = [1 / 3] * 3
-    rows = [uniform] * 13
-    rows[0] = [0.6, 0.4, 0.0]  # the empty prefix
-    rows[1] = rows[4] = rows[5] = [0.5, 0.5, 0.0]  # prefixes 0, 00, 01
-    rows[2] = [0.0, 0.0, 1.0]  # prefix 1: eos
-    return sim.AutoregressivePolicy.from_probs(np.array([rows]), eos=2)
-
-
 def test_tempered_and_power_differ_exactly():
-    policy = _spread_instance()
+    from bounds import power_spread_instance, power_spread_tv
+
+    policy = power_spread_instance()
     alpha = 4.0
     power = sim.to_table(sim.power_policy(policy, alpha))
     tempered = sim.to_table(sim.tempered_policy(policy, 1.0 / alpha))
     # Exact: power puts .4^4 / (4 .15^4 + .4^4) on '1 eos', tempering .4^4 / (.6^4 + .4^4).
-    want = 0.4**4 / (4 * 0.15**4 + 0.4**4) - 0.4**4 / (0.6**4 + 0.4**4)
+    want = power_spread_tv(alpha)
     tv = _tv(power, tempered)
     np.testing.assert_allclose(tv, [want], rtol=1e-12)
     assert tv[0] >= 0.1
