@@ -150,6 +150,8 @@ __all__: list[str] = [
     "nonclosure_policy",
     "nonclosure_report",
     "nonclosure_table",
+    "power_spread_instance",
+    "power_spread_tv",
     "scaling_slope",
     "sequence_log_probs",
     "sft_budget",
