@@ -1,9 +1,10 @@
 """Every notebook (a jupytext percent script in notebooks/) converts and runs top to bottom.
 
 The default run executes each one on its smoke settings (``SHARPEN_QUICK=1``: one small setting
-per figure, the tiny GPT-2 of ``simulators.hf``), all five in about 40 s of CPU; ``-m slow`` runs
-them as a reader does. Kernels are this interpreter's (jupyter_client starts the ``python3`` kernel
-with ``sys.executable``, the virtualenv's), with the command line's fast-compile XLA flags.
+per figure, the tiny GPT-2 of ``simulators.hf``), three of them by default (about 35 s of CPU; the
+two heaviest quick runs are marked slow); ``-m slow`` runs them all as a reader does. Kernels
+are this interpreter's (jupyter_client starts the ``python3`` kernel with ``sys.executable``,
+the virtualenv's), with the command line's fast-compile XLA flags.
 """
 
 import os
@@ -81,7 +82,19 @@ def _execute(path: Path, monkeypatch, *, quick: bool) -> None:
     assert printed.strip() == sys.prefix  # the kernel runs in this virtualenv
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+# The two heaviest notebooks (20-25 s each on 2 cores) run quick only with -m slow, beside every
+# notebook's full run: the default suite keeps within its 10-minute budget.
+_HEAVY_QUICK = {"02_coverage_and_bon.py", "03_sft_vs_rlhf.py"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=pytest.mark.slow) if p.name in _HEAVY_QUICK else p
+        for p in NOTEBOOKS
+    ],
+    ids=lambda p: p.name,
+)
 def test_notebook_executes_quick(path, monkeypatch):
     _execute(path, monkeypatch, quick=True)
 

@@ -5,6 +5,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import simulators as sim
 from simulators.experiments import (
@@ -22,6 +23,7 @@ def _instance():
     return inst, beta, radius
 
 
+@pytest.mark.slow  # about 30 s on 2 cores
 def test_sweep_cells_are_the_direct_runs_and_the_fit_sharpens():
     inst, beta, radius = _instance()
     f, th, mu = inst.features, inst.theta_star, inst.oracle.mu
