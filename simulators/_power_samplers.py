@@ -249,7 +249,10 @@ def mh_sampler(
     The ratio is exact (the ``1/|y|`` of the position choice included, which matters when an
     ``eos`` makes lengths differ), so each block's chain leaves the block's power law invariant
     and, as ``num_steps`` grows, the output law tends to ``p_alpha``; :func:`mh_law` computes it
-    exactly. Defaults are the paper's: ``alpha = 4`` is theirs to pass, ``num_steps = 10``
+    exactly. One difference from Karan & Du's code: it returns as soon as a response holds an
+    ``eos`` (after that block's steps); here every block runs its steps, so an ended response can
+    still move (a proposal may grow it again up to the block's horizon), which is what the blocks'
+    targets ask for. Defaults are the paper's: ``alpha = 4`` is theirs to pass, ``num_steps = 10``
     (``N_MCMC``), 16 blocks (``block_size = ceil(T / 16)``), proposal temperature ``1/alpha``.
 
     Args:
