@@ -99,6 +99,7 @@ def _float_dtype(oracle) -> Any:
     return getattr(view_table, "dtype", jnp.result_type(float))
 
 
+@functools.partial(jax.jit, static_argnames="groups")
 def _to_rollouts(prompts: jax.Array, state: Continuation, groups: int) -> Rollouts:
     P = prompts.shape[0]
 
@@ -141,7 +142,7 @@ def temperature_sampler(
     """
     alpha = _check_alpha(alpha)
     oracle, prompts, n = _setup(oracle, prompts, n)
-    x = jnp.repeat(prompts, n)
+    x = np.repeat(np.asarray(prompts), n)
     empty = _empty(oracle, x.shape[0], _float_dtype(oracle))
     out, cost = continue_prefix(key, oracle, x, empty.tokens, 0, None, 1.0 / alpha)
     return _to_rollouts(prompts, out, n), cost
@@ -168,12 +169,12 @@ def bon_sampler(
     N = check_count(N, "N")
     k_draw, k_tie = jax.random.split(key)
     P = prompts.shape[0]
-    x = jnp.repeat(prompts, n * N)
+    x = np.repeat(np.asarray(prompts), n * N)
     empty = _empty(oracle, x.shape[0], _float_dtype(oracle))
     out, cost = continue_prefix(k_draw, oracle, x, empty.tokens, 0, None, 1.0)
     groups = _to_rollouts(jnp.repeat(prompts, n), out, N)  # [P n, N, T]
-    best = best_of_n(k_tie, groups, reward)  # [P n]
-    rows = jnp.arange(P * n) * N + best
+    best = np.asarray(best_of_n(k_tie, groups, reward))  # [P n]
+    rows = np.arange(P * n) * N + best
     chosen = jax.tree_util.tree_map(lambda a: a[rows], out)
     return _to_rollouts(prompts, chosen, n), cost
 
@@ -273,7 +274,7 @@ def mh_sampler(
     alpha, num_steps, horizons, tau = _mh_settings(
         oracle, alpha, num_steps, block_size, proposal_temperature
     )
-    x = jnp.repeat(prompts, n)
+    x = np.repeat(np.asarray(prompts), n)
     B = x.shape[0]
     state = _empty(oracle, B, _float_dtype(oracle))
     cost = SamplerCost()
@@ -284,17 +285,29 @@ def mh_sampler(
         cost = cost + c
         for _ in range(num_steps):
             key, k_pos, k_prop, k_acc = jax.random.split(key, 4)
-            u = jax.random.uniform(k_pos, (B,), state.token_logp.dtype)
-            i = jnp.minimum((u * state.lengths).astype(jnp.int32), state.lengths - 1)
+            i = _mh_position(k_pos, state.lengths, state.token_logp.dtype)
             proposed, c = continue_prefix(k_prop, oracle, x, state.tokens, i, h, tau)
             cost = cost + c
-            log_r = _mh_log_ratio(state, proposed, i, alpha)
-            accept = jnp.log(jax.random.uniform(k_acc, (B,), log_r.dtype)) < log_r
-            accepted += int(jnp.sum(accept))
-            state = _where_rows(accept, proposed, state)
+            state, n_accepted = _mh_accept(k_acc, state, proposed, i, alpha)
+            accepted += int(n_accepted)
     rate = accepted / (B * num_steps * len(horizons))
     cost = SamplerCost(cost.calls, cost.tokens, cost.evaluations, {"acceptance_rate": rate})
     return _to_rollouts(prompts, state, n), cost
+
+
+@functools.partial(jax.jit, static_argnames="dtype")
+def _mh_position(key, lengths, dtype):
+    """A uniform position ``i in {0, .., |y| - 1}`` per row."""
+    u = jax.random.uniform(key, lengths.shape, dtype)
+    return jnp.minimum((u * lengths).astype(jnp.int32), lengths - 1)
+
+
+@jax.jit
+def _mh_accept(key, state: Continuation, proposed: Continuation, i, alpha):
+    """The accept-or-reject step: the new state and the number of accepted proposals."""
+    log_r = _mh_log_ratio(state, proposed, i, alpha)
+    accept = jnp.log(jax.random.uniform(key, log_r.shape, log_r.dtype)) < log_r
+    return _where_rows(accept, proposed, state), jnp.sum(accept)
 
 
 def _prefix_scores(policy, tokens: np.ndarray, T: int, tau: float):
@@ -488,7 +501,7 @@ def smc_sampler(
     T = oracle.horizon
     P = prompts.shape[0]
     systems = P * n
-    x = jnp.repeat(prompts, n * M)
+    x = np.repeat(np.asarray(prompts), n * M)
     state = _empty(oracle, systems * M, _float_dtype(oracle))
     dtype = state.token_logp.dtype
     log_w = jnp.zeros((systems, M), dtype)
@@ -501,17 +514,11 @@ def smc_sampler(
         cost = cost + c
         if c.calls == 0:
             break  # every particle has ended
-        inc = _log_weight(new, alpha) - _log_weight(state, alpha)
-        log_w = log_w + inc.reshape(systems, M)
-        state = new
-        ancestors, log_w, dz, did = _smc_resample(k_res, log_w, threshold, M)
-        log_z = log_z + dz
-        resampled = resampled + did
-        rows = (jnp.arange(systems)[:, None] * M + ancestors).reshape(-1)
-        state = jax.tree_util.tree_map(lambda a, rows=rows: a[rows], state)
-    log_z = log_z + _lse(log_w, axis=-1) - jnp.log(M)
+        state, log_w, log_z, resampled = _smc_step(
+            k_res, state, new, log_w, log_z, resampled, alpha, threshold, M=M
+        )
     choice = jax.random.categorical(key, log_w, axis=-1)
-    chosen = jax.tree_util.tree_map(lambda a: a[jnp.arange(systems) * M + choice], state)
+    chosen, log_z = _smc_output(state, log_w, log_z, choice, M=M)
     diagnostics = {
         "log_normalizer": log_z.reshape(P, n),
         "resampling_steps": resampled.reshape(P, n),
@@ -520,6 +527,25 @@ def smc_sampler(
     }
     cost = SamplerCost(cost.calls, cost.tokens, cost.evaluations, diagnostics)
     return _to_rollouts(prompts, chosen, n), cost
+
+
+@functools.partial(jax.jit, static_argnames="M")
+def _smc_step(key, state, new, log_w, log_z, resampled, alpha, threshold, *, M: int):
+    """Reweights by the new token's ``alpha log p - log q``, then resamples where the ESS fell."""
+    systems = log_w.shape[0]
+    inc = _log_weight(new, alpha) - _log_weight(state, alpha)
+    log_w = log_w + inc.reshape(systems, M)
+    ancestors, log_w, dz, did = _smc_resample(key, log_w, threshold, M)
+    rows = (jnp.arange(systems)[:, None] * M + ancestors).reshape(-1)
+    state = jax.tree_util.tree_map(lambda a: a[rows], new)
+    return state, log_w, log_z + dz, resampled + did
+
+
+@functools.partial(jax.jit, static_argnames="M")
+def _smc_output(state, log_w, log_z, choice, *, M: int):
+    systems = log_w.shape[0]
+    chosen = jax.tree_util.tree_map(lambda a: a[jnp.arange(systems) * M + choice], state)
+    return chosen, log_z + _lse(log_w, axis=-1) - jnp.log(M)
 
 
 @jax.jit
@@ -583,48 +609,59 @@ def lookahead_sampler(
             f"{type(oracle.policy).__name__}"
         ) from None
     T = oracle.horizon
-    x = jnp.repeat(prompts, n)
+    x = np.repeat(np.asarray(prompts), n)
     B = x.shape[0]
     state = _empty(oracle, B, _float_dtype(oracle))
     cost = SamplerCost()
-    done = jnp.zeros((B,), bool)
+    done = np.zeros((B,), bool)
     eos = _chain_view(oracle.policy).kind[3]
-
-    def _ended(state, t):
-        return jnp.zeros((B,), bool) if eos is None else state.tokens[:, t] == eos
-
+    xr = np.repeat(x, V * R)
     for t in range(T):
         key, k_roll, k_pick = jax.random.split(key, 3)
         # Rollouts of s + v for every row, candidate v and replicate r: [B, V, R] rows.
-        cand = jnp.broadcast_to(state.tokens[:, None, None, :], (B, V, R, T))
-        cand = cand.at[:, :, :, t].set(jnp.arange(V, dtype=jnp.int32)[None, :, None])
-        rows = cand.reshape(B * V * R, T)
-        xr = jnp.repeat(x, V * R)
-        out, c = continue_prefix(k_roll, oracle, xr, rows, t + 1, None, 1.0)
+        rows = _lookahead_rows(state.tokens, t, V=V, R=R)
+        out, _ = continue_prefix(k_roll, oracle, xr, rows, t + 1, None, 1.0)
         # Only unfinished rows pay for their rollouts (finished ones are not sent).
-        live = jnp.repeat(~done, V * R)
+        live = np.repeat(~done, V * R)
+        generated = np.asarray(out.generated)
         cost = cost + SamplerCost(
-            int(jnp.sum(live & (out.generated > 0))),
-            int(jnp.sum(jnp.where(live, out.generated, 0))),
+            int(np.sum(live & (generated > 0))), int(np.sum(np.where(live, generated, 0)))
         )
-        probs = _lookahead_probs(out, t, alpha, B, V, R, jackknife)
-        pick = jax.random.categorical(k_pick, jnp.log(probs), axis=-1).astype(jnp.int32)
+        picked = _lookahead_pick(k_pick, out, state.tokens, t, alpha, jackknife, V=V, R=R)
         # The chosen prefix, scored (all tokens kept: nothing is drawn, nothing is paid).
-        chosen, _ = continue_prefix(
-            k_pick, oracle, x, state.tokens.at[:, t].set(pick), t + 1, t + 1
-        )
-        state = _where_rows(~done, chosen, state)
-        done = done | (state.lengths < t + 1) | _ended(state, t)
-        if bool(jnp.all(done)):
+        chosen, _ = continue_prefix(k_pick, oracle, x, picked, t + 1, t + 1)
+        state = _where_rows(jnp.asarray(~done), chosen, state)
+        lengths = np.asarray(state.lengths)
+        ended = np.asarray(state.tokens[:, t]) == eos if eos is not None else False
+        done = done | (lengths < t + 1) | ended
+        if bool(np.all(done)):
             break
     return _to_rollouts(prompts, state, n), cost
+
+
+@functools.partial(jax.jit, static_argnames=("V", "R"))
+def _lookahead_rows(tokens, t, *, V: int, R: int):
+    B, T = tokens.shape
+    cand = jnp.broadcast_to(tokens[:, None, None, :], (B, V, R, T))
+    at_t = jnp.arange(T) == t
+    cand = jnp.where(at_t, jnp.arange(V, dtype=tokens.dtype)[None, :, None, None], cand)
+    return cand.reshape(B * V * R, T)
+
+
+@functools.partial(jax.jit, static_argnames=("jackknife", "V", "R"))
+def _lookahead_pick(key, out, tokens, t, alpha, jackknife: bool, *, V: int, R: int):
+    B, T = tokens.shape
+    probs = _lookahead_probs(out, t, alpha, B, V, R, jackknife)
+    pick = jax.random.categorical(key, jnp.log(probs), axis=-1).astype(tokens.dtype)
+    return jnp.where(jnp.arange(T) == t, pick[:, None], tokens)
 
 
 def _lookahead_probs(out: Continuation, t: int, alpha, B: int, V: int, R: int, jackknife: bool):
     """``[B, V]`` next-token probabilities from the rollouts (see :func:`lookahead_sampler`)."""
     lp = out.token_logp.reshape(B, V, R, -1)
-    first = lp[:, :, 0, t]  # log pi(v | s), the same in every replicate
-    tail = jnp.sum(lp[..., t + 1 :], axis=-1)  # log pi(c_r | s + v)
+    pos = jnp.arange(lp.shape[-1])
+    first = jnp.sum(jnp.where(pos == t, lp[:, :, 0, :], 0.0), axis=-1)  # log pi(v | s)
+    tail = jnp.sum(jnp.where(pos > t, lp, 0.0), axis=-1)  # log pi(c_r | s + v)
     log_terms = (alpha - 1.0) * tail  # [B, V, R]
     log_zeta = _lse(log_terms, axis=-1) - jnp.log(R)
     logits = alpha * first + log_zeta

@@ -34,13 +34,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory.checks import as_array, check_positive, check_scalar, is_concrete
+from theory.checks import as_array, check_positive, check_scalar
 
 from ._api import _dispatch_on_policy, log_prob
 from ._autoregressive import AutoregressivePolicy, search_rows
 from ._markov import MarkovPolicy, _chain_table
 from ._power import InhomogeneousMarkovPolicy, _step_tables
-from ._tabular import TabularPolicy, check_prompts
+from ._tabular import TabularPolicy
 
 _lse = jax.scipy.special.logsumexp
 
@@ -328,14 +328,36 @@ def check_prefix_oracle(oracle: Any, name: str = "oracle") -> PrefixOracle:
         ) from None
 
 
-def _check_positions(value: Any, name: str, B: int, T: int) -> jax.Array:
-    arr = jnp.broadcast_to(as_array(value, name), (B,)) if np.ndim(value) == 0 else value
-    arr = as_array(arr, name)
-    if arr.shape != (B,) or not jnp.issubdtype(arr.dtype, jnp.integer):
+def _check_positions(value: Any, name: str, B: int, T: int) -> np.ndarray:
+    # On the host, in numpy: the prefix query is a host-level call (a real model answers it), and
+    # eager jax checks would compile a small program per shape.
+    try:
+        arr = np.asarray(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be concrete ints (continue_prefix is not traceable)"
+        ) from None
+    if arr.ndim == 0:
+        arr = np.full((B,), arr)
+    if arr.shape != (B,) or not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"{name} must be a [B] = [{B}] int array or an int, got {arr.shape}")
-    if is_concrete(arr) and bool(jnp.any((arr < 0) | (arr > T))):
+    if np.any((arr < 0) | (arr > T)):
         raise ValueError(f"{name} must lie in [0, {T}] (the horizon T = {T})")
-    return arr.astype(jnp.int32)
+    return arr.astype(np.int32)
+
+
+def _check_prompt_ids(prompts: Any, B: int, X: int | None) -> np.ndarray:
+    try:
+        arr = np.asarray(prompts)
+    except TypeError:
+        raise TypeError(
+            "prompts must be concrete ints (continue_prefix is not traceable)"
+        ) from None
+    if arr.shape != (B,) or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"prompts must be a [B] = [{B}] int array of prompt ids, got {arr.shape}")
+    if X is not None and np.any((arr < 0) | (arr >= X)):
+        raise ValueError(f"prompts must be prompt ids in [0, {X}), got values outside it")
+    return arr.astype(np.int32)
 
 
 def continue_prefix(
@@ -376,21 +398,17 @@ def continue_prefix(
     if tokens.ndim != 2 or tokens.shape[1] != T or not jnp.issubdtype(tokens.dtype, jnp.integer):
         raise ValueError(f"tokens must be a [B, T] int array with T = {T}, got {tokens.shape}")
     B = tokens.shape[0]
-    if oracle.num_prompts is not None:
-        prompts = check_prompts(prompts, oracle.num_prompts, "prompts", ndim=1)
-    prompts = as_array(prompts, "prompts")
-    if prompts.shape != (B,):
-        raise ValueError(f"prompts must have shape [B] = ({B},), got {prompts.shape}")
+    prompts = _check_prompt_ids(prompts, B, oracle.num_prompts)
     start = _check_positions(start, "start", B, T)
     stop = _check_positions(T if stop is None else stop, "stop", B, T)
-    if is_concrete(start) and is_concrete(stop) and bool(jnp.any(stop < start)):
+    if np.any(stop < start):
         raise ValueError("stop must be >= start in every row")
     check_scalar(temperature, "temperature")
     check_positive(temperature, "temperature")
     out = sample_continuation(key, oracle.policy, prompts, tokens, start, stop, temperature)
     # A row that draws nothing (its prefix has ended, or start = stop) needs no model call.
-    calls = int(jnp.sum(out.generated > 0))
-    return out, SamplerCost(calls=calls, tokens=int(jnp.sum(out.generated)))
+    generated = np.asarray(out.generated)
+    return out, SamplerCost(calls=int(np.sum(generated > 0)), tokens=int(np.sum(generated)))
 
 
 def evaluate_sequences(oracle: Any, prompts: Any, tokens: Any) -> tuple[jax.Array, SamplerCost]:

@@ -53,12 +53,7 @@ class Setting:
 SWEEP: tuple[Setting, ...] = (Setting(alpha=2.0), Setting(alpha=4.0))
 QUICK: tuple[Setting, ...] = (
     Setting(
-        alpha=4.0,
-        bon=(1, 4, 16),
-        mh_steps=(1, 4, 16),
-        particles=(1, 4, 16),
-        rollouts=(2, 4),
-        runs=400,
+        alpha=4.0, bon=(1, 4, 16), mh_steps=(1, 4, 16), particles=(2, 8), rollouts=(2,), runs=300
     ),
 )
 
