@@ -15,7 +15,7 @@ YLABELS = {
 }
 
 
-def plot_metric(df, metric: str, ax=None, *, legend: bool = True):
+def _plot_metric(df, metric: str, ax=None, *, legend: bool = True):
     """``metric`` against tokens generated per output, one colour per sampler, one line style per
     alpha; the exact power law's value dashed-dotted (theory)."""
     ax = get_ax(ax)
@@ -55,6 +55,21 @@ def plot_metric(df, metric: str, ax=None, *, legend: bool = True):
     if legend:
         ax.legend(fontsize=6.5)
     return ax
+
+
+def plot_tv(df, ax=None):
+    """Exact TV to the power law against tokens generated (with the legend)."""
+    return _plot_metric(df, "tv", ax)
+
+
+def plot_loglik(df, ax=None):
+    """E[log pi_base] of the output against tokens generated; the power law's value dotted."""
+    return _plot_metric(df, "loglik", ax, legend=False)
+
+
+def plot_accuracy(df, ax=None):
+    """Task accuracy of the output against tokens generated; the power law's value dotted."""
+    return _plot_metric(df, "accuracy", ax, legend=False)
 
 
 def tv_summary(df) -> dict[str, float]:

@@ -23,9 +23,10 @@ def plot(df):
     """The three-panel figure from the sweep's tidy frame."""
     fig, axes = new_figure(3)
     titles = ("distance to the target", "base log-likelihood", "accuracy on the toy task")
-    for i, (ax, metric) in enumerate(zip(axes, ("tv", "loglik", "accuracy"), strict=True)):
-        analysis.plot_metric(df, metric, ax, legend=i == 0)
-        ax.set_title(titles[i])
+    plots = (analysis.plot_tv, analysis.plot_loglik, analysis.plot_accuracy)
+    for ax, plot_one, title in zip(axes, plots, titles, strict=True):
+        plot_one(df, ax)
+        ax.set_title(title)
     return fig
 
 
