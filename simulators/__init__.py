@@ -49,6 +49,28 @@ from ._instances import BUILTIN_INSTANCES as BUILTIN_INSTANCES
 from ._instances import coverage_tabular as coverage_tabular
 from ._instances import dirichlet_tabular as dirichlet_tabular
 from ._instances import greedy_counterexample as greedy_counterexample
+from ._label_free import PolicyStats as PolicyStats
+from ._label_free import SharpeningMonitor as SharpeningMonitor
+from ._label_free import SoftmaxParametrization as SoftmaxParametrization
+from ._label_free import answer_mode_mask as answer_mode_mask
+from ._label_free import em_ft as em_ft
+from ._label_free import em_rl as em_rl
+from ._label_free import em_sequence_reward as em_sequence_reward
+from ._label_free import em_token_reward as em_token_reward
+from ._label_free import expected_update as expected_update
+from ._label_free import group_advantages as group_advantages
+from ._label_free import iterated_bon_law as iterated_bon_law
+from ._label_free import iterated_kl_tilt as iterated_kl_tilt
+from ._label_free import iterated_rlhf_sharpening as iterated_rlhf_sharpening
+from ._label_free import iterated_sft_sharpening as iterated_sft_sharpening
+from ._label_free import pg_sharpening as pg_sharpening
+from ._label_free import plurality_toy as plurality_toy
+from ._label_free import sampled_update as sampled_update
+from ._label_free import sharpening_monitor as sharpening_monitor
+from ._label_free import softmax_parametrization as softmax_parametrization
+from ._label_free import ttrl as ttrl
+from ._label_free import ttrl_expected_advantage as ttrl_expected_advantage
+from ._label_free import ttrl_reward as ttrl_reward
 from ._linear_instances import LinearInstance as LinearInstance
 from ._linear_instances import hidden_direction_instance as hidden_direction_instance
 from ._linear_instances import random_spherical_code as random_spherical_code
@@ -126,6 +148,7 @@ from .experiments import tabular_sft_exact_law as tabular_sft_exact_law
 
 __all__ = [
     "BUILTIN_INSTANCES",
+    "PolicyStats",
     "REWARDS",
     "AdaptiveDraw",
     "AnswerToy",
@@ -151,12 +174,15 @@ __all__ = [
     "SampleEvaluateOracle",
     "SamplerCost",
     "SelfReward",
+    "SharpeningMonitor",
+    "SoftmaxParametrization",
     "SparseSoftmaxPolicy",
     "TabularClass",
     "TabularPolicy",
     "TabularSFTConfig",
     "adaptive_sft_sharpening",
     "aggregate_subsamples",
+    "answer_mode_mask",
     "autoregressive_argmax",
     "best_of_n",
     "bon_curve",
@@ -174,15 +200,25 @@ __all__ = [
     "draw",
     "draw_adaptive",
     "draw_prompts",
+    "em_ft",
+    "em_rl",
+    "em_sequence_reward",
+    "em_token_reward",
     "enumerate_responses",
     "evaluate",
     "evaluate_sequences",
+    "expected_update",
     "fit_squared_loss",
     "get_reward",
     "greedy",
     "greedy_counterexample",
+    "group_advantages",
     "hidden_direction_instance",
     "is_per_draw",
+    "iterated_bon_law",
+    "iterated_kl_tilt",
+    "iterated_rlhf_sharpening",
+    "iterated_sft_sharpening",
     "length_bias_toy",
     "length_normalized_log_likelihood",
     "lift_percent",
@@ -211,6 +247,8 @@ __all__ = [
     "num_responses",
     "padding_token",
     "pass_at_k",
+    "pg_sharpening",
+    "plurality_toy",
     "power_log_normalizer",
     "power_policy",
     "prefix_best_of_n",
@@ -229,11 +267,14 @@ __all__ = [
     "sample_continuation",
     "sample_indices",
     "sample_table",
+    "sampled_update",
     "self_certainty",
     "sequence_argmax",
     "sft_sharpening",
     "sharpening_metrics",
+    "sharpening_monitor",
     "smc_sampler",
+    "softmax_parametrization",
     "spherical_code_instance",
     "squared_loss",
     "squared_loss_residual",
@@ -244,6 +285,9 @@ __all__ = [
     "temperature_sampler",
     "tempered_policy",
     "to_table",
+    "ttrl",
+    "ttrl_expected_advantage",
+    "ttrl_reward",
     "xpo_objective",
     "xpo_sharpening",
 ]

@@ -14,7 +14,9 @@ below, whose :func:`claim` decorators fill ``CLAIMS``. The families follow the p
 * :mod:`.rlhf`: the KL-regularized objective (Eq. 3, Lemma 4.1): C7;
 * :mod:`.linear`: exploration against coverage (Sec. 4.3, Example J.1, Thm 4.3): C9;
 * :mod:`.self_rewards`: length bias and majority vote as self-rewards (App. A.1, A.2): C12, C13;
-* :mod:`.power`: power sampling toward pi*_beta at inference time (Eq. 3; issue 16): P1-P4.
+* :mod:`.power`: power sampling toward pi*_beta at inference time (Eq. 3; issue 16): P1-P4;
+* :mod:`.label_free`: label-free self-training beyond SFT and DPO (issue 17): the limit of
+  policy-gradient sharpening, iterated RLHF-Sharpening's closed form, TTRL's fixed point: L1-L3.
 
 Shared statistics and grid helpers are in :mod:`._stats`. A claim is a function
 ``check(settings) -> Outcome`` registered with :func:`claim`, with ``quick`` and ``full`` settings
@@ -40,5 +42,6 @@ from . import rlhf as rlhf  # noqa: E402  isort: skip
 from . import linear as linear  # noqa: E402  isort: skip
 from . import self_rewards as self_rewards  # noqa: E402  isort: skip
 from . import power as power  # noqa: E402  isort: skip
+from . import label_free as label_free  # noqa: E402  isort: skip
 
 __all__ = ["CLAIMS", "Claim", "ClaimResult", "Outcome", "claim", "claim_order", "run_claims"]

@@ -7,11 +7,17 @@ and returns a tidy DataFrame. Claims (``bounds.claims``), figures (``paper_figs`
 notebooks call these; a researcher's own experiment is the same two objects in their own file.
 
 Families: :mod:`simulators.experiments.tabular` (SFT-Sharpening, adaptive SFT-Sharpening and the
-squared loss of Eq. 8 on tabular instances) and :mod:`simulators.experiments.linear` (XPO and the
+squared loss of Eq. 8 on tabular instances), :mod:`simulators.experiments.linear` (XPO and the
 offline squared loss on linear-softmax instances, scored exactly: claim C9 and the separation
-figure).
+figure), and :mod:`simulators.experiments.label_free` (policy-gradient sharpening with
+self-rewards, EM-RL, EM-FT, TTRL and iterated SFT-/RLHF-Sharpening, scored exactly along the
+run).
 """
 
+from .label_free import IteratedConfig as IteratedConfig
+from .label_free import LabelFreeConfig as LabelFreeConfig
+from .label_free import run_iterated as run_iterated
+from .label_free import run_label_free as run_label_free
 from .linear import LinearDPOConfig as LinearDPOConfig
 from .linear import LinearXPOConfig as LinearXPOConfig
 from .linear import run_linear_dpo as run_linear_dpo
@@ -29,11 +35,15 @@ from .tabular import tabular_sft_exact_law as tabular_sft_exact_law
 __all__ = [
     "AdaptiveSFTConfig",
     "DPOConfig",
+    "IteratedConfig",
+    "LabelFreeConfig",
     "LinearDPOConfig",
     "LinearXPOConfig",
     "TabularSFTConfig",
     "run_adaptive_sft",
     "run_dpo",
+    "run_iterated",
+    "run_label_free",
     "run_linear_dpo",
     "run_linear_xpo",
     "run_tabular_sft",
