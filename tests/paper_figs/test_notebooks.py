@@ -89,10 +89,7 @@ _HEAVY_QUICK = {"02_coverage_and_bon.py", "03_sft_vs_rlhf.py"}
 
 @pytest.mark.parametrize(
     "path",
-    [
-        pytest.param(p, marks=pytest.mark.slow) if p.name in _HEAVY_QUICK else p
-        for p in NOTEBOOKS
-    ],
+    [pytest.param(p, marks=pytest.mark.slow) if p.name in _HEAVY_QUICK else p for p in NOTEBOOKS],
     ids=lambda p: p.name,
 )
 def test_notebook_executes_quick(path, monkeypatch):
