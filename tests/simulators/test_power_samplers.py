@@ -222,7 +222,7 @@ def test_smc_bias_falls_like_one_over_the_particle_count():
         )
         tv.append(np.max(0.5 * np.abs(_rb_law(policy, rollouts, cost, n, int(M)) - target).sum(-1)))
     slope = fit_loglog_slope(counts, np.array(tv)).slope
-    print(f'SMC TV vs particles {counts.tolist()}: {np.round(tv, 5).tolist()}, slope {slope:.3f}')
+    print(f"SMC TV vs particles {counts.tolist()}: {np.round(tv, 5).tolist()}, slope {slope:.3f}")
     assert -1.5 < slope < -0.6, (tv, slope)
 
 
@@ -237,7 +237,7 @@ def test_lookahead_bias_falls_with_the_rollouts():
             jax.random.key(16), policy, jnp.arange(2), n, alpha, num_rollouts=R, jackknife=False
         )
         tv[R] = np.max(0.5 * np.abs(_histogram(policy, rollouts) - target).sum(-1))
-    print(f'look-ahead TV (no jackknife) vs rollouts: {tv}')
+    print(f"look-ahead TV (no jackknife) vs rollouts: {tv}")
     assert tv[8] < tv[2]
 
 
