@@ -7,6 +7,9 @@
 # Environment: OUT (output folder, default bench-gpu), SECTIONS (default: sampling sweep
 # theory_tables adapter), SECTION_TIMEOUT (seconds per section, default 240), QUICK=1 (smoke sizes),
 # SHARPEN_BENCH_HF_MODELS (extra model folders for the adapter section, see benchmarks/adapter.py).
+# The vllm_backend section (not in the default list) needs CUDA vLLM: importable by python3 itself,
+# or in an environment of its own, SHARPEN_VLLM_PYTHON=/path/to/bin/python SECTIONS=vllm_backend
+# SHARPEN_BENCH_HF_MODELS=/path/to/SmolLM2-1.7B-config bash benchmarks/gpu.sh (see the module).
 # The adapter section runs JAX on the CPU (it only makes PRNG keys) and torch on the GPU; the other
 # sections run JAX on the GPU, with their numpy baselines on the host CPU.
 set -u
@@ -23,7 +26,7 @@ status=0
 SECTIONS=${SECTIONS:-sampling sweep theory_tables adapter}
 for section in $SECTIONS; do
   platform=()
-  [ "$section" = adapter ] && platform=(env JAX_PLATFORMS=cpu)
+  { [ "$section" = adapter ] || [ "$section" = vllm_backend ]; } && platform=(env JAX_PLATFORMS=cpu)
   start=$(date +%s)
   "${platform[@]}" timeout "${SECTION_TIMEOUT:-240}" python3 -m benchmarks.run "${quick[@]}" \
     --only "$section" --out "$OUT/$section.md" >"$OUT/section.log" 2>&1

@@ -41,6 +41,8 @@ BENCHMARKS = (
     "xla_env",
     "per_sample",
     "compile_share",
+    "vllm_backend",
+    "ray_executor",
 )
 
 ROOT = Path(__file__).resolve().parent.parent

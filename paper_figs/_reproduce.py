@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import inspect
+import os
+import secrets
 import sys
 import time
 from collections.abc import Sequence
@@ -49,8 +51,10 @@ from ._verify import (
     STALL_SECONDS,
     UNIT_SECONDS_FULL,
     UNIT_SECONDS_QUICK,
+    add_executor_arguments,
     add_watchdog_arguments,
     claim_order,
+    executor_from_args,
     measure_claim,
     watchdog_limits,
 )
@@ -88,6 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="one worker process (default: two, which share the claims and figures)",
     )
     add_watchdog_arguments(parser)
+    add_executor_arguments(parser)
 
 
 def _library_version() -> str:
@@ -306,6 +311,7 @@ def reproduce(
     limits: Limits | None = None,
     cache_dir: str | None = None,
     claim_timeouts: bool = True,
+    executor: Any = None,
 ) -> tuple[Path, list[FigureOutcome], ClaimsOutcome]:
     """Makes the figures and runs the claims into ``out_dir``, then writes the report.
 
@@ -324,6 +330,12 @@ def reproduce(
       cache_dir: JAX compilation cache folder of the workers (None: none).
       claim_timeouts: each claim (in a worker) also ends at the ``timeout_s`` it declares for
         the mode (``--unit-timeout`` not given); ``limits`` still bounds every unit.
+      executor: a ``simulators.RayExecutor``: every claim, figure setting and plot is one Ray
+        task (``workers`` is then unused). Tasks write through the same store: the CSVs are
+        those of a local run, byte for byte, the claims' values and verdicts the same (their
+        timings differ), and an interrupted run resumes the same way. ``out_dir`` must be on
+        storage that every node mounts at the same path (a unit on a node that does not see it
+        is refused, not written elsewhere).
 
     Returns:
       The report's path, the figures' outcomes and the claims' outcome.
@@ -338,6 +350,13 @@ def reproduce(
     children_start = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    marker = None
+    if executor is not None:
+        # Tasks run in other processes, maybe on other machines, in other folders: every path
+        # they are given is absolute, and each checks the run's marker before it writes.
+        out = out.resolve()
+        marker = out / f".sharpen-run-{os.getpid()}-{secrets.token_hex(4)}"
+        marker.touch()
     data = out / "data"
     remove_stale_temporaries(data)
     store = ResultStore(data)
@@ -350,11 +369,14 @@ def reproduce(
         limits,
         init="paper_figs._verify:init_worker",
         init_kwargs={"x64": bool(jax.config.jax_enable_x64), "cache_dir": cache_dir},
+        executor=executor,
+        require=None if marker is None else str(marker),
     )
-    # The workers start (a fresh interpreter, JAX) while this process plans and verifies what is
-    # stored; every figure and the claims are one group each, so no more are started than used.
-    runner.prestart(min(workers, len(names) + bool(claims)) if workers else 0)
     try:
+        # The workers start (a fresh interpreter, JAX; or the connection to Ray) while this
+        # process plans and verifies what is stored; every figure and the claims are one group
+        # each, so no more are started than used.
+        runner.prestart(min(workers, len(names) + bool(claims)) if workers else 0)
         outcomes: dict[str, FigureOutcome] = {}
         groups: dict[str, list[Unit]] = {}
         versions: dict[str, str] = {}
@@ -407,7 +429,7 @@ def reproduce(
 
         if claims:
             claims_outcome, claim_units, claim_ids = _plan_claims(
-                data, quick, timeouts=claim_timeouts and workers > 0
+                data, quick, timeouts=claim_timeouts and (workers > 0 or executor is not None)
             )
         else:
             claims_outcome, claim_units, claim_ids = (
@@ -459,6 +481,8 @@ def reproduce(
             runner.run(ordered, on_result=on_result, on_start=on_start)
     finally:
         runner.close()
+        if marker is not None:
+            marker.unlink(missing_ok=True)
 
     for name, o in outcomes.items():
         if name in versions:
@@ -504,6 +528,7 @@ def main(args: argparse.Namespace) -> int:
     import jax
 
     out = check_output_dir(args.out, "--out")  # before any work
+    executor = executor_from_args(args)
     limits = watchdog_limits(args)
     cache_dir = None if args.no_compile_cache else str(out.resolve() / ".jax_cache")
     configure_jax(bool(jax.config.jax_enable_x64), cache_dir)
@@ -518,6 +543,7 @@ def main(args: argparse.Namespace) -> int:
         limits=limits,
         cache_dir=cache_dir,
         claim_timeouts=args.unit_timeout is None,
+        executor=executor,
     )
     failed = [o for o in outcomes if o.error is not None]
     for o in failed:

@@ -17,7 +17,9 @@ for the rest when either
 
 and the run goes on with the other units. A worker that dies (out of memory, a crash) fails its
 unit the same way. :class:`InlineRunner` runs units in this process, without a watchdog (for
-debugging, profilers, and tests that patch functions in this process).
+debugging, profilers, and tests that patch functions in this process). :class:`RayRunner` runs
+each unit as a Ray task (``--executor ray``), on one machine or a cluster, with the same limits
+watched from inside each task.
 """
 
 from __future__ import annotations
@@ -448,13 +450,273 @@ class WorkerRunner:
         return results
 
 
+# --------------------------------------------------------------------------------------------
+# Ray tasks (``--executor ray``).
+
+# A unit whose process used less CPU than this share of the stall window is stalled: a Ray worker's
+# own threads (its RPCs) keep using a little CPU while the unit's threads wait.
+_STALL_CPU_SHARE = 0.01
+# Extra seconds the parent gives a unit past its limit before cancelling it itself (the task
+# normally ends itself at the limit; this is for a worker that cannot).
+_LIMIT_GRACE_SECONDS = 30.0
+# What each Ray worker process has initialized: (init, kwargs) reprs.
+_INITIALIZED: set[str] = set()
+
+
+def _ray_unit(
+    fn: str,
+    kwargs: Mapping[str, Any],
+    init: str | None,
+    init_kwargs: Mapping[str, Any],
+    limit: float | None,
+    stall: float | None,
+    require: str | None,
+):
+    """One unit as a Ray streaming-generator task, watched from inside its worker process.
+
+    Yields ``("started", {"host", "pid"})``, then one of ``("ok", value, seconds)``, ``("error",
+    text, seconds)`` or ``("killed", why)``. The unit runs in a thread; this loop watches its
+    process's CPU time and wall time as :class:`WorkerRunner` does from outside. On ``"killed"`` it
+    waits: the parent then cancels the task, which ends the worker process (a unit stuck in XLA
+    cannot be stopped from inside). ``require`` is a path the unit's results depend on (the run's
+    marker in its shared results folder): where it does not exist, the unit is refused.
+    """
+    import socket
+
+    yield ("started", {"host": socket.gethostname(), "pid": os.getpid()})
+    t0 = time.monotonic()
+    if require is not None and not os.path.exists(require):
+        text = (
+            f"the results folder is not on this node ({socket.gethostname()}: {require} is "
+            "missing): --out must be on storage every node mounts at the same path"
+        )
+        yield ("error", text, 0.0)
+        return
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            key = repr((init, sorted(init_kwargs.items())))
+            if init is not None and key not in _INITIALIZED:
+                resolve(init)(**dict(init_kwargs))
+                _INITIALIZED.add(key)
+            box["reply"] = ("ok", resolve(fn)(**dict(kwargs)))
+        except Exception as err:
+            box["reply"] = ("error", error_text(err))
+
+    thread = threading.Thread(target=target, daemon=True, name="sharpen-unit")
+    thread.start()
+    samples = deque([(t0, _cpu_seconds(os.getpid()))])
+    why = None
+    while thread.is_alive():
+        thread.join(_POLL_SECONDS)
+        if not thread.is_alive():
+            break
+        now, cpu = time.monotonic(), _cpu_seconds(os.getpid())
+        samples.append((now, cpu))
+        while len(samples) > 2 and stall is not None and now - samples[1][0] >= stall:
+            samples.popleft()
+        then, cpu_then = samples[0]
+        if (
+            stall is not None
+            and cpu is not None
+            and cpu_then is not None
+            and now - then >= stall
+            and cpu - cpu_then < _STALL_CPU_SHARE * (now - then)
+        ):
+            why = f"no progress for {stall:g} s (its process used no CPU time), killed"
+        elif limit is not None and now - t0 > limit:
+            why = f"still running after {limit:g} s (its time limit), killed"
+        if why is not None:
+            yield ("killed", why)
+            time.sleep(_LIMIT_GRACE_SECONDS * 10)  # the parent cancels the task meanwhile
+            os._exit(1)
+    kind, value = box["reply"]
+    yield (kind, value, time.monotonic() - t0)
+
+
+@dataclasses.dataclass
+class _RayGroup:
+    """A group's units still to submit, how many run, and its first failed unit."""
+
+    queue: deque
+    running: int = 0
+    failed: str | None = None
+
+
+@dataclasses.dataclass
+class _RayTask:
+    unit: Unit
+    group: _RayGroup
+    limit: float | None
+    submitted: float
+    started: float | None = None
+
+
+class RayRunner:
+    """Runs every unit as a Ray task (``simulators.RayExecutor``), under the same watchdog.
+
+    Each unit is one task with the executor's CPUs, GPUs, retries and environment; Ray decides
+    where and when it runs (units of all groups at once, in group order). A unit with
+    ``needs_group`` is submitted when the earlier units of its group have finished, and only if
+    they all succeeded. Inside its worker each task watches its unit as :class:`WorkerRunner`
+    does (no CPU time for ``stall_seconds``, or past its wall-clock limit: reported ``killed`` and
+    its worker process ended by ``ray.cancel(force=True)``); this process cancels a unit itself
+    ``_LIMIT_GRACE_SECONDS`` after its limit if the task cannot. A worker or node that dies is
+    Ray's to handle: the task runs again (``max_retries``), and when the retries are spent the unit
+    is reported failed by name.
+
+    Args:
+      executor: the ``simulators.RayExecutor``.
+      limits: the watchdog's limits (see :class:`Limits`).
+      init: optional ``"module:function"`` each worker process calls before its first unit.
+      init_kwargs: its keyword arguments.
+      require: a path every unit needs to see (the run's marker in its results folder; None:
+        none), so a node that does not share the folder refuses its units instead of writing
+        results nobody reads.
+
+    Attributes:
+      started: unit name -> ``{"host", "pid"}`` of the worker process that started it (last run).
+    """
+
+    def __init__(
+        self,
+        executor: Any,
+        limits: Limits | None = None,
+        init: str | None = None,
+        init_kwargs: Mapping[str, Any] | None = None,
+        require: str | None = None,
+    ):
+        self.executor = executor
+        self.limits = Limits() if limits is None else limits
+        self.init = init
+        self.init_kwargs = dict(init_kwargs or {})
+        self.require = require
+        self.started: dict[str, dict[str, Any]] = {}
+
+    def prestart(self, n: int | None = None) -> None:
+        """Connects to Ray now (a local instance starts), before the run is planned."""
+        self.executor.connect()
+
+    def close(self) -> None:
+        """Disconnects from Ray (a local instance that this process started stops)."""
+        self.executor.shutdown()
+
+    def run(
+        self,
+        groups: Sequence[Sequence[Unit]],
+        on_result: Callable[[UnitResult], None] | None = None,
+        on_start: Callable[[Unit], None] | None = None,
+        keep_workers: bool = False,
+    ) -> list[UnitResult]:
+        """Runs every unit; returns their results in the order they finished (``keep_workers``
+        is accepted for the runners' common interface: Ray keeps its workers anyway)."""
+        ray = self.executor.connect()
+        task = self.executor.remote(_ray_unit)
+        results: list[UnitResult] = []
+        active: dict[Any, _RayTask] = {}
+
+        def finish(r: UnitResult, group: _RayGroup) -> None:
+            if not r.ok and group.failed is None:
+                group.failed = r.unit.name
+            results.append(r)
+            if on_result is not None:
+                on_result(r)
+            submit(group)
+
+        def submit(group: _RayGroup) -> None:
+            while group.queue:
+                unit = group.queue[0]
+                if unit.needs_group and group.running:
+                    return  # after the earlier units of its group
+                group.queue.popleft()
+                if unit.needs_group and group.failed is not None:
+                    finish(UnitResult(unit, error=f"not attempted: {group.failed} failed"), group)
+                    return
+                limit = self.limits.unit_seconds if unit.timeout_s is None else unit.timeout_s
+                gen = task.remote(
+                    unit.fn,
+                    dict(unit.kwargs),
+                    self.init,
+                    self.init_kwargs,
+                    limit,
+                    self.limits.stall_seconds,
+                    self.require,
+                )
+                active[gen] = _RayTask(unit, group, limit, time.monotonic())
+                group.running += 1
+
+        def done(gen: Any, error: str | None = None, killed: bool = False, **kw: Any) -> None:
+            t = active.pop(gen)
+            t.group.running -= 1
+            seconds = kw.pop("seconds", None)
+            if seconds is None:
+                seconds = time.monotonic() - (t.started or t.submitted)
+            r = UnitResult(t.unit, error=error, killed=killed, seconds=seconds, **kw)
+            finish(r, t.group)
+
+        finished = False
+        try:
+            for group in groups:
+                if group:
+                    submit(_RayGroup(deque(group)))
+            while active:
+                gens = list(active)
+                ready, _ = ray.wait(gens, num_returns=1, timeout=_POLL_SECONDS)
+                if ready:
+                    ready, _ = ray.wait(gens, num_returns=len(gens), timeout=0)
+                for gen in ready:
+                    t = active[gen]
+                    try:
+                        item = ray.get(next(gen))
+                    except StopIteration:
+                        done(gen, "its Ray task ended without a result")
+                        continue
+                    except ray.exceptions.RayError as err:
+                        text = " ".join(str(err).split())[:300]
+                        done(gen, f"its Ray task failed ({type(err).__name__}: {text})")
+                        continue
+                    kind = item[0]
+                    if kind == "started":
+                        t.started = time.monotonic()
+                        self.started[t.unit.name] = item[1]
+                        if on_start is not None:
+                            on_start(t.unit)
+                    elif kind == "killed":
+                        ray.cancel(gen, force=True)
+                        done(gen, item[1], killed=True)
+                    elif kind == "ok":
+                        done(gen, value=item[1], seconds=item[2])
+                    else:
+                        done(gen, item[1], seconds=item[2])
+                now = time.monotonic()
+                for gen, t in list(active.items()):
+                    if t.started and t.limit and now - t.started > t.limit + _LIMIT_GRACE_SECONDS:
+                        ray.cancel(gen, force=True)
+                        done(
+                            gen, f"still running after {t.limit:g} s (its time limit), killed", True
+                        )
+            finished = True
+        finally:
+            if not finished:
+                for gen in active:
+                    ray.cancel(gen, force=True)
+        return results
+
+
 def make_runner(
     workers: int,
     limits: Limits | None = None,
     init: str | None = None,
     init_kwargs: Mapping[str, Any] | None = None,
-) -> InlineRunner | WorkerRunner:
-    """``workers`` processes under a watchdog, or (``workers == 0``) this process without one."""
+    executor: Any = None,
+    require: str | None = None,
+) -> InlineRunner | WorkerRunner | RayRunner:
+    """The runner for a command: Ray tasks when ``executor`` is a ``simulators.RayExecutor``
+    (``require``: see :class:`RayRunner`), else ``workers`` processes under a watchdog, or
+    (``workers == 0``) this process without one."""
+    if executor is not None:
+        return RayRunner(executor, limits, init, init_kwargs, require)
     if workers == 0:
         return InlineRunner()
     return WorkerRunner(workers, limits, init, init_kwargs)
@@ -463,6 +725,7 @@ def make_runner(
 __all__ = [
     "InlineRunner",
     "Limits",
+    "RayRunner",
     "Unit",
     "UnitResult",
     "WorkerRunner",

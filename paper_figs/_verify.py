@@ -71,6 +71,114 @@ def add_watchdog_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def count_arg(text: str) -> int:
+    """An argparse type: an int >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}")
+    return value
+
+
+def positive_arg(text: str, *, allow_zero: bool = False) -> float:
+    """An argparse type: a finite number > 0 (>= 0 with ``allow_zero``)."""
+    expected = f"expected a number {'>=' if allow_zero else '>'} 0, got {text!r}"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(expected) from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise argparse.ArgumentTypeError(expected)
+    return value
+
+
+def nonnegative_arg(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    return positive_arg(text, allow_zero=True)
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the units run (``--executor ray`` and its options), shared by ``verify`` and
+    ``reproduce``."""
+    group = parser.add_argument_group("executor (where the claims and figure settings run)")
+    group.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: worker processes on this machine (default); ray: one Ray task per claim and "
+        "figure setting, on a local Ray instance or the cluster at --address (the 'ray' extra)",
+    )
+    group.add_argument(
+        "--address",
+        metavar="ADDRESS",
+        help="with --executor ray: the cluster's head node HOST:PORT, 'auto' (the cluster `ray "
+        "start` started on this machine), ray://HOST:PORT, or 'local' (default: $RAY_ADDRESS, "
+        "else a new Ray instance on this machine)",
+    )
+    group.add_argument(
+        "--task-cpus",
+        type=positive_arg,
+        default=1.0,
+        metavar="N",
+        help="with --executor ray: CPUs each task asks for; its XLA, OpenMP and BLAS threads "
+        "follow (default 1)",
+    )
+    group.add_argument(
+        "--task-gpus",
+        type=nonnegative_arg,
+        default=0.0,
+        metavar="N",
+        help="with --executor ray: GPUs each task asks for (default 0)",
+    )
+    group.add_argument(
+        "--max-retries",
+        type=count_arg,
+        default=3,
+        metavar="N",
+        help="with --executor ray: how often Ray reruns a task whose worker or node died "
+        "(default 3)",
+    )
+
+
+def executor_from_args(args: argparse.Namespace):
+    """The ``simulators.RayExecutor`` the parsed options ask for, or None (``--executor local``).
+
+    Raises:
+      ValueError: naming the option (a Ray option without ``--executor ray``, options that
+        exclude each other, a bad address, Ray not installed).
+    """
+    ray_only = {"--address": args.address is not None}
+    ray_only["--task-cpus"] = args.task_cpus != 1.0
+    ray_only["--task-gpus"] = args.task_gpus != 0.0
+    ray_only["--max-retries"] = args.max_retries != 3
+    if args.executor != "ray":
+        given = [name for name, set_ in ray_only.items() if set_]
+        if given:
+            raise ValueError(f"{', '.join(given)}: only with --executor ray")
+        return None
+    for flag, name in (("--in-process", "in_process"), ("--serial", "serial")):
+        if getattr(args, name, False):
+            raise ValueError(f"{flag} and --executor ray exclude each other")
+    import simulators
+
+    try:
+        executor = simulators.RayExecutor(
+            address=args.address,
+            num_cpus=args.task_cpus,
+            num_gpus=args.task_gpus,
+            max_retries=args.max_retries,
+        )
+        executor.check_available()  # Ray installed, $RAY_ADDRESS well formed
+    except (TypeError, ValueError, ImportError) as err:
+        message = str(err)
+        if message.startswith("address "):
+            message = "--" + message
+        raise ValueError(f"--executor ray: {message}") from None
+    return executor
+
+
 def watchdog_limits(args: argparse.Namespace) -> Limits:
     """The :class:`Limits` the parsed options ask for (0 means none)."""
     unit = args.unit_timeout
@@ -89,6 +197,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--only", nargs="+", metavar="ID", help="run only these claim ids (e.g. C1 C4)"
     )
     add_watchdog_arguments(parser)
+    add_executor_arguments(parser)
 
 
 def init_worker(x64: bool, cache_dir: str | None = None, preload: Sequence[str] = ()) -> None:
@@ -219,6 +328,7 @@ def verify(
     limits: Limits | None = None,
     progress: bool = True,
     claim_timeouts: bool = True,
+    executor: Any = None,
 ) -> list[dict[str, Any]]:
     """Runs the claims, each as a unit under the watchdog, and returns their records.
 
@@ -233,6 +343,8 @@ def verify(
       progress: a progress bar over the claims.
       claim_timeouts: each claim's time limit is the ``timeout_s`` it declares for the mode
         (instead of ``limits.unit_seconds``, which then bounds only the listing).
+      executor: a ``simulators.RayExecutor``: the listing and every claim are Ray tasks (claims
+        then run side by side, as many as the cluster has room for); None: ``workers``.
 
     Returns:
       One record per id, in order, in the ``sharpen verify --json`` format; a claim that could
@@ -251,6 +363,7 @@ def verify(
         limits,
         init="paper_figs._verify:init_worker",
         init_kwargs={"x64": bool(jax.config.jax_enable_x64), "preload": ["bounds.claims"]},
+        executor=executor,
     )
     try:
         (listing,) = runner.run(
@@ -307,6 +420,7 @@ def verify(
 def main(args: argparse.Namespace) -> int:
     if args.json:
         check_output_file(args.json, "--json")  # before the claims, not after
+    executor = executor_from_args(args)
     try:
         results = verify(
             args.only,
@@ -315,6 +429,7 @@ def main(args: argparse.Namespace) -> int:
             limits=watchdog_limits(args),
             progress=True,
             claim_timeouts=args.unit_timeout is None,
+            executor=executor,
         )
     except RuntimeError as err:
         print(f"sharpen verify: error: {err}", file=sys.stderr)

@@ -118,6 +118,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "the paper's inference-time BoN protocol on a real model",
     ),
     "sft": ("paper_figs.real_models.sft", "SFT/RLHF/XPO-Sharpening of a real model with LoRA"),
+    "power": (
+        "paper_figs.real_models.power",
+        "power samplers (MH, SMC, temperature, BoN) targeting pi_base^alpha on a real model",
+    ),
 }
 
 

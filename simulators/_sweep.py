@@ -33,6 +33,7 @@ import pandas as pd
 
 from theory.checks import check_allocation, check_count
 
+from ._executors import as_executor
 from ._memory import jaxpr_live_bytes
 
 
@@ -297,6 +298,35 @@ def _frame_columns(out, setting_ids, seeds, budget_cols, B, setting_values):
     return cols
 
 
+def _start_group(run, seeds, settings, budget_arrays, seed_batch_size, memory_limit):
+    """Dispatches one group's compiled call (asynchronously); returns ``(out, batch, estimate)``:
+    the ``{metric: [G, S, B]}`` outputs, the seed batch size and the memory estimate it rests on."""
+    batch, estimate = seed_batch_size, {}
+    if batch == "auto":
+        batch, estimate = choose_seed_batch(
+            run, settings[0], budget_arrays, seeds.size, len(settings), memory_limit
+        )
+    out = _sweep_group(
+        seeds,
+        tuple(settings),
+        budget_arrays,
+        per_seed=_traced(run, settings[0], budget_arrays),
+        seed_batch_size=batch,
+    )
+    return out, batch, estimate
+
+
+def group_task(run, seeds, settings, budget_arrays, seed_batch_size, memory_limit):
+    """One setting group as a unit of work of an executor (a Ray task): :func:`_start_group`
+    and the transfer of its outputs to host memory, with the seconds they took."""
+    t0 = time.perf_counter()
+    out, batch, estimate = _start_group(
+        run, seeds, settings, budget_arrays, seed_batch_size, memory_limit
+    )
+    out = jax.device_get(out)
+    return out, batch, estimate, time.perf_counter() - t0
+
+
 def _concat(parts: list) -> Any:
     """One column from the groups' parts (numpy arrays or pandas extension arrays)."""
     if len(parts) == 1:
@@ -315,6 +345,7 @@ def sweep(
     seed_batch_size: int | str | None = "auto",
     memory_limit: int | None = None,
     progress: bool = True,
+    executor: Any = None,
 ) -> pd.DataFrame:
     """Runs ``run(key, config)`` over settings x seeds x budgets; one compilation per setting group.
 
@@ -340,6 +371,14 @@ def sweep(
         :func:`default_batch_bytes`: 256 MiB on a CPU, where small batches also run faster
         because they stay in cache).
       progress: show a tqdm bar over the setting groups (each group is one compilation).
+      executor: where the setting groups run: ``None`` or ``"local"`` (default: here, one after
+        the other), ``"ray"`` (each group one Ray task on a local Ray instance, or on the cluster
+        at ``$RAY_ADDRESS``) or a :class:`simulators.RayExecutor` (its address, CPUs and GPUs per
+        task, retries). ``run`` and the configs are pickled to the workers (``run`` by reference
+        when its module is importable there). The frame is the same, value for value: every
+        group runs the same program under this process's ``jax_enable_x64`` and ``XLA_FLAGS``,
+        its seeds' keys are ``jax.random.key(seed)`` wherever it runs, and the frame is put
+        together here in group order. Settings are checked here before any task starts.
 
     Returns:
       A tidy DataFrame with one row per setting x seed x budget x metric and columns ``setting``,
@@ -348,9 +387,12 @@ def sweep(
       sweep with the same ``run``, shapes and static fields reuses the compilation) and
       ``df.attrs["seconds"]`` the wall time per group; ``df.attrs["seed_batch_size"]`` the batch
       size each group ran with (``None``: all seeds at once) and ``df.attrs["memory"]`` the
-      estimates ``"auto"`` chose it from (``{}`` where the size was given).
+      estimates ``"auto"`` chose it from (``{}`` where the size was given);
+      ``df.attrs["executor"]`` is ``"local"`` or ``"ray"``.
     """
     from tqdm.auto import tqdm
+
+    remote = as_executor(executor)
 
     labels, settings = _as_settings(configs)
     if not settings:
@@ -382,25 +424,40 @@ def sweep(
     setting_values = _label_values(labels)
     columns: dict[str, list[Any]] = {}
     seconds, batches, memory = [], [], []
-    bar = tqdm(groups, desc="sweep") if progress else None
-    for idx in bar if progress else groups:
+    bar = tqdm(total=len(groups), desc="sweep", disable=not progress)
+    finished = None
+    if remote is not None:
+        # Every group one task, all submitted at once; Ray runs them as CPUs free up.
+        finished = remote.map(
+            group_task,
+            [
+                (
+                    run,
+                    seeds,
+                    [settings[i] for i in idx],
+                    budget_arrays,
+                    seed_batch_size,
+                    memory_limit,
+                )
+                for idx in groups
+            ],
+            names=[
+                f"setting group {k} (settings {[labels[i] for i in idx]})"
+                for k, idx in enumerate(groups)
+            ],
+            on_done=lambda _: bar.update(1),
+        )
+    for k, idx in enumerate(groups):
         t0 = time.perf_counter()
-        batch, estimate = seed_batch_size, {}
-        if batch == "auto":
-            batch, estimate = choose_seed_batch(
-                run, settings[idx[0]], budget_arrays, seeds.size, len(idx), memory_limit
+        if finished is not None:
+            out, batch, estimate, group_seconds = finished[k]
+        else:
+            out, batch, estimate = _start_group(
+                run, seeds, [settings[i] for i in idx], budget_arrays, seed_batch_size, memory_limit
             )
-        if bar is not None:
             bar.set_postfix_str(f"seed batch {'all' if batch is None else batch}")
         batches.append(batch)
         memory.append(estimate)
-        out = _sweep_group(
-            seeds,
-            tuple(settings[i] for i in idx),
-            budget_arrays,
-            per_seed=_traced(run, settings[idx[0]], budget_arrays),
-            seed_batch_size=batch,
-        )
         # Built while the call runs (dispatch is asynchronous): sweeps of many cheap runs spend
         # as much time on the tidy frame as on the runs.
         group_columns = _frame_columns(out, idx, seeds, budget_cols, B, setting_values)
@@ -408,7 +465,10 @@ def sweep(
         group_columns["value"] = np.concatenate([v.ravel() for v in out.values()]).astype(
             np.float64
         )
-        seconds.append(time.perf_counter() - t0)
+        if finished is None:
+            group_seconds = time.perf_counter() - t0
+            bar.update(1)
+        seconds.append(group_seconds)
         for k, v in group_columns.items():
             columns.setdefault(k, []).append(v)
     df = pd.DataFrame({k: _concat(v) for k, v in columns.items()}, copy=False)
@@ -416,4 +476,6 @@ def sweep(
     df.attrs["seconds"] = seconds
     df.attrs["seed_batch_size"] = batches
     df.attrs["memory"] = memory
+    df.attrs["executor"] = "local" if remote is None else "ray"
+    bar.close()
     return df

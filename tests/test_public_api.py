@@ -305,6 +305,7 @@ PINNED = {
         "BUILTIN_MODELS",
         "BUILTIN_TASKS",
         "HFPolicy",
+        "PromptedPolicy",
         "TINY_GPT2_POSITIONS",
         "Task",
         "TrainConfig",

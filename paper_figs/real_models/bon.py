@@ -11,6 +11,12 @@ of :mod:`simulators._protocol` runs on the Rollouts. Written to ``--out``:
   (settings and throughput);
 * ``lift_vs_n.png``, ``loglik_vs_n.png``, ``loglik_hist.png``.
 
+``--backend vllm`` samples (and decodes greedily) with a :class:`~simulators.hf.VLLMPolicy`
+instead of the adapter's own loop: the same Rollouts with the same exact log-likelihoods, so the
+same tables and figures; the next-token entropies of the drawn tokens (for the entropy-based
+self-rewards) then come from one transformers scoring pass (``token_stats_seconds`` in
+``run.json``).
+
 Every argument is checked before anything is loaded, sampled or written (:func:`check_args`):
 counts and weights, ``--seed``, the device and dtype, the model path on disk, ``--out`` (an
 existing folder, or one that can be created and written), the memory the draws will need and the
@@ -61,6 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--backend",
+        choices=["hf", "vllm"],
+        default="hf",
+        help="what samples: hf (the adapter's own decoding loop, transformers) or vllm (a vLLM "
+        "engine in its own environment, `make vllm`; the entropy statistics then come from one "
+        "transformers scoring pass of the drawn tokens)",
+    )
 
 
 DEVICE_HELP = (
@@ -295,14 +309,31 @@ def load_policy(args: argparse.Namespace, **settings: Any):
     """The policy named by ``--model`` with the command's device, dtype and chat settings.
 
     The tiny random GPT-2 (``--model tiny-gpt2``) is built on the CPU in float32 and then moved
-    to ``--device`` and ``--dtype``, as a loaded model would be.
+    to ``--device`` and ``--dtype``, as a loaded model would be. With ``--backend vllm`` the
+    model is served by a :class:`~simulators.hf.VLLMPolicy` (``batch_size`` is the adapter's
+    micro-batch and is not passed on: the engine batches by itself).
     """
-    from simulators.hf import HFPolicy, resolve_device, resolve_dtype, tiny_gpt2
+    from simulators.hf import (
+        HFPolicy,
+        VLLMPolicy,
+        VLLMUnavailable,
+        resolve_device,
+        resolve_dtype,
+        tiny_gpt2,
+    )
 
     if args.chat != "auto":
         settings["chat"] = args.chat == "yes"
     settings.setdefault("progress", not args.quiet)
-    if args.model == "tiny-gpt2":
+    if getattr(args, "backend", "hf") == "vllm":
+        settings.pop("batch_size", None)
+        try:
+            policy = VLLMPolicy.from_pretrained(
+                args.model, device=args.device, dtype=args.dtype, **settings
+            )
+        except VLLMUnavailable as err:  # the engine's own message and its log's path
+            raise ValueError(f"--backend vllm: {err}") from err
+    elif args.model == "tiny-gpt2":
         device = resolve_device(args.device)
         dtype = resolve_dtype(args.dtype, device)
         tiny = tiny_gpt2(args.seed)
@@ -339,8 +370,28 @@ def run_bon(args: argparse.Namespace) -> dict[str, Any]:
         "the protocol's subsampled draws",
     )
     task = check_task(args.task, args.prompts, args.seed)
+    if args.backend == "vllm":
+        check_vllm_backend(args)
     with output_folder(args.out):
         return _run_bon(args, task, ns)
+
+
+def check_vllm_backend(args: argparse.Namespace) -> None:
+    """Refuses ``--backend vllm`` before anything is loaded when it cannot run: the model must be
+    on disk (the tiny random GPT-2 lives in memory only) and an environment with vLLM must exist
+    (:func:`simulators.hf.vllm_unavailable_reason`)."""
+    from simulators.hf import vllm_unavailable_reason
+
+    if args.model == "tiny-gpt2":
+        raise ValueError(
+            "--backend vllm: the tiny random GPT-2 exists in memory only; give a model on disk "
+            "(smollm2-135m, a model folder or a .gguf file)"
+        )
+    if str(args.device).startswith("mps"):
+        raise ValueError(f"--backend vllm runs on cpu or cuda, not {args.device}")
+    reason = vllm_unavailable_reason()
+    if reason is not None:
+        raise ValueError(f"--backend vllm: {reason}")
 
 
 def _run_bon(args: argparse.Namespace, task, ns: list[int]) -> dict[str, Any]:
@@ -350,8 +401,9 @@ def _run_bon(args: argparse.Namespace, task, ns: list[int]) -> dict[str, Any]:
     import pandas as pd
     import torch
 
-    from simulators import run_protocol
-    from simulators.hf import decode, grade, greedy_rollouts, sample_rollouts, task_prompts
+    from simulators import greedy as greedy_decode
+    from simulators import run_protocol, sample
+    from simulators.hf import HFPolicy, add_token_stats, decode, grade, task_prompts
 
     from .plots import save_protocol_figures
 
@@ -366,15 +418,28 @@ def _run_bon(args: argparse.Namespace, task, ns: list[int]) -> dict[str, Any]:
     key_sample, key_protocol = jax.random.split(jax.random.key(args.seed))
 
     t0 = time.perf_counter()
-    greedy = greedy_rollouts(policy, prompts)
+    greedy = greedy_decode(policy, prompts)
     greedy_s = time.perf_counter() - t0
     greedy_texts = decode(policy, greedy)
     answers, correct, extracted_g = grade(task, greedy_texts)
     greedy = dataclasses.replace(greedy, answers=jnp.asarray(answers), correct=jnp.asarray(correct))
 
     t0 = time.perf_counter()
-    rollouts = sample_rollouts(key_sample, policy, prompts, args.n_max)
+    rollouts = sample(key_sample, policy, prompts, args.n_max)
     sample_s = time.perf_counter() - t0
+    stats_s = None
+    engine_version = getattr(getattr(policy, "engine", None), "version", None)
+    if args.backend == "vllm":
+        policy.close()  # its memory is the scorer's now
+        # vLLM records the drawn tokens' log-probabilities only; the entropy and self-certainty
+        # rewards read next-token statistics, from one transformers pass over the same tokens.
+        t0 = time.perf_counter()
+        scorer = HFPolicy.from_pretrained(
+            policy.model_path, device=policy.device, dtype=policy.dtype, progress=not args.quiet
+        )
+        rollouts = add_token_stats(rollouts, scorer)
+        del scorer
+        stats_s = time.perf_counter() - t0
     texts = decode(policy, rollouts)
     answers, correct, extracted = grade(task, texts)
     rollouts = dataclasses.replace(
@@ -426,6 +491,9 @@ def _run_bon(args: argparse.Namespace, task, ns: list[int]) -> dict[str, Any]:
         "sample_seconds": sample_s,
         "sampled_tokens": sampled_tokens,
         "sample_tokens_per_second": sampled_tokens / max(sample_s, 1e-9),
+        "backend": args.backend,
+        "vllm": engine_version,
+        "token_stats_seconds": stats_s,
         "figures": [os.path.basename(f) for f in figures],
     }
     with open(os.path.join(args.out, "run.json"), "w") as f:

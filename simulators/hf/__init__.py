@@ -4,7 +4,9 @@
 ``simulators.greedy``, and produces :class:`~simulators.Rollouts`, so every estimator of the toolkit
 (self-rewards, best-of-N, the inference-time protocol of ``simulators._protocol``) runs unchanged on
 a real model. Tasks give prompts and answer checking; the learners fit LoRA adapters for
-SFT-Sharpening, squared-loss RLHF-Sharpening (Eq. 8) and XPO (Algorithm 1).
+SFT-Sharpening, squared-loss RLHF-Sharpening (Eq. 8) and XPO (Algorithm 1). :class:`VLLMPolicy`
+is the same policy served by a vLLM engine (its own process and environment, ``make vllm``), for
+sampling at the paper's protocol sizes.
 
 torch, transformers and peft are imported here and only here (``import simulators`` never does).
 """
@@ -28,6 +30,7 @@ from ._policy import TINY_GPT2_POSITIONS as TINY_GPT2_POSITIONS  # noqa: E402
 from ._policy import HFPolicy as HFPolicy  # noqa: E402
 from ._policy import base_model as base_model  # noqa: E402
 from ._policy import tiny_gpt2 as tiny_gpt2  # noqa: E402
+from ._prefix import PromptedPolicy as PromptedPolicy  # noqa: E402
 from ._scoring import rescore as rescore  # noqa: E402
 from ._scoring import score_texts as score_texts  # noqa: E402
 from ._scoring import score_tokens as score_tokens  # noqa: E402
@@ -56,15 +59,29 @@ from ._train import rlhf_sharpening as rlhf_sharpening  # noqa: E402
 from ._train import sequence_log_probs as sequence_log_probs  # noqa: E402
 from ._train import sft_sharpening as sft_sharpening  # noqa: E402
 from ._train import xpo_sharpening as xpo_sharpening  # noqa: E402
+from ._vllm import VLLMPolicy as VLLMPolicy  # noqa: E402
+from ._vllm import add_token_stats as add_token_stats  # noqa: E402
+from ._vllm import vllm_greedy_rollouts as vllm_greedy_rollouts  # noqa: E402
+from ._vllm import vllm_sample_rollouts as vllm_sample_rollouts  # noqa: E402
+from ._vllm import vllm_score_texts as vllm_score_texts  # noqa: E402
+from ._vllm import vllm_score_tokens as vllm_score_tokens  # noqa: E402
+from ._vllm_engine import VLLMUnavailable as VLLMUnavailable  # noqa: E402
+from ._vllm_engine import engine_model_folder as engine_model_folder  # noqa: E402
+from ._vllm_engine import engine_python as engine_python  # noqa: E402
+from ._vllm_engine import vllm_unavailable_reason as vllm_unavailable_reason  # noqa: E402
 
 __all__ = [
     "BUILTIN_MODELS",
     "BUILTIN_TASKS",
     "TINY_GPT2_POSITIONS",
     "HFPolicy",
+    "PromptedPolicy",
     "Task",
     "TrainConfig",
+    "VLLMPolicy",
+    "VLLMUnavailable",
     "add_lora",
+    "add_token_stats",
     "answers_match",
     "arithmetic",
     "base_model",
@@ -72,6 +89,8 @@ __all__ = [
     "decode",
     "encode_prompts",
     "encode_responses",
+    "engine_model_folder",
+    "engine_python",
     "evaluate",
     "extract_final_answer",
     "extract_first_number",
@@ -99,5 +118,10 @@ __all__ = [
     "subset",
     "task_prompts",
     "tiny_gpt2",
+    "vllm_greedy_rollouts",
+    "vllm_sample_rollouts",
+    "vllm_score_texts",
+    "vllm_score_tokens",
+    "vllm_unavailable_reason",
     "xpo_sharpening",
 ]

@@ -89,9 +89,6 @@ def decode_tokens(
     stats = torch.zeros((3, B, T), dtype=torch.float32, device=device)  # logp, entropy, KL
     lengths = torch.zeros(B, dtype=torch.long, device=device)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
-    # Stop strings are searched in the decoded tail of each response, long enough to hold the
-    # longest stop string (every token decodes to at least one character or is special).
-    tail = max((len(x) for x in stop), default=0) + 4
     history: list[list[int]] = [[] for _ in range(B)]
     # Only the last prompt position's logits are needed ([B, V], not one row per prompt position).
     keep = {"logits_to_keep": 1} if _accepts(model, "logits_to_keep") else {}
@@ -125,8 +122,7 @@ def decode_tokens(
                 step_tokens = tok.cpu().numpy()
                 for row in np.nonzero(open_rows)[0]:
                     history[row].append(int(step_tokens[row]))
-                    text = policy.tokenizer.decode(history[row][-tail:])
-                    if any(x in text for x in stop):
+                    if stop_reached(policy.tokenizer, history[row], stop):
                         finished[row] = True
             if bool(finished.all()) or t == T - 1:
                 break
@@ -161,19 +157,8 @@ def _generate(
     stop: Sequence[str] | None,
     desc: str,
 ) -> Rollouts:
-    texts = _as_texts(prompts, "prompts")
-    if not texts:
-        raise ValueError("prompts must contain at least one prompt")
-    n = check_count(n, "n")
-    T = check_count(
-        policy.max_new_tokens if max_new_tokens is None else max_new_tokens, "max_new_tokens"
-    )
-    stop = policy.stop if stop is None else tuple(_as_texts(stop, "stop"))
-    if any(not x for x in stop):
-        raise ValueError("stop strings must be non-empty")
-    encoded = encode_prompts(policy, texts)
-    _check_new_tokens(policy, max(len(e) for e in encoded), T)
-    P = len(texts)
+    n, T, stop, encoded = generation_request(policy, prompts, n, max_new_tokens, stop)
+    P = len(encoded)
     flat = [encoded[p] for p in range(P) for _ in range(n)]
     starts = list(range(0, len(flat), policy.batch_size))
     keys = None if key is None else jax.random.split(key, len(starts))
@@ -186,14 +171,69 @@ def _generate(
             )
         )
     cat = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+    return rollouts_from_draws(cat, P, n, encoded)
+
+
+def generation_request(
+    policy, prompts: str | Sequence[str], n: int, max_new_tokens: int | None, stop
+) -> tuple[int, int, tuple[str, ...], list[list[int]]]:
+    """``(n, T, stop, encoded prompts)``: the checked arguments of ``sample`` and ``greedy``.
+
+    ``T`` and ``stop`` default to the policy's settings; the prompts are encoded by
+    :func:`~simulators.hf.encode_prompts`, and the longest plus ``T`` must fit the policy's
+    positions. Shared by :class:`HFPolicy` and :class:`~simulators.hf.VLLMPolicy`.
+    """
+    texts = _as_texts(prompts, "prompts")
+    if not texts:
+        raise ValueError("prompts must contain at least one prompt")
+    n = check_count(n, "n")
+    T = check_count(
+        policy.max_new_tokens if max_new_tokens is None else max_new_tokens, "max_new_tokens"
+    )
+    stop = policy.stop if stop is None else tuple(_as_texts(stop, "stop"))
+    if any(not x for x in stop):
+        raise ValueError("stop strings must be non-empty")
+    encoded = encode_prompts(policy, texts)
+    _check_new_tokens(policy, max(len(e) for e in encoded), T)
+    return n, T, stop, encoded
+
+
+def stop_reached(tokenizer, history: Sequence[int], stop: Sequence[str]) -> bool:
+    """Whether the response ``history`` (token ids, no EOS) ends at a stop string: the stop rule.
+
+    A response ends right after the token that completes one of ``stop``. The decoded tail of
+    the response is searched, long enough to hold the longest stop string (every token decodes to
+    at least one character or is special); special tokens are decoded as their text.
+    """
+    tail = max((len(x) for x in stop), default=0) + 4
+    text = tokenizer.decode(list(history[-tail:]))
+    return any(x in text for x in stop)
+
+
+def rollouts_from_draws(
+    draws: dict[str, np.ndarray], P: int, n: int, encoded: Sequence[Sequence[int]]
+) -> Rollouts:
+    """:class:`~simulators.Rollouts` ``[P, N, T]`` of ``P * n`` decoded rows (prompt-major).
+
+    ``draws`` holds ``tokens [P n, T]``, ``lengths [P n]`` and ``token_logp [P n, T]`` (0 on
+    padding), and optionally ``token_entropy`` and ``token_kl_uniform`` (``[P n, T]``; absent:
+    the Rollouts fields stay None). ``logp_base`` is the sum of ``token_logp``; ``encoded`` are
+    the prompts' token ids (``Rollouts.prompt_tokens``).
+    """
+    T = draws["tokens"].shape[-1]
+
+    def optional(name: str):
+        value = draws.get(name)
+        return None if value is None else jnp.asarray(value.reshape(P, n, T))
+
     return Rollouts(
         prompts=jnp.arange(P),
-        tokens=jnp.asarray(cat["tokens"].reshape(P, n, T)),
-        lengths=jnp.asarray(cat["lengths"].reshape(P, n)),
-        logp_base=jnp.asarray(cat["token_logp"].sum(-1).reshape(P, n)),
-        token_logp=jnp.asarray(cat["token_logp"].reshape(P, n, T)),
-        token_entropy=jnp.asarray(cat["token_entropy"].reshape(P, n, T)),
-        token_kl_uniform=jnp.asarray(cat["token_kl_uniform"].reshape(P, n, T)),
+        tokens=jnp.asarray(draws["tokens"].reshape(P, n, T)),
+        lengths=jnp.asarray(draws["lengths"].reshape(P, n)),
+        logp_base=jnp.asarray(draws["token_logp"].sum(-1).reshape(P, n)),
+        token_logp=jnp.asarray(draws["token_logp"].reshape(P, n, T)),
+        token_entropy=optional("token_entropy"),
+        token_kl_uniform=optional("token_kl_uniform"),
         prompt_tokens=_prompt_token_array(encoded),
     )
 

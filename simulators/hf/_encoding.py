@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .._rollouts import Rollouts, check_rollouts
-from ._policy import HFPolicy, _context_length, _vocab_size
+from ._policy import HFPolicy, _policy_context_length, _policy_vocab_size
 
 
 def _as_id_rows(x: Any, name: str, V: int | None) -> list[np.ndarray]:
@@ -66,7 +66,7 @@ def _as_id_rows(x: Any, name: str, V: int | None) -> list[np.ndarray]:
 
 def _check_new_tokens(policy: HFPolicy, longest_prompt: int, T: int) -> None:
     """Refuses ``T`` new tokens after a prompt when together they exceed the model's positions."""
-    n_ctx = _context_length(policy.model)
+    n_ctx = _policy_context_length(policy)
     if n_ctx is not None and longest_prompt + T > n_ctx:
         raise ValueError(
             f"max_new_tokens={T} plus the longest prompt ({longest_prompt} tokens) exceeds the "
@@ -77,7 +77,7 @@ def _check_new_tokens(policy: HFPolicy, longest_prompt: int, T: int) -> None:
 
 def _check_context(policy: HFPolicy, longest: int, what: str) -> None:
     """Refuses sequences longer than the model's positions (they would index past its table)."""
-    n_ctx = _context_length(policy.model)
+    n_ctx = _policy_context_length(policy)
     if n_ctx is not None and longest > n_ctx:
         raise ValueError(f"{what} ({longest} tokens) exceeds the model's {n_ctx} positions")
 
@@ -169,7 +169,7 @@ def _checked_pairs(
     """``(prompt_ids, response_ids, prompt lengths, response lengths)`` of prompt + response
     pairs to score, checked: lists of ids in ``[0, V)``, paired one to one, every prompt at least
     one token long, every pair within the model's positions."""
-    V = _vocab_size(policy.model)
+    V = _policy_vocab_size(policy)
     prompt_ids = _as_id_rows(prompt_ids, "prompt_ids", V)
     response_ids = _as_id_rows(response_ids, "response_ids", V)
     if len(prompt_ids) != len(response_ids):

@@ -77,23 +77,7 @@ class HFPolicy:
         check_count(self.max_new_tokens, "max_new_tokens")
         if self.memory_budget_bytes is not None:
             check_count(self.memory_budget_bytes, "memory_budget_bytes")
-        V = _vocab_size(self.model)
-        eos = self.eos_token_ids
-        if isinstance(eos, (str, bytes)) or not isinstance(eos, (tuple, list)):
-            raise TypeError(f"eos_token_ids must be a non-empty tuple of token ids, got {eos!r}")
-        if not eos:
-            raise ValueError("eos_token_ids must be a non-empty tuple of token ids, got ()")
-        for v in eos:
-            _check_token_id(v, "eos_token_ids", V)
-        object.__setattr__(self, "eos_token_ids", tuple(int(v) for v in eos))
-        _check_token_id(self.pad_token_id, "pad_token_id", V)
-        object.__setattr__(self, "pad_token_id", int(self.pad_token_id))
-        stop = (self.stop,) if isinstance(self.stop, str) else self.stop
-        if not isinstance(stop, (tuple, list)) or not all(isinstance(x, str) for x in stop):
-            raise TypeError(f"stop must be a tuple of strings, got {self.stop!r}")
-        if not all(stop):
-            raise ValueError(f"stop strings must be non-empty, got {self.stop!r}")
-        object.__setattr__(self, "stop", tuple(stop))
+        _check_response_settings(self, _vocab_size(self.model))
 
     @classmethod
     def from_model(cls, model: Any, tokenizer: Any, **settings: Any) -> HFPolicy:
@@ -110,32 +94,11 @@ class HFPolicy:
             range (see the class docstring).
         """
         param = next(model.parameters())
-        if "eos_token_ids" in settings:
-            # Given explicitly: it also decides the default padding (checked in __post_init__).
-            eos_setting = settings["eos_token_ids"]
-            eos = list(eos_setting) if isinstance(eos_setting, (tuple, list)) else []
-        else:
-            eos = []
-            for source in (getattr(model, "generation_config", None), model.config, tokenizer):
-                value = getattr(source, "eos_token_id", None)
-                for v in value if isinstance(value, (list, tuple)) else [value]:
-                    if v is not None and int(v) not in eos:
-                        eos.append(int(v))
-            if not eos:
-                raise ValueError(
-                    "model and tokenizer define no eos_token_id; pass eos_token_ids=(...) "
-                    "explicitly"
-                )
-        if tokenizer.pad_token_id is not None:
-            pad = tokenizer.pad_token_id
-        else:
-            pad = eos[0] if eos else 0  # no EOS: __post_init__ rejects the setting
+        sources = (getattr(model, "generation_config", None), model.config, tokenizer)
         defaults = dict(
             device=str(param.device),
             dtype=param.dtype,
-            chat=bool(getattr(tokenizer, "chat_template", None)),
-            eos_token_ids=tuple(eos),
-            pad_token_id=pad,
+            **_default_response_settings(sources, tokenizer, settings),
         )
         defaults.update(settings)
         model.eval()
@@ -246,6 +209,21 @@ def _vocab_size(model: Any) -> int | None:
         return int(size) if size is not None else None
 
 
+def _policy_vocab_size(policy: Any) -> int | None:
+    """``V`` of a policy: its ``vocab_size`` setting (a :class:`~simulators.hf.VLLMPolicy`, whose
+    model lives in the engine), else its model's input embedding."""
+    size = getattr(policy, "vocab_size", None)
+    return int(size) if size is not None else _vocab_size(policy.model)
+
+
+def _policy_context_length(policy: Any) -> int | None:
+    """The most positions a prompt plus response may take under a policy (its
+    ``context_length`` setting where it has one, else its model's configuration)."""
+    if hasattr(policy, "context_length"):
+        return policy.context_length
+    return _context_length(policy.model)
+
+
 def _context_length(model: Any) -> int | None:
     """The most positions the model takes (``n_positions`` / ``max_position_embeddings``)."""
     config = getattr(model, "config", None)
@@ -254,6 +232,65 @@ def _context_length(model: Any) -> int | None:
         if isinstance(value, int) and value > 0:
             return value
     return None
+
+
+def _default_response_settings(
+    sources: tuple[Any, ...], tokenizer: Any, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """``chat``, ``eos_token_ids`` and ``pad_token_id`` read off a model and its tokenizer.
+
+    ``eos_token_ids`` from ``settings`` when given, else every ``eos_token_id`` of ``sources``
+    (generation config, model config, tokenizer; in that order, without repeats); padding is the
+    tokenizer's, else the first EOS id; ``chat`` is whether the tokenizer has a chat template.
+
+    Raises:
+      ValueError: no EOS id is defined anywhere and none is given.
+    """
+    if "eos_token_ids" in settings:
+        # Given explicitly: it also decides the default padding (checked on construction).
+        eos_setting = settings["eos_token_ids"]
+        eos = list(eos_setting) if isinstance(eos_setting, (tuple, list)) else []
+    else:
+        eos = []
+        for source in sources:
+            value = getattr(source, "eos_token_id", None)
+            for v in value if isinstance(value, (list, tuple)) else [value]:
+                if v is not None and int(v) not in eos:
+                    eos.append(int(v))
+        if not eos:
+            raise ValueError(
+                "model and tokenizer define no eos_token_id; pass eos_token_ids=(...) explicitly"
+            )
+    if tokenizer.pad_token_id is not None:
+        pad = tokenizer.pad_token_id
+    else:
+        pad = eos[0] if eos else 0  # no EOS: the policy's construction rejects the setting
+    return dict(
+        chat=bool(getattr(tokenizer, "chat_template", None)),
+        eos_token_ids=tuple(eos),
+        pad_token_id=pad,
+    )
+
+
+def _check_response_settings(policy: Any, V: int | None) -> None:
+    """Checks a policy's ``eos_token_ids``, ``pad_token_id`` and ``stop`` and stores them
+    normalized (tuples of ints and strings) on the frozen dataclass ``policy``."""
+    eos = policy.eos_token_ids
+    if isinstance(eos, (str, bytes)) or not isinstance(eos, (tuple, list)):
+        raise TypeError(f"eos_token_ids must be a non-empty tuple of token ids, got {eos!r}")
+    if not eos:
+        raise ValueError("eos_token_ids must be a non-empty tuple of token ids, got ()")
+    for v in eos:
+        _check_token_id(v, "eos_token_ids", V)
+    object.__setattr__(policy, "eos_token_ids", tuple(int(v) for v in eos))
+    _check_token_id(policy.pad_token_id, "pad_token_id", V)
+    object.__setattr__(policy, "pad_token_id", int(policy.pad_token_id))
+    stop = (policy.stop,) if isinstance(policy.stop, str) else policy.stop
+    if not isinstance(stop, (tuple, list)) or not all(isinstance(x, str) for x in stop):
+        raise TypeError(f"stop must be a tuple of strings, got {policy.stop!r}")
+    if not all(stop):
+        raise ValueError(f"stop strings must be non-empty, got {policy.stop!r}")
+    object.__setattr__(policy, "stop", tuple(stop))
 
 
 def _check_token_id(v: Any, name: str, V: int | None) -> None:

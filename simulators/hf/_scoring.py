@@ -333,20 +333,23 @@ def score_texts(
     Returns:
       ``[P]`` float64 numpy array of sequence log-likelihoods.
     """
+    prompt_ids, response_ids = encode_text_pairs(policy, x, y, add_eos=add_eos)
+    scored = score_tokens(policy, prompt_ids, response_ids, stats=False, eos_as_stop=True)
+    return scored["logp"]
+
+
+def encode_text_pairs(
+    policy, x: str | Sequence[str], y: str | Sequence[str], *, add_eos: bool
+) -> tuple[list[list[int]], list[list[int]]]:
+    """The token ids of paired prompt and response strings, as :func:`score_texts` scores them
+    (prompts by :func:`encode_prompts`, responses by :func:`encode_responses`)."""
     prompts, responses = _as_texts(x, "prompts"), _as_texts(y, "responses")
     if len(prompts) != len(responses):
         raise ValueError(
             f"prompts and responses must have the same length, got {len(prompts)} and "
             f"{len(responses)}"
         )
-    scored = score_tokens(
-        policy,
-        encode_prompts(policy, prompts),
-        encode_responses(policy, responses, add_eos=add_eos),
-        stats=False,
-        eos_as_stop=True,
-    )
-    return scored["logp"]
+    return encode_prompts(policy, prompts), encode_responses(policy, responses, add_eos=add_eos)
 
 
 def rescore(policy: HFPolicy, prompts: str | Sequence[str], rollouts: Rollouts) -> Rollouts:
