@@ -40,10 +40,10 @@ def _plot_metric(df, metric: str, ax=None, *, legend: bool = True):
             ax.axhline(target, color="k", ls=":", lw=1.0)
             base = g[g.sampler == "base"]
             ax.plot(base["tokens"], base["value"], "k*", ms=7)
-    if metric != "tv":
-        ax.plot([], [], "k:", label=r"exact $p^\alpha$ (theory)")
-        ax.plot([], [], "k*", ls="none", label=r"$\pi_{base}$")
-    else:
+    # The legend (on the first panel) names the theory line and the base point of the others.
+    ax.plot([], [], "k:", label=r"exact $p^\alpha$ (theory; other panels)")
+    ax.plot([], [], "k*", ls="none", label=r"$\pi_{base}$ (other panels)")
+    if metric == "tv":
         ax.set_yscale("log")
     for alpha, style in STYLES.items():
         if alpha in set(sub["alpha"]):
