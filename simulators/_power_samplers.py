@@ -29,7 +29,6 @@ oracle's query is one jitted scan), so seeds are batched by ``n`` rather than ``
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import jax
@@ -41,6 +40,7 @@ from theory.checks import as_array, check_count, check_positive, check_scalar
 from ._api import to_table
 from ._autoregressive import enumerate_sequences
 from ._best_of_n import best_of_n
+from ._power import _table_dtype
 from ._prefix import (
     Continuation,
     SamplerCost,
@@ -61,10 +61,7 @@ _lse = jax.scipy.special.logsumexp
 
 def _check_alpha(alpha: Any, name: str = "alpha") -> float:
     check_scalar(alpha, name)
-    value = float(check_positive(alpha, name))
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number > 0, got {alpha!r}")
-    return value
+    return float(check_positive(alpha, name))  # finite and > 0
 
 
 def _check_proposal_temperature(value: Any, alpha: float) -> float:
@@ -82,9 +79,10 @@ def _setup(oracle: Any, prompts: Any, n: Any):
     return oracle, prompts, n
 
 
-def _empty(oracle, B: int, dtype) -> Continuation:
+def _empty(oracle, B: int) -> Continuation:
+    """``B`` empty responses in the float dtype of the oracle's policy."""
     T = oracle.horizon
-    zeros = jnp.zeros((B, T), dtype)
+    zeros = jnp.zeros((B, T), _table_dtype(oracle.policy))
     return Continuation(
         tokens=jnp.full((B, T), oracle.pad, jnp.int32),
         lengths=jnp.zeros((B,), jnp.int32),
@@ -92,11 +90,6 @@ def _empty(oracle, B: int, dtype) -> Continuation:
         token_logq=zeros,
         generated=jnp.zeros((B,), jnp.int32),
     )
-
-
-def _float_dtype(oracle) -> Any:
-    view_table = getattr(oracle.policy, "logp", getattr(oracle.policy, "init_logp", None))
-    return getattr(view_table, "dtype", jnp.result_type(float))
 
 
 @functools.partial(jax.jit, static_argnames="groups")
@@ -143,7 +136,7 @@ def temperature_sampler(
     alpha = _check_alpha(alpha)
     oracle, prompts, n = _setup(oracle, prompts, n)
     x = np.repeat(np.asarray(prompts), n)
-    empty = _empty(oracle, x.shape[0], _float_dtype(oracle))
+    empty = _empty(oracle, x.shape[0])
     out, cost = continue_prefix(key, oracle, x, empty.tokens, 0, None, 1.0 / alpha)
     return _to_rollouts(prompts, out, n), cost
 
@@ -170,7 +163,7 @@ def bon_sampler(
     k_draw, k_tie = jax.random.split(key)
     P = prompts.shape[0]
     x = np.repeat(np.asarray(prompts), n * N)
-    empty = _empty(oracle, x.shape[0], _float_dtype(oracle))
+    empty = _empty(oracle, x.shape[0])
     out, cost = continue_prefix(k_draw, oracle, x, empty.tokens, 0, None, 1.0)
     groups = _to_rollouts(jnp.repeat(prompts, n), out, N)  # [P n, N, T]
     best = np.asarray(best_of_n(k_tie, groups, reward))  # [P n]
@@ -276,7 +269,7 @@ def mh_sampler(
     )
     x = np.repeat(np.asarray(prompts), n)
     B = x.shape[0]
-    state = _empty(oracle, B, _float_dtype(oracle))
+    state = _empty(oracle, B)
     cost = SamplerCost()
     accepted = 0
     for h in horizons:
@@ -502,7 +495,7 @@ def smc_sampler(
     P = prompts.shape[0]
     systems = P * n
     x = np.repeat(np.asarray(prompts), n * M)
-    state = _empty(oracle, systems * M, _float_dtype(oracle))
+    state = _empty(oracle, systems * M)
     dtype = state.token_logp.dtype
     log_w = jnp.zeros((systems, M), dtype)
     log_z = jnp.zeros((systems,), dtype)
@@ -611,7 +604,7 @@ def lookahead_sampler(
     T = oracle.horizon
     x = np.repeat(np.asarray(prompts), n)
     B = x.shape[0]
-    state = _empty(oracle, B, _float_dtype(oracle))
+    state = _empty(oracle, B)
     cost = SamplerCost()
     done = np.zeros((B,), bool)
     eos = _chain_view(oracle.policy).kind[3]
@@ -620,22 +613,17 @@ def lookahead_sampler(
         key, k_roll, k_pick = jax.random.split(key, 3)
         # Rollouts of s + v for every row, candidate v and replicate r: [B, V, R] rows.
         rows = _lookahead_rows(state.tokens, t, V=V, R=R)
-        out, _ = continue_prefix(k_roll, oracle, xr, rows, t + 1, None, 1.0)
-        # Only unfinished rows pay for their rollouts (finished ones are not sent).
-        live = np.repeat(~done, V * R)
-        generated = np.asarray(out.generated)
-        cost = cost + SamplerCost(
-            int(np.sum(live & (generated > 0))), int(np.sum(np.where(live, generated, 0)))
-        )
+        # A finished row's rollouts replay its eos and draw nothing: the oracle charges them 0.
+        out, c = continue_prefix(k_roll, oracle, xr, rows, t + 1, None, 1.0)
+        cost = cost + c
         picked = _lookahead_pick(k_pick, out, state.tokens, t, alpha, jackknife, V=V, R=R)
         # The chosen prefix, scored (all tokens kept: nothing is drawn, nothing is paid).
         chosen, _ = continue_prefix(k_pick, oracle, x, picked, t + 1, t + 1)
         state = _where_rows(jnp.asarray(~done), chosen, state)
-        lengths = np.asarray(state.lengths)
-        ended = np.asarray(state.tokens[:, t]) == eos if eos is not None else False
-        done = done | (lengths < t + 1) | ended
-        if bool(np.all(done)):
-            break
+        if eos is not None:
+            done = done | (np.asarray(state.tokens[:, t]) == eos)
+            if bool(np.all(done)):
+                break
     return _to_rollouts(prompts, state, n), cost
 
 

@@ -328,36 +328,36 @@ def check_prefix_oracle(oracle: Any, name: str = "oracle") -> PrefixOracle:
         ) from None
 
 
-def _check_positions(value: Any, name: str, B: int, T: int) -> np.ndarray:
-    # On the host, in numpy: the prefix query is a host-level call (a real model answers it), and
-    # eager jax checks would compile a small program per shape.
+def _host_ints(value: Any, name: str, B: int, expected: str) -> np.ndarray:
+    """``value`` as ``[B]`` int32 numpy ints (range checks are the caller's).
+
+    On the host, in numpy: the prefix query is a host-level call (a real model answers it), and
+    eager jax checks would compile a small program per shape.
+    """
     try:
         arr = np.asarray(value)
     except TypeError:
         raise TypeError(
             f"{name} must be concrete ints (continue_prefix is not traceable)"
         ) from None
-    if arr.ndim == 0:
-        arr = np.full((B,), arr)
     if arr.shape != (B,) or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must be a [B] = [{B}] int array or an int, got {arr.shape}")
+        raise ValueError(f"{name} must be a [B] = [{B}] int array {expected}, got {arr.shape}")
+    return arr.astype(np.int32)
+
+
+def _check_positions(value: Any, name: str, B: int, T: int) -> np.ndarray:
+    value = np.full((B,), value) if np.ndim(value) == 0 else value
+    arr = _host_ints(value, name, B, "or an int")
     if np.any((arr < 0) | (arr > T)):
         raise ValueError(f"{name} must lie in [0, {T}] (the horizon T = {T})")
-    return arr.astype(np.int32)
+    return arr
 
 
 def _check_prompt_ids(prompts: Any, B: int, X: int | None) -> np.ndarray:
-    try:
-        arr = np.asarray(prompts)
-    except TypeError:
-        raise TypeError(
-            "prompts must be concrete ints (continue_prefix is not traceable)"
-        ) from None
-    if arr.shape != (B,) or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"prompts must be a [B] = [{B}] int array of prompt ids, got {arr.shape}")
+    arr = _host_ints(prompts, "prompts", B, "of prompt ids")
     if X is not None and np.any((arr < 0) | (arr >= X)):
         raise ValueError(f"prompts must be prompt ids in [0, {X}), got values outside it")
-    return arr.astype(np.int32)
+    return arr
 
 
 def continue_prefix(
