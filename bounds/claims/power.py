@@ -135,6 +135,21 @@ class P3Settings:
     runs: int
 
 
+def response_law(policy, tokens, weights=None) -> np.ndarray:
+    """``[P, Y]`` weighted empirical law of responses ``tokens [P, K, T]`` over the columns of
+    :func:`simulators.to_table` (weights ``[P, K]``, default 1; normalized by ``K``)."""
+    toks, _ = sim.enumerate_responses(policy)
+    index = {tuple(r): j for j, r in enumerate(np.asarray(toks).tolist())}
+    tokens = np.asarray(tokens)
+    P, K, _ = tokens.shape
+    w = np.ones((P, K)) if weights is None else np.asarray(weights, np.float64)
+    cols = np.array([index[tuple(r)] for r in tokens.reshape(P * K, -1).tolist()]).reshape(P, K)
+    law = np.zeros((P, len(index)))
+    for p in range(P):
+        np.add.at(law[p], cols[p], w[p])
+    return law / K
+
+
 def smc_output_law(policy, alpha: float, M: int, runs: int, key: int):
     """``[X, Y]`` law of :func:`simulators.smc_sampler`'s output, Rao-Blackwellized over runs,
     and the runs' :class:`simulators.SamplerCost`.
@@ -149,13 +164,10 @@ def smc_output_law(policy, alpha: float, M: int, runs: int, key: int):
     )
     particles = cost.diagnostics["particles"]
     w = np.asarray(jax.nn.softmax(cost.diagnostics["log_weights"], axis=-1)).reshape(X, -1)
-    toks, _ = sim.enumerate_responses(policy)
-    index = {tuple(r): j for j, r in enumerate(np.asarray(toks).tolist())}
-    cols = np.array([index[tuple(r)] for r in np.asarray(particles.tokens).tolist()]).reshape(X, -1)
-    law = np.zeros((X, len(index)))
-    for x in range(X):
-        np.add.at(law[x], cols[x], w[x])
-    return law / runs, cost
+    law = response_law(
+        policy, np.asarray(particles.tokens).reshape(X, -1, particles.tokens.shape[-1]), w
+    )
+    return law * M, cost  # the weights of each run sum to 1: divide by runs, not runs * M
 
 
 @claim(

@@ -21,7 +21,7 @@ import pandas as pd
 
 import simulators as sim
 import theory
-from bounds.claims.power import smc_output_law
+from bounds.claims.power import response_law, smc_output_law
 from paper_figs._toy_tasks import policy_task
 
 
@@ -65,16 +65,6 @@ def task(setting: Setting):
     return policy, policy_task(k_truth, policy, "last_token", 0.0, "random tree").toy
 
 
-def _histogram(policy, rollouts) -> np.ndarray:
-    toks, _ = sim.enumerate_responses(policy)
-    index = {tuple(r): j for j, r in enumerate(np.asarray(toks).tolist())}
-    t = np.asarray(rollouts.tokens)
-    law = np.zeros((t.shape[0], len(index)))
-    for p in range(t.shape[0]):
-        np.add.at(law[p], [index[tuple(r)] for r in t[p].tolist()], 1.0)
-    return law / t.shape[1]
-
-
 def run(setting: Setting) -> pd.DataFrame:
     """Rows ``sampler, budget, tokens, metric, value`` (metrics ``tv``, ``loglik``, ``accuracy``;
     sampler ``power`` is the exact target, ``base`` pi_base itself)."""
@@ -105,7 +95,12 @@ def run(setting: Setting) -> pd.DataFrame:
             jax.random.key(R), policy, x, setting.runs, alpha, num_rollouts=R
         )
         laws.append(
-            ("look-ahead", R, _histogram(policy, rollouts), cost.tokens / (X * setting.runs))
+            (
+                "look-ahead",
+                R,
+                response_law(policy, rollouts.tokens),
+                cost.tokens / (X * setting.runs),
+            )
         )
     rows = []
     for sampler, budget, law, tokens in laws:

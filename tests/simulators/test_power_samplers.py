@@ -11,6 +11,7 @@ import pytest
 import simulators
 import theory
 from bounds import fit_loglog_slope
+from bounds.claims.power import response_law
 
 jax.config.update("jax_enable_x64", True)
 
@@ -35,14 +36,7 @@ def _policies():
 
 def _histogram(policy, rollouts) -> np.ndarray:
     """``[P, Y]`` empirical law of the rollouts over ``to_table``'s columns."""
-    toks, _ = simulators.enumerate_responses(policy)
-    index = {tuple(r): j for j, r in enumerate(np.asarray(toks).tolist())}
-    t = np.asarray(rollouts.tokens)
-    out = np.zeros((t.shape[0], len(index)))
-    for p in range(t.shape[0]):
-        for row in t[p].tolist():
-            out[p, index[tuple(row)]] += 1
-    return out / t.shape[1]
+    return response_law(policy, rollouts.tokens)
 
 
 def _max_z(empirical, law, n) -> float:
@@ -191,22 +185,9 @@ def test_samplers_run_at_long_horizons():
 
 def _rb_law(policy, rollouts, cost, n, M):
     """The SMC output law, Rao-Blackwellized: the mean over runs of the normalized final weights."""
-    particles = cost.diagnostics["particles"]
     weights = np.asarray(jax.nn.softmax(cost.diagnostics["log_weights"], axis=-1))  # [P, n, M]
-    fake = simulators.Rollouts(
-        prompts=rollouts.prompts,
-        tokens=particles.tokens.reshape(2, n * M, -1),
-        lengths=particles.lengths.reshape(2, n * M),
-        logp_base=jnp.zeros((2, n * M)),
-    )
-    toks, _ = simulators.enumerate_responses(policy)
-    index = {tuple(r): j for j, r in enumerate(np.asarray(toks).tolist())}
-    law = np.zeros((2, len(index)))
-    flat_w = weights.reshape(2, n * M)
-    for p in range(2):
-        for row, w in zip(np.asarray(fake.tokens[p]).tolist(), flat_w[p], strict=True):
-            law[p, index[tuple(row)]] += w
-    return law / n
+    tokens = cost.diagnostics["particles"].tokens.reshape(2, n * M, -1)
+    return response_law(policy, tokens, weights.reshape(2, n * M)) * M
 
 
 @pytest.mark.slow
