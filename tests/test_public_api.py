@@ -355,6 +355,10 @@ PINNED = {
         "vllm_score_texts",
         "vllm_score_tokens",
         "vllm_unavailable_reason",
+        "TRLReward",
+        "as_trl_reward",
+        "grpo_sharpening",
+        "trl_dataset",
     ),
     "bounds": (
         "power_spread_instance",

@@ -1,8 +1,10 @@
-"""``sharpen sft``: amortized sharpening of a real model with LoRA (section 5.3, Eq. 8, Alg. 1).
+"""``sharpen sft``: amortized sharpening of a real model with LoRA (section 5.3, Eq. 3, 8, Alg. 1).
 
 Trains SFT-Sharpening (BoN winners under log-likelihood, then MLE), the squared-loss
-RLHF-Sharpening of Eq. 8 and/or XPO (Algorithm 1) on ``--prompts`` questions of ``--task`` (no
-labels are used for training), then evaluates the base model and each trained model on the same
+RLHF-Sharpening of Eq. 8, XPO (Algorithm 1) and/or online GRPO with a self-reward (TRL's
+``GRPOTrainer``; ``--reward`` any registered self-reward, ``--group-size`` completions per
+prompt, ``--beta`` the KL weight of Eq. 3) on ``--prompts`` questions of ``--task`` (no labels
+are used for training), then evaluates the base model and each trained model on the same
 questions (the paper's amortization setting) and, with ``--heldout``, on fresh ones. Written to
 ``--out``: ``metrics.csv`` (tidy: method, split, metric, value), ``history.csv`` (training losses),
 ``xpo_rounds.csv`` (XPO's per-round ``J_beta`` estimates), ``run.json`` and ``training_loss.png``.
@@ -28,7 +30,7 @@ from .bon import (
     run_command,
 )
 
-METHODS = ("sft", "rlhf", "xpo")
+METHODS = ("sft", "rlhf", "xpo", "grpo")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,11 +47,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--train-batch-size", type=int, default=4)
     parser.add_argument("--max-grad-norm", type=float, default=0.1)
-    parser.add_argument("--beta", type=float, default=0.5, help="RLHF/XPO KL weight")
+    parser.add_argument(
+        "--beta", type=float, default=0.5, help="KL weight of RLHF, XPO (> 0) and GRPO (>= 0)"
+    )
     parser.add_argument("--alpha", type=float, default=0.01, help="XPO optimism weight")
     parser.add_argument("--rounds", type=int, default=4, help="XPO rounds T")
     parser.add_argument("--prompts-per-round", type=int, default=4)
     parser.add_argument("--steps-per-round", type=int, default=4)
+    parser.add_argument(
+        "--reward",
+        default="log_likelihood",
+        help="GRPO: a registered self-reward, or several joined by commas (summed)",
+    )
+    parser.add_argument("--group-size", type=int, default=4, help="GRPO: completions per prompt")
     parser.add_argument("--eval-n", type=int, default=4, help="samples per prompt at evaluation")
     parser.add_argument("--out", required=True)
     parser.add_argument("--max-new-tokens", type=int, default=64)
@@ -84,9 +94,15 @@ def run_sft(args: argparse.Namespace) -> dict:
             "max_new_tokens",
             "batch_size",
         ),
-        positive=("lr", "lora_alpha", "max_grad_norm", "beta"),
-        nonnegative=("weight_decay", "alpha"),
+        positive=(
+            "lr",
+            "lora_alpha",
+            "max_grad_norm",
+            *(() if args.method == "grpo" else ("beta",)),
+        ),
+        nonnegative=("weight_decay", "alpha", "beta"),
     )
+    _check_grpo_args(args)
     if args.heldout < 0:
         raise ValueError(f"--heldout must be an integer >= 0, got {args.heldout}")
     check_memory(
@@ -104,6 +120,27 @@ def run_sft(args: argparse.Namespace) -> dict:
         return _run_sft(args, full)
 
 
+def _rewards(args: argparse.Namespace) -> list[str]:
+    return [name.strip() for name in args.reward.split(",")]
+
+
+def _check_grpo_args(args: argparse.Namespace) -> None:
+    """``--group-size`` (>= 2: GRPO's advantage compares a prompt's completions) and
+    ``--reward`` (registered self-rewards), checked before anything is loaded."""
+    from simulators import REWARDS
+
+    if args.method not in ("grpo", "all"):
+        return
+    if args.group_size is None or args.group_size < 2:
+        raise ValueError(f"--group-size must be an integer >= 2, got {args.group_size}")
+    for name in _rewards(args):
+        if name not in REWARDS:
+            raise ValueError(
+                f"--reward must be registered self-rewards joined by commas "
+                f"({', '.join(REWARDS)}), got {name!r}"
+            )
+
+
 def _run_sft(args: argparse.Namespace, full) -> dict:
     import jax
     import numpy as np
@@ -116,6 +153,7 @@ def _run_sft(args: argparse.Namespace, full) -> dict:
         TrainConfig,
         decode,
         evaluate,
+        grpo_sharpening,
         label_rollouts,
         rlhf_sharpening,
         sft_sharpening,
@@ -168,6 +206,18 @@ def _run_sft(args: argparse.Namespace, full) -> dict:
             exact = bon_expected(draws, [1, args.n], rewards={"log_likelihood": log_likelihood})
             for n_, m, v in zip(exact["N"], exact["metric"], exact["value"], strict=True):
                 rows.append(("base_bon", "train", f"{m}_at_{n_}", v))
+        elif method == "grpo":
+            trained, info = grpo_sharpening(
+                key,
+                policy,
+                prompts,
+                reward=_rewards(args),
+                group_size=args.group_size,
+                beta=args.beta,
+                config=config,
+                answer=train_task.extract_answer,
+                stop=train_task.stop,
+            )
         elif method == "rlhf":
             trained, info = rlhf_sharpening(key, policy, prompts, beta=args.beta, config=config)
         else:
@@ -226,8 +276,10 @@ def _run_sft(args: argparse.Namespace, full) -> dict:
     history.to_csv(os.path.join(args.out, "history.csv"), index=False)
     if xpo_rounds is not None:
         xpo_rounds.to_csv(os.path.join(args.out, "xpo_rounds.csv"), index=False)
-    fig = Figure(figsize=(5.0, 3.6))
-    ax = fig.subplots()
+    online = "reward" in history.columns  # GRPO logs its batches' mean self-reward per step
+    fig = Figure(figsize=(9.0 if online else 5.0, 3.6))
+    axes = fig.subplots(1, 2 if online else 1, squeeze=False)[0]
+    ax = axes[0]
     for method, grp in history.groupby("method") if len(history) else []:
         ax.plot(np.arange(len(grp)), grp["loss"], label=method)
     ax.set_xlabel("gradient step")
@@ -235,6 +287,12 @@ def _run_sft(args: argparse.Namespace, full) -> dict:
     ax.set_yscale("symlog")
     if len(history):
         ax.legend(fontsize=7)
+    if online:
+        grp = history[history["method"] == "grpo"]
+        ax = axes[1]
+        ax.errorbar(np.arange(len(grp)), grp["reward"], yerr=grp["reward_std"], fmt="o-", ms=3)
+        ax.set_xlabel("gradient step")
+        ax.set_ylabel(f"GRPO mean self-reward ({args.reward}), +- std")
     fig.tight_layout()
     fig.savefig(os.path.join(args.out, "training_loss.png"), dpi=120)
     run = {k: v for k, v in vars(args).items() if not k.startswith("_")}

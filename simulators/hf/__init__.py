@@ -4,11 +4,13 @@
 ``simulators.greedy``, and produces :class:`~simulators.Rollouts`, so every estimator of the toolkit
 (self-rewards, best-of-N, the inference-time protocol of ``simulators._protocol``) runs unchanged on
 a real model. Tasks give prompts and answer checking; the learners fit LoRA adapters for
-SFT-Sharpening, squared-loss RLHF-Sharpening (Eq. 8) and XPO (Algorithm 1). :class:`VLLMPolicy`
-is the same policy served by a vLLM engine (its own process and environment, ``make vllm``), for
-sampling at the paper's protocol sizes.
+SFT-Sharpening, squared-loss RLHF-Sharpening (Eq. 8) and XPO (Algorithm 1), and TRL's GRPO
+trainer runs online RL with any registered self-reward (:func:`grpo_sharpening`).
+:class:`VLLMPolicy` is the same policy served by a vLLM engine (its own process and environment,
+``make vllm``), for sampling at the paper's protocol sizes.
 
-torch, transformers and peft are imported here and only here (``import simulators`` never does).
+torch, transformers and peft are imported here and only here (``import simulators`` never does);
+trl and datasets only when GRPO runs.
 """
 
 import os
@@ -59,6 +61,10 @@ from ._train import rlhf_sharpening as rlhf_sharpening  # noqa: E402
 from ._train import sequence_log_probs as sequence_log_probs  # noqa: E402
 from ._train import sft_sharpening as sft_sharpening  # noqa: E402
 from ._train import xpo_sharpening as xpo_sharpening  # noqa: E402
+from ._trl import TRLReward as TRLReward  # noqa: E402
+from ._trl import as_trl_reward as as_trl_reward  # noqa: E402
+from ._trl import grpo_sharpening as grpo_sharpening  # noqa: E402
+from ._trl import trl_dataset as trl_dataset  # noqa: E402
 from ._vllm import VLLMPolicy as VLLMPolicy  # noqa: E402
 from ._vllm import add_token_stats as add_token_stats  # noqa: E402
 from ._vllm import vllm_greedy_rollouts as vllm_greedy_rollouts  # noqa: E402
@@ -77,6 +83,7 @@ __all__ = [
     "HFPolicy",
     "PromptedPolicy",
     "Task",
+    "TRLReward",
     "TrainConfig",
     "VLLMPolicy",
     "VLLMUnavailable",
@@ -84,6 +91,7 @@ __all__ = [
     "add_token_stats",
     "answers_match",
     "arithmetic",
+    "as_trl_reward",
     "base_model",
     "compare",
     "decode",
@@ -100,6 +108,7 @@ __all__ = [
     "gold_answer",
     "grade",
     "greedy_rollouts",
+    "grpo_sharpening",
     "label_rollouts",
     "load_jsonl",
     "logic",
@@ -118,6 +127,7 @@ __all__ = [
     "subset",
     "task_prompts",
     "tiny_gpt2",
+    "trl_dataset",
     "vllm_greedy_rollouts",
     "vllm_sample_rollouts",
     "vllm_score_texts",

@@ -261,17 +261,30 @@ def grade(
         q = questions[p]
         if not 0 <= q < len(task):
             raise ValueError(f"question index {q} out of range for a task of {len(task)} questions")
-        codes: dict[str, int] = {}
-        ex_row = []
-        for n, text in enumerate(row):
-            pred = task.extract_answer(text)
-            ex_row.append(pred)
-            if pred is not None:
-                key = normalize_answer(pred)
-                answers[p, n] = codes.setdefault(key, len(codes))
-            correct[p, n] = bool(task.is_correct(pred, task.answers[q]))
+        answers[p], ex_row = answer_codes(task.extract_answer, row)
+        correct[p] = [bool(task.is_correct(pred, task.answers[q])) for pred in ex_row]
         extracted.append(ex_row)
     return answers, correct, extracted
+
+
+def answer_codes(
+    extract_answer: Callable[[str], str | None], texts: Sequence[str]
+) -> tuple[np.ndarray, list[str | None]]:
+    """``(codes [N], extracted)`` of one prompt's ``N`` responses, the votes of majority voting.
+
+    ``codes[n]`` numbers the normalized extracted answers in order of first appearance (``-1``
+    when ``extract_answer`` found none), so equal codes mean equal answers; no gold answer is
+    read. ``extracted`` holds the raw extracted strings.
+    """
+    codes: dict[str, int] = {}
+    out = np.full(len(texts), -1, dtype=np.int32)
+    extracted = []
+    for n, text in enumerate(texts):
+        pred = extract_answer(text)
+        extracted.append(pred)
+        if pred is not None:
+            out[n] = codes.setdefault(normalize_answer(pred), len(codes))
+    return out, extracted
 
 
 def label_rollouts(

@@ -103,16 +103,28 @@ def add_lora(key: jax.Array, policy: HFPolicy, config: TrainConfig = TrainConfig
     from a torch generator seeded by ``key`` (the global torch RNG is untouched). Inside
     :func:`~simulators.hf.base_model` the returned policy is the frozen base.
     """
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
 
     model = copy.deepcopy(policy.model)
+    lora = lora_config(model, config)
+    devices = [torch.device(policy.device).index or 0] if policy.device.startswith("cuda") else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(_seed_from_key(key))
+        peft_model = get_peft_model(model, lora)
+    peft_model.eval()  # dropout off: the training objective is the exact log-likelihood
+    return dataclasses.replace(policy, model=peft_model)
+
+
+def lora_config(model: Any, config: TrainConfig):
+    """The ``peft.LoraConfig`` of ``config`` for ``model`` (no dropout: the training objective is
+    the exact log-likelihood; GPT-2's transposed Conv1D weights flagged, as peft requires)."""
+    from peft import LoraConfig
+
     target = config.target_modules
     if isinstance(target, (list, tuple)):
         target = list(target)
-    # GPT-2 style Conv1D layers store weights transposed; peft must be told (else it warns).
-    conv1d = getattr(model.config, "model_type", "") == "gpt2"
-    lora = LoraConfig(
-        fan_in_fan_out=conv1d,
+    return LoraConfig(
+        fan_in_fan_out=getattr(model.config, "model_type", "") == "gpt2",
         r=config.lora_rank,
         lora_alpha=config.lora_alpha,
         lora_dropout=0.0,
@@ -120,12 +132,6 @@ def add_lora(key: jax.Array, policy: HFPolicy, config: TrainConfig = TrainConfig
         bias="none",
         task_type="CAUSAL_LM",
     )
-    devices = [torch.device(policy.device).index or 0] if policy.device.startswith("cuda") else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(_seed_from_key(key))
-        peft_model = get_peft_model(model, lora)
-    peft_model.eval()  # dropout off: the training objective is the exact log-likelihood
-    return dataclasses.replace(policy, model=peft_model)
 
 
 def lora_state(policy: HFPolicy) -> dict[str, torch.Tensor]:

@@ -186,6 +186,25 @@ def test_an_out_folder_the_probe_cannot_write_is_refused_and_removed(
     assert not (tmp_path / "new").exists()
 
 
+def test_sharpen_sft_grpo_trains_with_a_self_reward_through_trl(tmp_path):
+    out = str(tmp_path / "grpo")
+    rc = main(
+        ["sft", "--model", "tiny-gpt2", "--task", "arithmetic", "--method", "grpo", "--prompts",
+         "2", "--reward", "log_likelihood,majority", "--group-size", "2", "--beta", "0",
+         "--epochs", "1", "--train-batch-size", "1", "--eval-n", "1", "--max-new-tokens", "4",
+         "--lora-rank", "2", "--out", out, "--quiet"]
+    )  # fmt: skip
+    assert rc == 0
+    metrics = pd.read_csv(os.path.join(out, "metrics.csv"))
+    assert set(metrics["method"]) == {"base", "grpo"}
+    grpo = metrics[metrics["method"] == "grpo"].set_index("metric")["value"]
+    assert grpo["queries"] == 2 * 2  # two prompts, a group of two each
+    assert {"likelihood_lift", "sample_accuracy_change"} <= set(grpo.index)
+    history = pd.read_csv(os.path.join(out, "history.csv"))
+    assert len(history) == 2 and {"reward", "rewards_majority_mean", "loss"} <= set(history)
+    assert os.path.getsize(os.path.join(out, "training_loss.png")) > 0
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -202,6 +221,9 @@ def test_an_out_folder_the_probe_cannot_write_is_refused_and_removed(
         (["--rounds", "0"], "--rounds must be an integer >= 1"),
         (["--eval-n", "0"], "--eval-n must be an integer >= 1"),
         (["--max-new-tokens", "512"], "exceeds the model's 512 positions"),
+        (["--method", "grpo", "--group-size", "1"], "--group-size must be an integer >= 2, got 1"),
+        (["--method", "grpo", "--reward", "log_likelihood,x"], "--reward must be registered"),
+        (["--method", "grpo", "--beta=-0.5"], "--beta must be a finite number >= 0, got -0.5"),
     ],
 )
 def test_sft_refuses_every_bad_argument_before_loading_and_leaves_no_folder(
