@@ -358,6 +358,7 @@ PINNED = {
         "TRLReward",
         "as_trl_reward",
         "grpo_sharpening",
+        "rloo_sharpening",
         "trl_dataset",
     ),
     "bounds": (

@@ -1,9 +1,10 @@
 """``sharpen sft``: amortized sharpening of a real model with LoRA (section 5.3, Eq. 3, 8, Alg. 1).
 
 Trains SFT-Sharpening (BoN winners under log-likelihood, then MLE), the squared-loss
-RLHF-Sharpening of Eq. 8, XPO (Algorithm 1) and/or online GRPO with a self-reward (TRL's
-``GRPOTrainer``; ``--reward`` any registered self-reward, ``--group-size`` completions per
-prompt, ``--beta`` the KL weight of Eq. 3) on ``--prompts`` questions of ``--task`` (no labels
+RLHF-Sharpening of Eq. 8, XPO (Algorithm 1) and/or online RL with a self-reward through TRL
+(``grpo``: ``GRPOTrainer``; ``rloo``: ``RLOOTrainer``, whose KL in the reward makes it Eq. 3's
+policy gradient; ``--reward`` any registered self-reward, ``--group-size`` completions per
+prompt, ``--beta`` the KL weight) on ``--prompts`` questions of ``--task`` (no labels
 are used for training), then evaluates the base model and each trained model on the same
 questions (the paper's amortization setting) and, with ``--heldout``, on fresh ones. Written to
 ``--out``: ``metrics.csv`` (tidy: method, split, metric, value), ``history.csv`` (training losses),
@@ -30,7 +31,8 @@ from .bon import (
     run_command,
 )
 
-METHODS = ("sft", "rlhf", "xpo", "grpo")
+METHODS = ("sft", "rlhf", "xpo", "grpo", "rloo")
+ONLINE = ("grpo", "rloo")  # TRL trainers with a self-reward (simulators.hf._trl)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-batch-size", type=int, default=4)
     parser.add_argument("--max-grad-norm", type=float, default=0.1)
     parser.add_argument(
-        "--beta", type=float, default=0.5, help="KL weight of RLHF, XPO (> 0) and GRPO (>= 0)"
+        "--beta", type=float, default=0.5, help="KL weight of RLHF, XPO (> 0), GRPO, RLOO (>= 0)"
     )
     parser.add_argument("--alpha", type=float, default=0.01, help="XPO optimism weight")
     parser.add_argument("--rounds", type=int, default=4, help="XPO rounds T")
@@ -57,9 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reward",
         default="log_likelihood",
-        help="GRPO: a registered self-reward, or several joined by commas (summed)",
+        help="GRPO/RLOO: a registered self-reward, or several joined by commas (summed)",
     )
-    parser.add_argument("--group-size", type=int, default=4, help="GRPO: completions per prompt")
+    parser.add_argument(
+        "--group-size", type=int, default=4, help="GRPO/RLOO: completions per prompt"
+    )
     parser.add_argument("--eval-n", type=int, default=4, help="samples per prompt at evaluation")
     parser.add_argument("--out", required=True)
     parser.add_argument("--max-new-tokens", type=int, default=64)
@@ -98,7 +102,7 @@ def run_sft(args: argparse.Namespace) -> dict:
             "lr",
             "lora_alpha",
             "max_grad_norm",
-            *(() if args.method == "grpo" else ("beta",)),
+            *(() if args.method in ONLINE else ("beta",)),
         ),
         nonnegative=("weight_decay", "alpha", "beta"),
     )
@@ -129,7 +133,7 @@ def _check_grpo_args(args: argparse.Namespace) -> None:
     ``--reward`` (registered self-rewards), checked before anything is loaded."""
     from simulators import REWARDS
 
-    if args.method not in ("grpo", "all"):
+    if args.method not in (*ONLINE, "all"):
         return
     if args.group_size is None or args.group_size < 2:
         raise ValueError(f"--group-size must be an integer >= 2, got {args.group_size}")
@@ -156,6 +160,7 @@ def _run_sft(args: argparse.Namespace, full) -> dict:
         grpo_sharpening,
         label_rollouts,
         rlhf_sharpening,
+        rloo_sharpening,
         sft_sharpening,
         subset,
         task_prompts,
@@ -206,8 +211,9 @@ def _run_sft(args: argparse.Namespace, full) -> dict:
             exact = bon_expected(draws, [1, args.n], rewards={"log_likelihood": log_likelihood})
             for n_, m, v in zip(exact["N"], exact["metric"], exact["value"], strict=True):
                 rows.append(("base_bon", "train", f"{m}_at_{n_}", v))
-        elif method == "grpo":
-            trained, info = grpo_sharpening(
+        elif method in ONLINE:
+            online = grpo_sharpening if method == "grpo" else rloo_sharpening
+            trained, info = online(
                 key,
                 policy,
                 prompts,
@@ -276,7 +282,7 @@ def _run_sft(args: argparse.Namespace, full) -> dict:
     history.to_csv(os.path.join(args.out, "history.csv"), index=False)
     if xpo_rounds is not None:
         xpo_rounds.to_csv(os.path.join(args.out, "xpo_rounds.csv"), index=False)
-    online = "reward" in history.columns  # GRPO logs its batches' mean self-reward per step
+    online = "reward" in history.columns  # TRL logs its batches' mean self-reward per step
     fig = Figure(figsize=(9.0 if online else 5.0, 3.6))
     axes = fig.subplots(1, 2 if online else 1, squeeze=False)[0]
     ax = axes[0]
@@ -288,11 +294,15 @@ def _run_sft(args: argparse.Namespace, full) -> dict:
     if len(history):
         ax.legend(fontsize=7)
     if online:
-        grp = history[history["method"] == "grpo"]
         ax = axes[1]
-        ax.errorbar(np.arange(len(grp)), grp["reward"], yerr=grp["reward_std"], fmt="o-", ms=3)
+        for method in ONLINE:
+            grp = history[history["method"] == method]
+            if len(grp):
+                x = np.arange(len(grp))
+                ax.errorbar(x, grp["reward"], yerr=grp["reward_std"], fmt="o-", ms=3, label=method)
         ax.set_xlabel("gradient step")
-        ax.set_ylabel(f"GRPO mean self-reward ({args.reward}), +- std")
+        ax.set_ylabel(f"batch mean self-reward ({args.reward}) +- sd")
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(os.path.join(args.out, "training_loss.png"), dpi=120)
     run = {k: v for k, v in vars(args).items() if not k.startswith("_")}

@@ -4,8 +4,9 @@
 ``simulators.greedy``, and produces :class:`~simulators.Rollouts`, so every estimator of the toolkit
 (self-rewards, best-of-N, the inference-time protocol of ``simulators._protocol``) runs unchanged on
 a real model. Tasks give prompts and answer checking; the learners fit LoRA adapters for
-SFT-Sharpening, squared-loss RLHF-Sharpening (Eq. 8) and XPO (Algorithm 1), and TRL's GRPO
-trainer runs online RL with any registered self-reward (:func:`grpo_sharpening`).
+SFT-Sharpening, squared-loss RLHF-Sharpening (Eq. 8) and XPO (Algorithm 1); TRL's GRPO
+and RLOO trainers run online RL with any registered self-reward (:func:`grpo_sharpening`,
+:func:`rloo_sharpening`).
 :class:`VLLMPolicy` is the same policy served by a vLLM engine (its own process and environment,
 ``make vllm``), for sampling at the paper's protocol sizes.
 
@@ -64,6 +65,7 @@ from ._train import xpo_sharpening as xpo_sharpening  # noqa: E402
 from ._trl import TRLReward as TRLReward  # noqa: E402
 from ._trl import as_trl_reward as as_trl_reward  # noqa: E402
 from ._trl import grpo_sharpening as grpo_sharpening  # noqa: E402
+from ._trl import rloo_sharpening as rloo_sharpening  # noqa: E402
 from ._trl import trl_dataset as trl_dataset  # noqa: E402
 from ._vllm import VLLMPolicy as VLLMPolicy  # noqa: E402
 from ._vllm import add_token_stats as add_token_stats  # noqa: E402
@@ -119,6 +121,7 @@ __all__ = [
     "resolve_dtype",
     "resolve_model_path",
     "rlhf_sharpening",
+    "rloo_sharpening",
     "sample_rollouts",
     "score_texts",
     "score_tokens",

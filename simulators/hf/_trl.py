@@ -1,14 +1,27 @@
-"""Online RL with self-rewards on a real model through TRL's GRPO trainer (THEORY.md 1.2, Eq. 3).
+"""Online RL with self-rewards on a real model through TRL's RLOO and GRPO trainers (Eq. 3).
 
 The toolkit's self-rewards (the registry of ``simulators._rewards``: ``log_likelihood``,
 ``length_normalized``, ``self_certainty``, ``negative_entropy``, ``majority``, or a user's own
-registered one) become TRL reward functions, and :func:`grpo_sharpening` runs
-``trl.GRPOTrainer`` with them and LoRA. With ``r = log pi_base`` and KL weight ``beta`` this is
-the paper's RLHF-Sharpening objective (Eq. 3) ``max_pi E_pi[log pi_base] - beta KL(pi || pi_base)``
-optimized online, whose maximizer is ``pi*_beta`` proportional to ``pi_base^(1 + 1/beta)``; with
-``negative_entropy`` it is RENT/EM-RL's token-level entropy reward, with ``self_certainty``
-Intuitor's, and with ``majority`` TTRL's (arXiv 2504.16084). The toy counterpart, with exact
-expected updates, is :func:`simulators.pg_sharpening`.
+registered one) become TRL reward functions, and :func:`rloo_sharpening` and
+:func:`grpo_sharpening` run ``trl.RLOOTrainer`` and ``trl.GRPOTrainer`` with them and LoRA.
+
+The two differ in where the KL weight ``beta`` acts, which decides what they converge to:
+
+* **RLOO** subtracts ``beta log(pi_theta(y|x) / pi_base(y|x))`` from each completion's reward
+  and follows the score-function gradient, so its expected update is the exact policy gradient
+  of ``E_pi[r] - beta KL(pi || pi_base)``. With ``r = log pi_base`` that is the paper's
+  RLHF-Sharpening objective (Eq. 3) optimized online, whose maximizer is ``pi*_beta``
+  proportional to ``pi_base^(1 + 1/beta)``.
+* **GRPO** adds the per-token estimator ``k3 = rho - log rho - 1`` (``rho = pi_base/pi_theta``
+  at the sampled token) to the loss and differentiates it along the samples. At each position,
+  ``E_{y~pi}[grad k3] = sum_y (pi - pi_base) grad log pi = grad KL(pi_base || pi_theta)``: the
+  *reverse* KL, token by token, so for ``beta > 0`` its fixed point is not ``pi*_beta`` (on one
+  token it is ``pi = beta pi_base / (lambda - r)``). ``tests/hf/test_trl.py`` checks the
+  identity exactly. With ``beta = 0`` the two differ only in their baselines.
+
+With ``negative_entropy`` the reward is RENT/EM-RL's token-level entropy reward, with
+``self_certainty`` Intuitor's, and with ``majority`` TTRL's (arXiv 2504.16084). The toy
+counterpart, with exact expected updates, is :func:`simulators.pg_sharpening`.
 
 Exactness at the boundary with TRL:
 
@@ -17,36 +30,40 @@ Exactness at the boundary with TRL:
   under the *frozen* base model, after the prompt ids TRL generated them after, and applies the
   registered reward to a ``[P, G]`` :class:`~simulators.Rollouts` of each prompt's group. So a
   TRL reward equals the toolkit's reward of the same tokens, as ``tests/hf/test_trl.py`` checks.
-* **The prompt ids are checked.** :func:`grpo_sharpening` gives TRL each prompt as the adapter
+* **The prompt ids are checked.** Each trainer is given TRL each prompt as the adapter
   encodes it (the plain string, or one user turn of the chat template when ``policy.chat``), and
   checks before training that TRL's own tokenization gives :func:`~simulators.hf.encode_prompts`'
   ids for every prompt, and that TRL stops at exactly ``policy.eos_token_ids``.
 * **Sampling is from the current policy.** Temperature 1, no top-k, top-p, min-p or repetition
   penalty, as the objective's expectation ``E_pi`` requires.
-* **The reference is ``pi_base``.** With ``beta > 0`` TRL's reference is a frozen copy of the
-  freshly initialised LoRA adapter, whose ``B = 0`` makes it ``pi_base`` exactly.
+* **The reference is ``pi_base``.** With ``beta > 0`` TRL computes the reference with the
+  adapters disabled: the frozen base model itself.
 
-Defaults that differ from TRL's, and why: advantages are rewards minus the group mean with no
-standard-deviation scaling (``scale_rewards="none"``) and the token losses are summed and divided
-by a constant (``loss_type="dr_grpo"``), so the update is the sequence-level policy gradient of
-Eq. 3 (Dr. GRPO, arXiv 2503.20783), the toy learner's ``advantage="mean"``. Any ``GRPOConfig``
-field can be overridden through ``trl_config``.
+Defaults that differ from TRL's, and why: GRPO's advantages are rewards minus the group mean
+with no standard-deviation scaling (``scale_rewards="none"``) and its token losses are summed
+and divided by a constant (``loss_type="dr_grpo"``), so its reward term is the sequence-level
+policy gradient (Dr. GRPO, arXiv 2503.20783), the toy learner's ``advantage="group_mean"``. RLOO
+keeps TRL's defaults (leave-one-out baseline, no advantage normalization: the toy's
+``advantage="rloo"``). Any config field can be overridden through ``trl_config``.
 
-What TRL's generation does not do: the transformers generation path of ``GRPOTrainer`` cannot use
-stop strings, so completions run to EOS or ``max_new_tokens``. The majority reward therefore cuts
+What TRL's generation does not do: the trainers' transformers generation path cannot use stop
+strings, so completions run to EOS or ``max_new_tokens``. The majority reward therefore cuts
 each decoded completion at the first of ``stop`` before extracting its answer (as the adapter's
 sampling would have ended it there); the likelihood rewards score the tokens TRL trains on.
 
 The toolkit keeps its own torch loops (``simulators.hf._train``) where TRL has no equivalent:
 the squared loss of Eq. 8 (offline RLHF-Sharpening) and Algorithm 1 (XPO with the generalized
-oracle). SFT-Sharpening's MLE on best-of-N winners stays there too, as it must share the BoN draws
-the command reports the amortization target from.
+oracle), and also for SFT-Sharpening: pseudo-code B maximizes ``sum_i log pi(y_i^BoN | x_i)``,
+a mean over sequences, while TRL's ``SFTTrainer`` averages the token losses over the batch's
+tokens, which weights each winner by its length (a different estimator, with a different
+minimizer whenever the class cannot fit every winner).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import os
 import tempfile
 import warnings
@@ -290,15 +307,33 @@ def _check_trainer(trainer: Any, policy: HFPolicy, dataset: Any, rewards: Sequen
             )
 
 
-def _step_bar():
+def _trainable_copy(model: Any) -> Any:
+    """A deep copy of ``model`` that ``transformers.Trainer`` agrees to train.
+
+    transformers loads a ``.gguf`` file (the built-in SmolLM2) by dequantizing every tensor into
+    ordinary float weights, but keeps a GGUF "quantizer" on the model, which ``Trainer`` refuses
+    to train. The weights are plain floats, so the copy drops that mark; any other quantization
+    is left for ``Trainer`` to judge.
+    """
+    model = copy.deepcopy(model)
+    quantizer = getattr(model, "hf_quantizer", None)
+    if type(quantizer).__name__ == "GgufHfQuantizer":
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+    return model
+
+
+def _step_bar(desc: str):
     from tqdm.auto import tqdm
     from transformers import TrainerCallback
 
     class StepBar(TrainerCallback):
-        """One tqdm bar over GRPO's optimizer steps, with the batch's mean reward."""
+        """One tqdm bar over the optimizer steps, with the batch's mean reward."""
 
         def on_train_begin(self, args, state, control, **kwargs):
-            self.bar = tqdm(total=state.max_steps, desc="GRPO")
+            self.bar = tqdm(total=state.max_steps, desc=desc)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "reward" in logs:
@@ -313,7 +348,8 @@ def _step_bar():
     return StepBar()
 
 
-def grpo_sharpening(
+def _online_sharpening(
+    algorithm: str,
     key: jax.Array,
     policy: HFPolicy,
     prompts: Sequence[str],
@@ -328,46 +364,14 @@ def grpo_sharpening(
     reward_weights: Sequence[float] | None = None,
     trl_config: Mapping[str, Any] | None = None,
 ) -> tuple[HFPolicy, dict[str, Any]]:
-    """Online policy-gradient sharpening with a self-reward: TRL's GRPO with LoRA (Eq. 3).
-
-    ::
-
-        for each step: x_1..x_B from the prompts; y_{i,1..G} ~ pi_theta(.|x_i)
-            r_{i,g} = r_self(y_{i,g} | x_i)         (scored by the frozen pi_base)
-            A_{i,g} = r_{i,g} - mean_g r_{i,g}
-            theta  += lr * grad [ sum_{i,g} A_{i,g} log pi_theta(y_{i,g}|x_i)
-                                  - beta KL(pi_theta || pi_base) ]      (clipped, as in TRL)
-
-    Args:
-      key: PRNG key (TRL's seed: LoRA initialisation, data order, sampling).
-      policy: ``pi_base`` (left unmodified; the scorer of every reward).
-      prompts: the training prompts (``config.batch_size`` of them per step).
-      reward: a registered self-reward by name or function, or a list of them (summed, with
-        ``reward_weights``).
-      group_size: ``G`` completions per prompt (>= 2: the advantage compares them).
-      beta: KL weight to ``pi_base`` (>= 0; TRL's ``beta``).
-      config: LoRA and optimizer settings (default ``TrainConfig()``; ``epochs`` passes over
-        the prompts; ``batch_size`` prompts per step, so ``batch_size * G`` completions).
-      max_new_tokens: completion length limit (default: the policy's).
-      answer, stop: for ``majority`` (see :func:`as_trl_reward`).
-      reward_weights: one weight per reward (TRL's ``reward_weights``); default all 1.
-      trl_config: further ``trl.GRPOConfig`` fields, overriding the defaults described in the
-        module docstring.
-
-    Returns:
-      ``(pi_hat, info)``: the trained policy (``base_model(pi_hat)`` gives back ``pi_base``) and
-      a dict with ``queries`` (completions sampled and scored), ``history`` (a DataFrame per
-      logged step: ``step``, ``loss``, ``reward``, ``reward_std``, ``kl``, ``entropy``,
-      ``grad_norm``, ``completions_mean_length``, ... as TRL logs them) and ``rewards`` (the
-      :class:`TRLReward` objects).
-
-    Raises:
-      ValueError: ``group_size < 2``, ``beta < 0``, an unknown reward, ``majority`` without
-        ``answer``, weights that do not match the rewards, or a tokenizer TRL encodes otherwise
-        than the adapter (the message names the argument).
-    """
+    """:func:`grpo_sharpening` (``algorithm="grpo"``) or :func:`rloo_sharpening` (``"rloo"``)."""
+    import trl
     from transformers.trainer_callback import PrinterCallback
-    from trl import GRPOConfig, GRPOTrainer
+
+    Config, Trainer = {
+        "grpo": (trl.GRPOConfig, trl.GRPOTrainer),
+        "rloo": (trl.RLOOConfig, trl.RLOOTrainer),
+    }[algorithm]
 
     group_size = check_count(group_size, "group_size", minimum=2)
     check_nonnegative(beta, "beta")
@@ -406,8 +410,6 @@ def grpo_sharpening(
         top_p=1.0,
         min_p=None,
         repetition_penalty=1.0,
-        scale_rewards="none",
-        loss_type="dr_grpo",
         reward_weights=None if reward_weights is None else [float(w) for w in reward_weights],
         use_cpu=policy.device == "cpu",
         bf16=False,
@@ -420,15 +422,21 @@ def grpo_sharpening(
         log_level="error",
         use_vllm=False,
     )
+    if algorithm == "grpo":
+        # Dr. GRPO: group-mean advantages without std scaling, token losses summed / a constant
+        settings.update(scale_rewards="none", loss_type="dr_grpo")
     settings.update(trl_config or {})
     dataset = trl_dataset(policy, texts)
-    model = copy.deepcopy(policy.model)  # TRL wraps its model in LoRA in place
+    model = _trainable_copy(policy.model)  # TRL wraps its model in LoRA in place
     model.generation_config.eos_token_id = list(policy.eos_token_ids)
-    with tempfile.TemporaryDirectory(prefix="sharpen-grpo-") as out, warnings.catch_warnings():
+    with (
+        tempfile.TemporaryDirectory(prefix=f"sharpen-{algorithm}-") as out,
+        warnings.catch_warnings(),
+    ):
         # transformers' own deprecation notices, raised inside TRL's calls (not the user's)
         warnings.filterwarnings("ignore", ".*(gradient|activation)_checkpointing", FutureWarning)
-        args = GRPOConfig(output_dir=os.path.join(out, "trl"), **settings)
-        trainer = GRPOTrainer(
+        args = Config(output_dir=os.path.join(out, "trl"), **settings)
+        trainer = Trainer(
             model=model,
             reward_funcs=funcs,
             args=args,
@@ -439,7 +447,7 @@ def grpo_sharpening(
         trainer.remove_callback(PrinterCallback)
         _check_trainer(trainer, policy, dataset, funcs)
         if policy.progress:
-            trainer.add_callback(_step_bar())
+            trainer.add_callback(_step_bar(algorithm.upper()))
         trainer.train()
     peft_model = trainer.model
     if "ref" in getattr(peft_model, "peft_config", {}):
@@ -454,3 +462,88 @@ def grpo_sharpening(
     history = pd.DataFrame(rows)
     info = dict(queries=funcs[0].completions, history=history, rewards=funcs)
     return trained, info
+
+
+_ONLINE_ARGS = """
+    Args:
+      key: PRNG key (TRL's seed: LoRA initialisation, data order, sampling).
+      policy: ``pi_base`` (left unmodified; the scorer of every reward).
+      prompts: the training prompts (``config.batch_size`` of them per step).
+      reward: a registered self-reward by name or function, or a list of them (summed, with
+        ``reward_weights``).
+      group_size: ``G`` completions per prompt (>= 2: the advantage compares them).
+      beta: KL weight to ``pi_base`` (>= 0; TRL's ``beta``).
+      config: LoRA and optimizer settings (default ``TrainConfig()``; ``epochs`` passes over
+        the prompts; ``batch_size`` prompts per step, so ``batch_size * G`` completions).
+      max_new_tokens: completion length limit (default: the policy's).
+      answer, stop: for ``majority`` (see :func:`as_trl_reward`).
+      reward_weights: one weight per reward (TRL's ``reward_weights``); default all 1.
+      trl_config: further TRL config fields, overriding the defaults of the module docstring.
+
+    Returns:
+      ``(pi_hat, info)``: the trained policy (``base_model(pi_hat)`` gives back ``pi_base``) and
+      a dict with ``queries`` (completions sampled and scored), ``history`` (a DataFrame per
+      logged step: ``step``, ``loss``, ``reward``, ``reward_std``, ``kl``, ``entropy``,
+      ``grad_norm``, ``completions_mean_length``, ... as TRL logs them) and ``rewards`` (the
+      :class:`TRLReward` objects).
+
+    Raises:
+      ValueError: ``group_size < 2``, ``beta < 0``, an unknown reward, ``majority`` without
+        ``answer``, weights that do not match the rewards, or a tokenizer TRL encodes otherwise
+        than the adapter (the message names the argument).
+"""
+
+
+def rloo_sharpening(key: jax.Array, policy: HFPolicy, prompts: Sequence[str], **kwargs: Any):
+    return _online_sharpening("rloo", key, policy, prompts, **kwargs)
+
+
+def grpo_sharpening(key: jax.Array, policy: HFPolicy, prompts: Sequence[str], **kwargs: Any):
+    return _online_sharpening("grpo", key, policy, prompts, **kwargs)
+
+
+def _signature():
+    sig = inspect.signature(_online_sharpening)
+    return sig.replace(parameters=list(sig.parameters.values())[1:])  # all but ``algorithm``
+
+
+rloo_sharpening.__signature__ = grpo_sharpening.__signature__ = _signature()
+rloo_sharpening.__doc__ = (
+    """Online RLHF-Sharpening with a self-reward: TRL's RLOO trainer with LoRA (Eq. 3 exactly).
+
+    ::
+
+        for each step: x_1..x_B from the prompts; y_{i,1..G} ~ pi_theta(.|x_i)
+            s_{i,g} = r_self(y_{i,g} | x_i) - beta log(pi_theta(y_{i,g}|x_i) / pi_base(y_{i,g}|x_i))
+            A_{i,g} = s_{i,g} - mean_{g' != g} s_{i,g'}              (leave-one-out baseline)
+            theta  += lr * mean_{i,g} A_{i,g} grad log pi_theta(y_{i,g} | x_i)
+
+    The KL enters the reward as the sequence log-ratio, so the expected update is the exact
+    policy gradient of ``E_pi[r] - beta KL(pi || pi_base)``: with ``r = log pi_base`` the
+    maximizer is ``pi*_beta`` (Eq. 3), the toy :func:`simulators.pg_sharpening` with
+    ``advantage="rloo"``.
+"""
+    + _ONLINE_ARGS
+)
+
+grpo_sharpening.__doc__ = (
+    """Online policy-gradient sharpening with a self-reward: TRL's GRPO trainer with LoRA.
+
+    ::
+
+        for each step: x_1..x_B from the prompts; y_{i,1..G} ~ pi_theta(.|x_i)
+            r_{i,g} = r_self(y_{i,g} | x_i)         (scored by the frozen pi_base)
+            A_{i,g} = r_{i,g} - mean_g r_{i,g}
+            loss    = sum_{i,g,t} [ -A_{i,g} log pi_theta(y_t | x_i, y_<t)
+                                    + beta k3_t(pi_theta, pi_base) ] / constant   (Dr. GRPO)
+
+    With ``beta = 0`` the expected update is the policy gradient of ``E_pi[r]``. With
+    ``beta > 0`` it is *not* Eq. 3's: GRPO adds the per-token estimator
+    ``k3 = pi_base/pi - log(pi_base/pi) - 1`` to the loss and differentiates it along the
+    samples, whose expected gradient is that of ``sum_t KL(pi_base(.|y_<t) || pi_theta(.|y_<t))``,
+    the reverse KL token by token, so the limit is not ``pi*_beta`` (the module docstring; the
+    identity is checked exactly in ``tests/hf/test_trl.py``). For Eq. 3 use
+    :func:`rloo_sharpening`.
+"""
+    + _ONLINE_ARGS
+)

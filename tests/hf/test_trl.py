@@ -25,6 +25,7 @@ from simulators.hf import (  # noqa: E402
     grpo_sharpening,
     normalize_answer,
     rescore,
+    rloo_sharpening,
     sample_rollouts,
     score_tokens,
     trl_dataset,
@@ -166,10 +167,11 @@ def test_the_trainer_check_refuses_prompt_ids_trl_encodes_otherwise(tiny):
         _check_trainer(other, tiny, dataset, [fn])
 
 
-def test_grpo_trains_lora_with_the_toolkits_rewards_and_leaves_the_base_untouched(tiny):
+@pytest.mark.parametrize("online", [grpo_sharpening, rloo_sharpening])
+def test_trl_trains_lora_with_the_toolkits_rewards_and_leaves_the_base_untouched(tiny, online):
     before = {n: p.detach().clone() for n, p in tiny.model.named_parameters()}
     config = TrainConfig(lora_rank=2, epochs=1, batch_size=2, learning_rate=1e-2)
-    trained, info = grpo_sharpening(
+    trained, info = online(
         jax.random.key(0),
         tiny,
         PROMPTS,
@@ -221,3 +223,100 @@ def test_grpo_is_reproducible_from_its_key(tiny):
         return info["rewards"][0].last_rewards
 
     np.testing.assert_array_equal(run(), run())
+
+
+@pytest.mark.slow
+def test_smollm2_rewards_equal_the_adapters_scores_and_grpo_runs_from_the_command(tmp_path):
+    import pandas as pd
+
+    from paper_figs.cli import main
+    from simulators.hf import HFPolicy, get_task, task_prompts
+
+    task = get_task("compare", 4)
+    policy = HFPolicy.from_pretrained(
+        "smollm2-135m", max_new_tokens=16, stop=task.stop, progress=False
+    )
+    prompts = task_prompts(task)
+    rollouts = sample_rollouts(jax.random.key(0), policy, prompts, 3)
+    index = np.repeat(np.arange(len(prompts)), 3)
+    ids = _responses_of(rollouts)
+    scored = rescore(policy, prompts, rollouts)
+    for name in ("log_likelihood", "length_normalized", "self_certainty", "negative_entropy"):
+        got = as_trl_reward(policy, name, prompts)(completion_ids=ids, prompt_index=index)
+        want = np.asarray(get_reward(name)(scored), np.float64).ravel()
+        # float32 forward passes over differently composed micro-batches: 1.6e-4 measured
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-3)
+    got = as_trl_reward(policy, "log_likelihood", prompts)(completion_ids=ids, prompt_index=index)
+    np.testing.assert_allclose(got, np.asarray(rollouts.logp_base).ravel(), atol=1e-3)
+
+    out = str(tmp_path / "grpo")
+    rc = main(
+        ["sft", "--model", "smollm2-135m", "--task", "compare", "--method", "grpo",
+         "--reward", "majority", "--prompts", "2", "--group-size", "2", "--epochs", "1",
+         "--train-batch-size", "2", "--eval-n", "1", "--max-new-tokens", "8", "--out", out,
+         "--quiet"]
+    )  # fmt: skip
+    assert rc == 0
+    history = pd.read_csv(f"{out}/history.csv")
+    assert len(history) == 1 and np.isfinite(history["loss"]).all()
+
+
+def test_the_kl_terms_of_rloo_and_grpo_have_the_expected_gradients_the_docstring_says():
+    # On an enumerable softmax, the expected update of each trainer's KL term, in closed form:
+    # RLOO's KL in the reward (score-function gradient) is the gradient of Eq. 3's objective;
+    # GRPO's k3 in the loss (pathwise gradient) is the gradient of the *reverse* KL.
+    gen = torch.Generator().manual_seed(0)
+    theta = torch.randn(6, generator=gen, dtype=torch.float64, requires_grad=True)
+    log_ref = torch.log_softmax(torch.randn(6, generator=gen, dtype=torch.float64), 0)
+    r, beta = log_ref, 0.5  # r = log pi_base
+    logp = torch.log_softmax(theta, 0)
+    p = logp.exp().detach()
+
+    def grad(f):
+        return torch.autograd.grad(f, theta, retain_graph=True)[0]
+
+    # RLOO: E_y[(s(y) - E s) grad log pi(y)], s = r - beta log(pi/ref), s held fixed
+    s = (r - beta * (logp - log_ref)).detach()
+    rloo = grad((p * (s - (p * s).sum()) * logp).sum())
+    eq3 = grad((logp.exp() * r).sum() - beta * (logp.exp() * (logp - log_ref)).sum())
+    torch.testing.assert_close(rloo, eq3, rtol=1e-12, atol=1e-12)
+    # GRPO: E_y[grad k3(y)], k3 = rho - log rho - 1 with rho = ref/pi at the sampled y
+    rho = (log_ref - logp).exp()
+    k3 = grad((p * (rho - torch.log(rho) - 1)).sum())
+    reverse = grad((log_ref.exp() * (log_ref - logp)).sum())  # KL(pi_base || pi)
+    forward = grad((logp.exp() * (logp - log_ref)).sum())  # KL(pi || pi_base)
+    torch.testing.assert_close(k3, reverse, rtol=1e-12, atol=1e-12)
+    assert torch.max(torch.abs(k3 - forward)) > 1e-2
+
+
+@pytest.mark.slow
+def test_rloo_through_trl_moves_the_exact_law_of_a_one_token_model_to_pi_star_beta():
+    # One new token: the responses are the 17 tokens, so pi_theta's law is exact by scoring
+    # them all. With r = log pi_base, RLOO's limit is pi*_beta (Eq. 3).
+    from simulators.hf import encode_prompts, tiny_gpt2
+
+    policy = tiny_gpt2(0, chars="0123456789+=ab ", initializer_range=0.3, max_new_tokens=1)
+    policy = dataclasses.replace(policy, progress=False)
+    V = policy.model.config.vocab_size
+    encoded = encode_prompts(policy, PROMPTS)
+
+    def law(pi):
+        rows = [[t] for t in range(V)]
+        return np.stack([score_tokens(pi, [x] * V, rows, stats=False)["logp"] for x in encoded])
+
+    def kl(lp, lq):
+        return float(np.mean(np.sum(np.exp(lp) * (lp - lq), axis=1)))
+
+    beta = 0.5
+    base = law(policy)
+    star = (1 + 1 / beta) * base
+    star -= np.logaddexp.reduce(star, axis=1, keepdims=True)
+    config = TrainConfig(
+        lora_rank=8, epochs=300, batch_size=4, learning_rate=3e-3, max_grad_norm=1.0,
+        target_modules="all-linear",
+    )  # fmt: skip
+    trained, _ = rloo_sharpening(
+        jax.random.key(0), policy, PROMPTS, group_size=16, beta=beta, config=config
+    )
+    before, after = kl(base, star), kl(law(trained), star)
+    assert after < 0.1 * before, (before, after)
