@@ -203,6 +203,10 @@ def test_trl_trains_lora_with_the_toolkits_rewards_and_leaves_the_base_untouched
     lora_b = [p for n, p in trained.model.named_parameters() if "lora_B" in n]
     assert lora_b and any(p.abs().max() > 0 for p in lora_b)
     assert not any(".ref." in n for n, _ in trained.model.named_parameters())
+    # back to inference as it was: no activation checkpointing, the key-value cache on
+    inner = trained.model.get_base_model()
+    assert inner.config.use_cache is tiny.model.config.use_cache is True
+    assert not inner.is_activation_checkpointing and not trained.model.training
     # the trained policy differs from the base, and its base model is the base
     rollouts, index, ids = flat_draws(tiny)
     prompt_ids = [llh.prompt_ids[i] for i in index]
