@@ -323,6 +323,7 @@ def _report(result: dict) -> str:
                 "greedy_accuracy",
                 "sample_accuracy",
                 "sample_base_logp",
+                "sample_entropy",
                 "likelihood_lift",
                 "sample_accuracy_change",
             )

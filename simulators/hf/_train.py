@@ -15,8 +15,9 @@ recipe of section 5.3); they differ only in their per-batch loss and their data 
   oracle), and takes gradient steps on ``alpha sum log pi(y'|x) + sum (squared loss)`` over all
   pairs so far; the returned policy is the round with the best estimated ``J_beta``.
 
-:func:`evaluate` measures what the paper reports after training: greedy and sampled accuracy,
-and the mean log-likelihood under the *base* model of the trained model's responses.
+:func:`evaluate` measures what the paper reports after training (greedy and sampled accuracy,
+the mean log-likelihood under the *base* model of the trained model's responses) and how sharp
+the trained model is (the entropy of its responses and of its next tokens).
 
 The losses are those of the toy learners, written on arrays of sequence log-probabilities: the
 residual of Eq. 8 is :func:`simulators.squared_loss_residual` applied to torch tensors, so toy and
@@ -505,10 +506,15 @@ def evaluate(
     under the *base* model (for a LoRA policy, the model with adapters disabled; for a plain
     model, itself) next to their log-likelihood under ``policy``.
 
+    The entropies measure how sharp ``policy`` is: ``sample_entropy = -mean log pi(y|x)`` over
+    its own samples is the Monte Carlo estimate of the response entropy ``H(pi(.|x))`` (nats per
+    response, averaged over prompts), and ``sample_token_entropy`` the mean next-token entropy
+    along them (nats per token; the quantity EM-FT minimizes).
+
     Returns:
       Tidy DataFrame ``metric, value``: ``greedy_accuracy``, ``greedy_base_logp``,
       ``greedy_length``, ``sample_accuracy``, ``sample_base_logp``, ``sample_own_logp``,
-      ``sample_length``.
+      ``sample_entropy``, ``sample_token_entropy``, ``sample_length``.
     """
     n = check_count(n, "n")
     prompts = task_prompts(task)
@@ -526,6 +532,15 @@ def evaluate(
         "sample_accuracy": float(np.mean(np.asarray(s.correct))),
         "sample_base_logp": float(np.mean(np.asarray(s_base.logp_base))),
         "sample_own_logp": float(np.mean(np.asarray(s.logp_base))),
+        "sample_entropy": -float(np.mean(np.asarray(s.logp_base))),
+        "sample_token_entropy": _mean_over_tokens(s.token_entropy, s.lengths),
         "sample_length": float(np.mean(np.asarray(s.lengths))),
     }
     return pd.DataFrame({"metric": list(rows), "value": list(rows.values())})
+
+
+def _mean_over_tokens(values: Any, lengths: Any) -> float:
+    """Mean of ``values [P, N, T]`` over the real tokens (``t < lengths``); NaN when none."""
+    values, lengths = np.asarray(values, np.float64), np.asarray(lengths)
+    mask = np.arange(values.shape[-1]) < lengths[..., None]
+    return float(values[mask].mean()) if mask.any() else float("nan")

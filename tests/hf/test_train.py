@@ -16,6 +16,7 @@ from simulators.hf import (  # noqa: E402
     add_lora,
     base_model,
     evaluate,
+    format_prompt,
     rescore,
     rlhf_sharpening,
     sample_rollouts,
@@ -124,6 +125,15 @@ def test_evaluate_reports_base_likelihood_of_samples(tiny):
     assert set(df.index) >= {"greedy_accuracy", "sample_accuracy", "sample_base_logp"}
     # for the base model itself, "under the base" and "under itself" coincide
     np.testing.assert_allclose(df["sample_base_logp"], df["sample_own_logp"], atol=1e-4)
+    assert df["sample_entropy"] == -df["sample_own_logp"]
+    # the token entropy is the mean over real tokens of the sampled rows' next-token entropies
+    s = sample_rollouts(
+        jax.random.key(5), tiny, [format_prompt(task, q) for q in task.questions], 3
+    )
+    mask = np.arange(s.tokens.shape[-1]) < np.asarray(s.lengths)[..., None]
+    want = np.asarray(s.token_entropy)[mask].mean()
+    np.testing.assert_allclose(df["sample_token_entropy"], want, rtol=1e-6)
+    assert 0 < want < np.log(tiny.model.config.vocab_size)
 
 
 def test_train_config_rejects_bad_values():
