@@ -17,6 +17,7 @@ minus that of the base model's samples) and the accuracy change over the base mo
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import time
@@ -59,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reward",
         default="log_likelihood",
-        help="GRPO/RLOO: a registered self-reward, or several joined by commas (summed)",
+        help="GRPO/RLOO: registered self-rewards (name, or module:name to import module first), "
+        "joined by commas (summed)",
     )
     parser.add_argument(
         "--group-size", type=int, default=4, help="GRPO/RLOO: completions per prompt"
@@ -106,7 +108,7 @@ def run_sft(args: argparse.Namespace) -> dict:
         ),
         nonnegative=("weight_decay", "alpha", "beta"),
     )
-    _check_grpo_args(args)
+    _check_online_args(args)
     if args.heldout < 0:
         raise ValueError(f"--heldout must be an integer >= 0, got {args.heldout}")
     check_memory(
@@ -125,24 +127,36 @@ def run_sft(args: argparse.Namespace) -> dict:
 
 
 def _rewards(args: argparse.Namespace) -> list[str]:
-    return [name.strip() for name in args.reward.split(",")]
+    """The registered names of ``--reward`` (``name`` or ``module:name``, joined by commas)."""
+    return [entry.strip().rpartition(":")[2] for entry in args.reward.split(",")]
 
 
-def _check_grpo_args(args: argparse.Namespace) -> None:
-    """``--group-size`` (>= 2: GRPO's advantage compares a prompt's completions) and
-    ``--reward`` (registered self-rewards), checked before anything is loaded."""
-    from simulators import REWARDS
+def _check_online_args(args: argparse.Namespace) -> None:
+    """``--group-size`` (>= 2: the advantage compares a prompt's completions) and ``--reward``
+    (registered self-rewards; ``module:name`` imports ``module`` first, which registers a
+    researcher's own), checked before anything is loaded."""
+    from simulators import get_reward
 
     if args.method not in (*ONLINE, "all"):
         return
     if args.group_size is None or args.group_size < 2:
         raise ValueError(f"--group-size must be an integer >= 2, got {args.group_size}")
-    for name in _rewards(args):
-        if name not in REWARDS:
+    for entry in args.reward.split(","):
+        module, _, name = entry.strip().rpartition(":")
+        if module:
+            try:
+                importlib.import_module(module)
+            except ImportError as err:
+                raise ValueError(
+                    f"--reward {entry.strip()!r}: cannot import {module}: {err}"
+                ) from err
+        try:
+            get_reward(name)
+        except ValueError as err:
             raise ValueError(
-                f"--reward must be registered self-rewards joined by commas "
-                f"({', '.join(REWARDS)}), got {name!r}"
-            )
+                f"--reward must be registered self-rewards (name or module:name) joined by "
+                f"commas: {err}"
+            ) from None
 
 
 def _run_sft(args: argparse.Namespace, full) -> dict:

@@ -205,6 +205,30 @@ def test_sharpen_sft_grpo_trains_with_a_self_reward_through_trl(tmp_path):
     assert os.path.getsize(os.path.join(out, "training_loss.png")) > 0
 
 
+def test_sharpen_sft_rloo_takes_a_researchers_reward_from_their_module(tmp_path, monkeypatch):
+    import simulators
+
+    registry = dict(simulators._rewards.REWARDS)  # the registration stays in this test
+    monkeypatch.setattr(simulators._rewards, "REWARDS", registry)
+    (tmp_path / "my_rewards_cli.py").write_text(
+        "import simulators\n\n\n"
+        "@simulators.register_reward('test_length_price', per_draw=True)\n"
+        "def price(rollouts):\n"
+        "    return rollouts.logp_base - 0.5 * rollouts.lengths\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = str(tmp_path / "rloo")
+    rc = main(
+        ["sft", "--model", "tiny-gpt2", "--task", "arithmetic", "--method", "rloo", "--prompts",
+         "2", "--reward", "my_rewards_cli:test_length_price", "--group-size", "2", "--epochs",
+         "1", "--train-batch-size", "2", "--eval-n", "1", "--max-new-tokens", "4",
+         "--lora-rank", "2", "--out", out, "--quiet"]
+    )  # fmt: skip
+    assert rc == 0
+    history = pd.read_csv(os.path.join(out, "history.csv"))
+    assert "rewards_test_length_price_mean" in history
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -224,6 +248,8 @@ def test_sharpen_sft_grpo_trains_with_a_self_reward_through_trl(tmp_path):
         (["--method", "grpo", "--group-size", "1"], "--group-size must be an integer >= 2, got 1"),
         (["--method", "grpo", "--reward", "log_likelihood,x"], "--reward must be registered"),
         (["--method", "grpo", "--beta=-0.5"], "--beta must be a finite number >= 0, got -0.5"),
+        (["--method", "rloo", "--reward", "no_such_module:x"], "cannot import no_such_module"),
+        (["--method", "rloo", "--reward", "json:x"], "--reward must be registered"),
     ],
 )
 def test_sft_refuses_every_bad_argument_before_loading_and_leaves_no_folder(
