@@ -136,6 +136,14 @@ def test_the_self_reward_is_registered_and_scores_exactly(page):
     assert acc["length_normalized"][-1] > acc["length_normalized"][0]
 
 
+def test_the_self_reward_trains_a_transformer_through_trl(page):
+    """The page's TRL run used the researcher's reward: its logged per-step mean is finite and
+    the run took one step per two prompts."""
+    history = page["trl_info"]["history"]
+    assert len(history) == 2 and np.isfinite(history["rewards_answer_length_penalized_mean"]).all()
+    assert page["trl_info"]["rewards"][0].name == "answer_length_penalized"
+
+
 def test_the_claim_runs_through_the_claims_runner_and_holds(page):
     import bounds
 
