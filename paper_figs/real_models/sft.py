@@ -161,10 +161,8 @@ def _check_online_args(args: argparse.Namespace) -> None:
 
 def _run_sft(args: argparse.Namespace, full) -> dict:
     import jax
-    import numpy as np
     import pandas as pd
     import torch
-    from matplotlib.figure import Figure
 
     from simulators import bon_expected, log_likelihood
     from simulators.hf import (
@@ -296,34 +294,53 @@ def _run_sft(args: argparse.Namespace, full) -> dict:
     history.to_csv(os.path.join(args.out, "history.csv"), index=False)
     if xpo_rounds is not None:
         xpo_rounds.to_csv(os.path.join(args.out, "xpo_rounds.csv"), index=False)
-    online = "reward" in history.columns  # TRL logs its batches' mean self-reward per step
-    fig = Figure(figsize=(9.0 if online else 5.0, 3.6))
-    axes = fig.subplots(1, 2 if online else 1, squeeze=False)[0]
-    ax = axes[0]
-    for method, grp in history.groupby("method") if len(history) else []:
-        ax.plot(np.arange(len(grp)), grp["loss"], label=method)
-    ax.set_xlabel("gradient step")
-    ax.set_ylabel("training loss")
-    ax.set_yscale("symlog")
-    if len(history):
-        ax.legend(fontsize=7)
-    if online:
-        ax = axes[1]
-        for method in ONLINE:
-            grp = history[history["method"] == method]
-            if len(grp):
-                x = np.arange(len(grp))
-                ax.errorbar(x, grp["reward"], yerr=grp["reward_std"], fmt="o-", ms=3, label=method)
-        ax.set_xlabel("gradient step")
-        ax.set_ylabel(f"batch mean self-reward ({args.reward}) +- sd")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(args.out, "training_loss.png"), dpi=120)
+    _plot_history(history, args.reward).savefig(
+        os.path.join(args.out, "training_loss.png"), dpi=120
+    )
     run = {k: v for k, v in vars(args).items() if not k.startswith("_")}
     run.update(timings=timings, device=policy.device, dtype=str(policy.dtype))
     with open(os.path.join(args.out, "run.json"), "w") as f:
         json.dump(run, f, indent=2, default=str)
     return {"metrics": metrics, "history": history, "run": run}
+
+
+def _plot_history(history, reward: str):
+    """The training curves: the offline learners' losses (symlog), and for the online ones
+    (TRL) the batch mean self-reward +- sd and TRL's per-token KL estimate against the step.
+    An on-policy RL loss is a surrogate whose value is ~0 by construction, so it is not drawn."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    methods = list(dict.fromkeys(history["method"])) if len(history) else []
+    offline = [m for m in methods if m not in ONLINE]
+    online = [m for m in methods if m in ONLINE]
+    panels = (["loss"] if offline or not online else []) + (["reward", "kl"] if online else [])
+    fig = Figure(figsize=(4.5 * len(panels), 3.6))
+    axes = dict(zip(panels, fig.subplots(1, len(panels), squeeze=False)[0], strict=True))
+    for method, grp in history.groupby("method", sort=False) if len(history) else []:
+        x = np.arange(len(grp))
+        if method in offline:
+            axes["loss"].plot(x, grp["loss"], label=method)
+        else:
+            axes["reward"].errorbar(
+                x, grp["reward"], yerr=grp["reward_std"], fmt="o-", ms=3, label=method
+            )
+            if "kl" in grp:
+                axes["kl"].plot(x, grp["kl"], "o-", ms=3, label=method)
+    labels = {
+        "loss": "training loss",
+        "reward": f"batch mean self-reward +- sd\n({reward})",
+        "kl": "KL to pi_base per token (TRL's estimate)",
+    }
+    for name, ax in axes.items():
+        ax.set_xlabel("gradient step")
+        ax.set_ylabel(labels[name])
+        if name == "loss":
+            ax.set_yscale("symlog")
+        if methods:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 def _report(result: dict) -> str:
