@@ -314,7 +314,9 @@ def _plot_history(history, reward: str):
     methods = list(dict.fromkeys(history["method"])) if len(history) else []
     offline = [m for m in methods if m not in ONLINE]
     online = [m for m in methods if m in ONLINE]
-    panels = (["loss"] if offline or not online else []) + (["reward", "kl"] if online else [])
+    kl = "kl" in history and history.loc[history["method"].isin(online), "kl"].notna().any()
+    panels = ["loss"] if offline or not online else []
+    panels += (["reward"] if online else []) + (["kl"] if kl else [])  # no KL when beta = 0
     fig = Figure(figsize=(4.5 * len(panels), 3.6))
     axes = dict(zip(panels, fig.subplots(1, len(panels), squeeze=False)[0], strict=True))
     for method, grp in history.groupby("method", sort=False) if len(history) else []:
@@ -325,7 +327,7 @@ def _plot_history(history, reward: str):
             axes["reward"].errorbar(
                 x, grp["reward"], yerr=grp["reward_std"], fmt="o-", ms=3, label=method
             )
-            if "kl" in grp:
+            if kl and grp["kl"].notna().any():
                 axes["kl"].plot(x, grp["kl"], "o-", ms=3, label=method)
     labels = {
         "loss": "training loss",
