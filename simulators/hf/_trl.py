@@ -462,6 +462,7 @@ def _online_sharpening(
     if getattr(inner, "is_activation_checkpointing", False):
         inner.activation_checkpointing_disable()
     inner.config.use_cache = use_cache
+    peft_model.to(policy.device)  # TRL's accelerator picks its own device (cuda:0 for cuda:1)
     peft_model.eval()
     trained = dataclasses.replace(policy, model=peft_model)
     rows = [
