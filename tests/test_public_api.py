@@ -107,6 +107,7 @@ PINNED = {
         "log_mass_in_set",
         "log_mass_on_argmax",
         "margin",
+        "reverse_kl_tilt",
         "sharpening_error",
         "sharpening_error_from_log_mass",
     ),

@@ -29,6 +29,7 @@ from ._sharpening import sharpening_error as sharpening_error
 from ._sharpening import sharpening_error_from_log_mass as sharpening_error_from_log_mass
 from ._tilt import kl_regularized_objective as kl_regularized_objective
 from ._tilt import kl_tilt as kl_tilt
+from ._tilt import reverse_kl_tilt as reverse_kl_tilt
 
 __all__ = [
     "adaptive_coverage",
@@ -53,6 +54,7 @@ __all__ = [
     "log_mass_in_set",
     "log_mass_on_argmax",
     "margin",
+    "reverse_kl_tilt",
     "sharpening_error",
     "sharpening_error_from_log_mass",
 ]

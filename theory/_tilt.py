@@ -42,10 +42,15 @@ def kl_tilt(logp_base: Any, beta: Any, reward: Any = None) -> jax.Array:
     Returns:
       ``[..., Y]`` normalized log-probabilities of pi*_beta.
     """
+    return _kl_tilt(*_tilt_args(logp_base, beta, reward))
+
+
+def _tilt_args(logp_base: Any, beta: Any, reward: Any) -> tuple[jax.Array, Any, jax.Array]:
+    """The checked ``(logp_base, beta, reward)`` of the tilts (``reward=None``: log pi_base)."""
     logp_base = check_logp(logp_base, "logp_base")
     check_scalar(beta, "beta")
     beta = check_positive(beta, "beta")
-    return _kl_tilt(logp_base, beta, _reward(reward, logp_base))
+    return logp_base, beta, _reward(reward, logp_base)
 
 
 @jax.jit
@@ -61,6 +66,54 @@ def _kl_tilt(logp_base: jax.Array, beta: Any, r: jax.Array) -> jax.Array:
     shifted = r - jnp.max(r, axis=-1, keepdims=True)
     logits = jnp.where(support, logp_base + jnp.where(support, shifted, 0.0) / beta, -jnp.inf)
     return log_normalize(logits)
+
+
+def reverse_kl_tilt(logp_base: Any, beta: Any, reward: Any = None) -> jax.Array:
+    """Exact maximizer of ``E_pi[r] - beta KL(pi_base || pi)``: the KL the other way round.
+
+    This is where GRPO's KL term leads (``simulators.hf.grpo_sharpening``): the per-token
+    estimator ``k3 = rho - log rho - 1`` (``rho = pi_base / pi``) added to the loss has expected
+    gradient ``grad KL(pi_base || pi)``, so on one token (a table) GRPO's fixed point is this law,
+    not ``pi*_beta`` (:func:`kl_tilt`). Stationarity on the simplex gives, for some
+    ``lambda > max r``::
+
+        pi(y) = beta pi_base(y) / (lambda - r(y)),      sum_y pi(y) = 1,
+
+    and ``lambda`` is found by bisection on ``(max r, max r + beta]``, where the sum falls from
+    infinity to at most 1 (to the last bit of the dtype). Zero-mass responses keep zero mass.
+    Unlike ``pi*_beta``, it never concentrates faster than ``beta pi_base / (max r - r)``: the
+    reverse KL is infinite when ``pi`` drops a response of ``pi_base``, so every response keeps
+    mass of order ``beta``.
+
+    Args and return value as for :func:`kl_tilt`.
+    """
+    return _reverse_kl_tilt(*_tilt_args(logp_base, beta, reward))
+
+
+@jax.jit
+def _reverse_kl_tilt(logp_base: jax.Array, beta: Any, r: jax.Array) -> jax.Array:
+    beta = as_param(beta, logp_base)
+    support = logp_base > -jnp.inf
+    r = jnp.where(support, r, -jnp.inf)
+    gap0 = r - jnp.max(r, axis=-1, keepdims=True)  # <= 0 on the support: lambda - r = t - gap0
+
+    def log_pi(t):  # t = lambda - max r > 0
+        return jnp.where(support, jnp.log(beta) + logp_base - jnp.log(t - gap0), -jnp.inf)
+
+    def total(t):
+        return jax.nn.logsumexp(log_pi(t), axis=-1, keepdims=True)  # decreasing in t
+
+    def halve(_, bounds):
+        lo, hi = bounds
+        mid = 0.5 * (lo + hi)
+        above = total(mid) > 0.0  # the sum exceeds 1: lambda lies further out
+        return jnp.where(above, mid, lo), jnp.where(above, hi, mid)
+
+    lo = jnp.zeros(gap0.shape[:-1] + (1,), logp_base.dtype)
+    hi = lo + beta
+    iters = 4 * jnp.finfo(logp_base.dtype).nmant  # ample: each halves the bracket
+    _, hi = jax.lax.fori_loop(0, iters, halve, (lo, hi))
+    return log_normalize(log_pi(hi))  # the last bits of the root, absorbed by normalizing
 
 
 def kl_regularized_objective(

@@ -16,8 +16,9 @@ The two differ in where the KL weight ``beta`` acts, which decides what they con
   at the sampled token) to the loss and differentiates it along the samples. At each position,
   ``E_{y~pi}[grad k3] = sum_y (pi - pi_base) grad log pi = grad KL(pi_base || pi_theta)``: the
   *reverse* KL, token by token, so for ``beta > 0`` its fixed point is not ``pi*_beta`` (on one
-  token it is ``pi = beta pi_base / (lambda - r)``). ``tests/hf/test_trl.py`` checks the
-  identity exactly. With ``beta = 0`` the two differ only in their baselines.
+  token it is ``pi = beta pi_base / (lambda - r)``, :func:`theory.reverse_kl_tilt`).
+  ``tests/hf/test_trl.py`` checks the identity exactly. With ``beta = 0`` the two differ only
+  in their baselines.
 
 With ``negative_entropy`` the reward is RENT/EM-RL's token-level entropy reward, with
 ``self_certainty`` Intuitor's, and with ``majority`` TTRL's (arXiv 2504.16084). The toy

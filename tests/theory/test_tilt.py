@@ -213,3 +213,54 @@ def test_margin_matches_definition(rng, ref):
         else:
             want = math.exp(np.max(base[x]) - outside.max()) - 1
             np.testing.assert_allclose(got[x], want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("beta", [0.05, 0.5, 2.0])
+def test_reverse_kl_tilt_maximizes_the_reverse_kl_objective(rng, ref, beta):
+    # E_pi[r] - beta KL(pi_base || pi) over softmax(theta): its gradient in theta,
+    # pi (r - E_pi r) + beta (pi_base - pi), vanishes at the law, and gradient ascent from
+    # pi_base (optax) ends there; pi*_beta (the forward KL's maximizer) is another point
+    logp = ref.random_table(rng, 4, 6)
+    reward = rng.normal(size=logp.shape)
+    got = np.asarray(theory.reverse_kl_tilt(logp, beta, reward))
+    p, base = np.exp(got), np.exp(logp)
+    np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-13)
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(logp))
+    r = np.where(base > 0, reward, 0.0)
+
+    def stationarity(q):
+        return q * (r - (q * r).sum(-1, keepdims=True)) + beta * (base - q)
+
+    assert np.abs(stationarity(p)).max() < 1e-12
+    star = np.exp(np.asarray(theory.kl_tilt(logp, beta, reward)))
+    assert np.abs(stationarity(star)).max() > 1e-3
+
+    mask = jnp.where(base > 0, 0.0, -1e9)  # zero-mass responses stay (numerically) at zero
+
+    def objective(theta):
+        logq = jax.nn.log_softmax(theta + mask, axis=-1)
+        return jnp.sum(jnp.exp(logq) * r) + beta * jnp.sum(base * logq)
+
+    opt = optax.adam(optax.exponential_decay(0.05, 1000, 0.5))  # decayed: no Adam jitter
+
+    def step(carry, _):
+        theta, state = carry
+        updates, state = opt.update(jax.grad(lambda t: -objective(t))(theta), state)
+        return (optax.apply_updates(theta, updates), state), None
+
+    theta = jnp.where(base > 0, logp, 0.0)
+    (theta, _), _ = jax.lax.scan(step, (theta, opt.init(theta)), None, length=20000)
+    ascent = np.asarray(jax.nn.softmax(theta + mask, axis=-1))
+    np.testing.assert_allclose(ascent, p, atol=1e-6)
+
+
+def test_reverse_kl_tilt_keeps_every_response_and_tends_to_pi_base():
+    logp = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    sharp = np.exp(np.asarray(theory.reverse_kl_tilt(logp, 0.01)))
+    # unlike pi*_beta -> 1{y*}, each response keeps mass of order beta pi_base / (max r - r)
+    gaps = logp.max() - logp
+    np.testing.assert_allclose(sharp[1:], 0.01 * np.exp(logp[1:]) / gaps[1:], rtol=0.05)
+    flat = np.exp(np.asarray(theory.reverse_kl_tilt(logp, 1e6)))
+    np.testing.assert_allclose(flat, np.exp(logp), rtol=1e-5)
+    with pytest.raises(ValueError, match="beta"):
+        theory.reverse_kl_tilt(logp, 0.0)
